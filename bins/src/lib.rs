@@ -1,0 +1,3 @@
+//! Library side of the command-line programs, usable from code.
+pub mod ping;
+pub mod smtp;

@@ -1,0 +1,1 @@
+//! UDP ping client and echo server.

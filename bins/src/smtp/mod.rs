@@ -1,0 +1,1 @@
+//! SMTP client: state machine, MIME builder, TLS.
