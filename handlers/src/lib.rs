@@ -1,1 +1,2 @@
 //! Handlers for the reactor.
+pub mod path;
