@@ -1,2 +1,3 @@
 //! Handlers for the reactor.
 pub mod path;
+pub mod range;
