@@ -1,3 +1,4 @@
 //! Handlers for the reactor.
+pub mod conditional;
 pub mod path;
 pub mod range;
