@@ -1,2 +1,38 @@
-//! reactor: a single-threaded mio reactor serving HTTP/1.1 through pluggable handlers.
+//! # reactor
+//!
+//! A single-threaded [`mio`] reactor that speaks HTTP/1.1 and hands requests to a chain of
+//! [`Handler`] plugins. Several independent reactors (one per thread, each with its own
+//! `SO_REUSEPORT` listener) scale a [`Server`] across cores.
+//!
+//! Data flows one way: bytes in → the connection state machine parses a request head
+//! ([`parse`]) and reads its body ([`body`]) → the handler chain picks a handler → the
+//! handler answers with a [`Response`], declines, or answers later through a
+//! [`Responder`] → the connection writes the bytes out. Handlers never touch the client
+//! socket, and the core never knows what a file or a proxy is.
+//!
+//! Blocking work (open, stat, read, readdir, DNS) runs on a small [`pool::Pool`] and its
+//! results come back through the reactor's waker.
+//!
+//! See [`Handler`] for a complete plugin.
+
+pub mod access_log;
+pub mod body;
+mod conn;
 pub mod date;
+pub mod handler;
+pub mod notify;
+pub mod parse;
+pub mod pool;
+mod reactor;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod stats;
+
+pub use handler::{Context, Handler, Ready, Reply, Responder, SocketHandler, SocketId};
+pub use notify::ReactorHandle;
+pub use parse::{HttpError, Limits};
+pub use request::{Headers, Request, Version};
+pub use response::{Body, BodySender, Flow, Part, Response};
+pub use server::{Config, Running, Server, StopHandle, Timeouts};
+pub use stats::{Snapshot, Stats};

@@ -1,0 +1,86 @@
+//! Messages from other threads (the blocking pool, responders, stream producers) to one
+//! reactor, delivered through a queue plus the reactor's `mio::Waker`.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use crate::handler::Context;
+use crate::response::Response;
+
+/// Names one connection of one reactor: its slab key plus a unique id, so a message for a
+/// connection that has since closed (and whose slot was reused) is recognised and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRef {
+    pub(crate) key: usize,
+    pub(crate) id: u64,
+}
+
+/// A closure to run on the reactor thread.
+pub type Task = Box<dyn FnOnce(&mut Context<'_>) + Send>;
+
+pub(crate) enum Msg {
+    /// A deferred reply: a response, or `None` to try the next handler.
+    Reply(ConnRef, Option<Response>),
+    /// A chunk of a file body read on the pool.
+    Chunk(ConnRef, io::Result<Vec<u8>>),
+    /// A streamed body has data, ended or was aborted.
+    Stream(ConnRef),
+    /// Run a closure on the reactor.
+    Run(Task),
+}
+
+/// The queue into one reactor.
+pub(crate) struct Notifier {
+    queue: Mutex<Vec<Msg>>,
+    waker: mio::Waker,
+}
+
+impl Notifier {
+    pub(crate) fn new(waker: mio::Waker) -> Arc<Self> {
+        Arc::new(Notifier {
+            queue: Mutex::new(Vec::new()),
+            waker,
+        })
+    }
+
+    /// Queues `msg`, waking the reactor if the queue was empty.
+    pub(crate) fn send(&self, msg: Msg) {
+        let was_empty = match self.queue.lock() {
+            Ok(mut q) => {
+                q.push(msg);
+                q.len() == 1
+            }
+            Err(_) => return,
+        };
+        if was_empty {
+            if let Err(e) = self.waker.wake() {
+                log::error!("cannot wake reactor: {e}");
+            }
+        }
+    }
+
+    /// Wakes the reactor without a message (it then checks its stop flag).
+    pub(crate) fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// Takes every queued message.
+    pub(crate) fn drain(&self, into: &mut Vec<Msg>) {
+        if let Ok(mut q) = self.queue.lock() {
+            std::mem::swap(&mut *q, into);
+        }
+    }
+}
+
+/// A handle that runs closures on one reactor's thread, from any thread.
+#[derive(Clone)]
+pub struct ReactorHandle {
+    pub(crate) notifier: Arc<Notifier>,
+}
+
+impl ReactorHandle {
+    /// Runs `f` on the reactor thread with a [`Context`], soon.
+    pub fn run(&self, f: impl FnOnce(&mut Context<'_>) + Send + 'static) {
+        self.notifier.send(Msg::Run(Box::new(f)));
+    }
+}

@@ -1,0 +1,515 @@
+//! Responses: status, headers and a body made of bytes, file regions and streams.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use crate::notify::{ConnRef, Msg, Notifier};
+
+/// Header value type: static strings cost nothing, owned ones are allowed.
+pub type HeaderValue = Cow<'static, str>;
+
+/// A response a handler returns. `core` adds `Date`, `Server`, `Content-Length` or
+/// `Transfer-Encoding`, and `Connection`.
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header fields, in order.
+    pub headers: Vec<(HeaderValue, HeaderValue)>,
+    /// The body (dropped for HEAD, 1xx, 204 and 304 responses).
+    pub body: Body,
+    pub(crate) tunnel: Option<mio::net::TcpStream>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::empty(),
+            tunnel: None,
+        }
+    }
+
+    /// A `text/html; charset=utf-8` response.
+    pub fn html(status: u16, html: impl Into<String>) -> Self {
+        Response::bytes(status, "text/html; charset=utf-8", html.into().into_bytes())
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(status: u16, text: impl Into<String>) -> Self {
+        Response::bytes(
+            status,
+            "text/plain; charset=utf-8",
+            text.into().into_bytes(),
+        )
+    }
+
+    /// A response with a body of `bytes` and the given content type.
+    pub fn bytes(status: u16, content_type: impl Into<HeaderValue>, bytes: Vec<u8>) -> Self {
+        Response::new(status)
+            .with_header("Content-Type", content_type)
+            .with_body(Body::from(bytes))
+    }
+
+    /// The standard small HTML error page for `status`.
+    pub fn error(status: u16) -> Self {
+        Response::error_with(status, "")
+    }
+
+    /// An HTML error page for `status` with a sentence explaining the cause.
+    pub fn error_with(status: u16, detail: &str) -> Self {
+        let title = format!("{status} {}", reason(status));
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("<p>{}</p>", escape_html(detail))
+        };
+        Response::html(
+            status,
+            format!(
+                "<!DOCTYPE html>\n<html><head><title>{title}</title></head>\
+                 <body><h1>{title}</h1>{detail}<hr><address>reactor</address></body></html>\n"
+            ),
+        )
+    }
+
+    /// 405 with an `Allow` header listing `allowed` (e.g. `"GET, HEAD, OPTIONS"`).
+    pub fn method_not_allowed(allowed: &'static str) -> Self {
+        Response::error(405).with_header("Allow", allowed)
+    }
+
+    /// The answer to `OPTIONS`: 204 with `Allow`.
+    pub fn options(allowed: &'static str) -> Self {
+        Response::new(204).with_header("Allow", allowed)
+    }
+
+    /// A 200 answer to CONNECT after which the connection becomes a two-way byte tunnel to
+    /// `peer` (already connected, or connecting; it is switched to non-blocking mode).
+    pub fn tunnel(peer: std::net::TcpStream) -> std::io::Result<Self> {
+        peer.set_nonblocking(true)?;
+        let mut r = Response::new(200);
+        r.tunnel = Some(mio::net::TcpStream::from_std(peer));
+        Ok(r)
+    }
+
+    /// Adds a header field.
+    pub fn with_header(
+        mut self,
+        name: impl Into<HeaderValue>,
+        value: impl Into<HeaderValue>,
+    ) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// True when the status allows no body (1xx, 204, 304).
+    pub fn is_bodiless(&self) -> bool {
+        matches!(self.status, 100..=199 | 204 | 304)
+    }
+}
+
+/// A region of an open file, read on the blocking pool while it is sent.
+#[derive(Debug, Clone)]
+pub struct FileRegion {
+    /// The open file (shared: several regions of one file need one descriptor).
+    pub file: Arc<File>,
+    /// First byte to send.
+    pub offset: u64,
+    /// Number of bytes to send.
+    pub len: u64,
+}
+
+/// One piece of a body.
+pub enum Part {
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Shared bytes (a cache entry, say), sent without copying.
+    Shared(Arc<[u8]>),
+    /// A file region.
+    File(FileRegion),
+    /// Bytes produced over time by a [`BodySender`].
+    Stream(StreamReceiver),
+}
+
+impl Part {
+    fn len(&self) -> Option<u64> {
+        match self {
+            Part::Bytes(b) => Some(b.len() as u64),
+            Part::Shared(b) => Some(b.len() as u64),
+            Part::File(f) => Some(f.len),
+            Part::Stream(s) => s.len,
+        }
+    }
+}
+
+/// A response body: a sequence of parts sent one after another.
+#[derive(Default)]
+pub struct Body {
+    pub(crate) parts: VecDeque<Part>,
+}
+
+impl Body {
+    /// No body.
+    pub fn empty() -> Self {
+        Body::default()
+    }
+
+    /// A body that is one file region.
+    pub fn file(file: Arc<File>, offset: u64, len: u64) -> Self {
+        Body::empty().and(Part::File(FileRegion { file, offset, len }))
+    }
+
+    /// A body fed over time through the returned sender; `len` is its length if known
+    /// (otherwise HTTP/1.1 clients get chunked encoding and HTTP/1.0 ones a closed
+    /// connection at the end).
+    pub fn stream(len: Option<u64>) -> (Body, BodySender) {
+        let shared = Arc::new(Mutex::new(StreamState::default()));
+        let rx = StreamReceiver {
+            shared: shared.clone(),
+            len,
+        };
+        (Body::empty().and(Part::Stream(rx)), BodySender { shared })
+    }
+
+    /// Appends a part.
+    pub fn and(mut self, part: Part) -> Self {
+        self.parts.push_back(part);
+        self
+    }
+
+    /// Total length, or None when a stream of unknown length is part of it.
+    pub fn len(&self) -> Option<u64> {
+        self.parts.iter().try_fold(0u64, |n, p| Some(n + p.len()?))
+    }
+
+    /// True when the body has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        if b.is_empty() {
+            Body::empty()
+        } else {
+            Body::empty().and(Part::Bytes(b))
+        }
+    }
+}
+
+impl From<Arc<[u8]>> for Body {
+    fn from(b: Arc<[u8]>) -> Self {
+        Body::empty().and(Part::Shared(b))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::from(s.as_bytes().to_vec())
+    }
+}
+
+/// Queued bytes above which a producer is asked to pause.
+pub const STREAM_HIGH_WATER: usize = 256 * 1024;
+/// Queued bytes below which a paused producer is resumed.
+pub const STREAM_LOW_WATER: usize = 64 * 1024;
+
+type ResumeFn = Box<dyn FnMut() + Send>;
+
+#[derive(Default)]
+pub(crate) struct StreamState {
+    pub(crate) queue: VecDeque<Vec<u8>>,
+    pub(crate) queued: usize,
+    pub(crate) finished: bool,
+    pub(crate) aborted: bool,
+    paused: bool,
+    resume: Option<ResumeFn>,
+    pub(crate) wake: Option<(Arc<Notifier>, ConnRef)>,
+}
+
+/// The receiving end of a streamed body, owned by the connection.
+pub struct StreamReceiver {
+    pub(crate) shared: Arc<Mutex<StreamState>>,
+    len: Option<u64>,
+}
+
+impl StreamReceiver {
+    /// Takes up to the queued bytes; calls the producer's resume hook when the queue falls
+    /// under the low-water mark. Returns the data and whether the stream ended
+    /// (`Some(true)` finished, `Some(false)` aborted, `None` still open).
+    pub(crate) fn take(&self, out: &mut Vec<u8>) -> Option<bool> {
+        let mut resume = None;
+        let state = {
+            let Ok(mut s) = self.shared.lock() else {
+                return Some(false);
+            };
+            while let Some(chunk) = s.queue.pop_front() {
+                s.queued -= chunk.len();
+                if out.is_empty() {
+                    *out = chunk;
+                } else {
+                    out.extend_from_slice(&chunk);
+                }
+                if out.len() >= STREAM_LOW_WATER {
+                    break;
+                }
+            }
+            if s.paused && s.queued < STREAM_LOW_WATER {
+                s.paused = false;
+                resume = s.resume.take();
+            }
+            match (s.aborted, s.finished && s.queue.is_empty()) {
+                (true, _) => Some(false),
+                (_, true) => Some(true),
+                _ => None,
+            }
+        };
+        if let Some(mut f) = resume {
+            f();
+            if let Ok(mut s) = self.shared.lock() {
+                s.resume.get_or_insert(f);
+            }
+        }
+        state
+    }
+
+    pub(crate) fn attach(&self, notifier: Arc<Notifier>, conn: ConnRef) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.wake = Some((notifier, conn));
+        }
+    }
+}
+
+impl Drop for StreamReceiver {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.aborted = true;
+            s.queue.clear();
+            s.wake = None;
+        }
+    }
+}
+
+/// Whether a producer may keep sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// The client is slow: stop until the resume hook is called.
+    Pause,
+}
+
+/// The producing end of a streamed body. Usable from any thread.
+pub struct BodySender {
+    shared: Arc<Mutex<StreamState>>,
+}
+
+/// The body can no longer be sent (the client went away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl BodySender {
+    /// Queues `data`. `Flow::Pause` means the queue is over the high-water mark: wait for
+    /// the resume hook (see [`BodySender::on_resume`]) before sending more.
+    pub fn send(&self, data: Vec<u8>) -> Result<Flow, Closed> {
+        let mut s = self.shared.lock().map_err(|_| Closed)?;
+        if s.aborted {
+            return Err(Closed);
+        }
+        if !data.is_empty() {
+            s.queued += data.len();
+            s.queue.push_back(data);
+        }
+        let flow = if s.queued >= STREAM_HIGH_WATER {
+            s.paused = true;
+            Flow::Pause
+        } else {
+            Flow::Continue
+        };
+        wake(&s);
+        Ok(flow)
+    }
+
+    /// Sets the hook called (on the reactor thread) when a paused stream may resume.
+    pub fn on_resume(&self, f: impl FnMut() + Send + 'static) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.resume = Some(Box::new(f));
+        }
+    }
+
+    /// True once the client has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().map_or(true, |s| s.aborted)
+    }
+
+    /// Ends the body normally.
+    pub fn finish(self) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.finished = true;
+            wake(&s);
+        }
+    }
+
+    /// Ends the body as broken: the client connection is closed without completing it,
+    /// so the client can tell the body is truncated.
+    pub fn abort(self) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.aborted = true;
+            wake(&s);
+        }
+    }
+}
+
+impl Drop for BodySender {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.shared.lock() {
+            if !s.finished {
+                s.aborted = true;
+                wake(&s);
+            }
+        }
+    }
+}
+
+fn wake(s: &StreamState) {
+    if let Some((notifier, conn)) = &s.wake {
+        notifier.send(Msg::Stream(*conn));
+    }
+}
+
+/// The reason phrase for a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Escapes `& < > " '` for HTML text and attributes.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_page_is_escaped() {
+        let r = Response::error_with(400, "<x>");
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        let Some(Part::Bytes(b)) = r.body.parts.front() else {
+            panic!("bytes body expected")
+        };
+        let s = String::from_utf8_lossy(b);
+        assert!(s.contains("400 Bad Request") && s.contains("&lt;x&gt;"));
+    }
+
+    #[test]
+    fn lengths() {
+        assert_eq!(Body::empty().len(), Some(0));
+        assert_eq!(Body::from(vec![1, 2, 3]).len(), Some(3));
+        let (b, _tx) = Body::stream(None);
+        assert_eq!(b.len(), None);
+        let (b, _tx) = Body::stream(Some(5));
+        assert_eq!(b.and(Part::Bytes(vec![1])).len(), Some(6));
+    }
+
+    #[test]
+    fn stream_backpressure() {
+        let (body, tx) = Body::stream(None);
+        let Some(Part::Stream(rx)) = body.parts.front() else {
+            panic!()
+        };
+        let resumed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r2 = resumed.clone();
+        tx.on_resume(move || r2.store(true, std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(tx.send(vec![0; STREAM_HIGH_WATER]).unwrap(), Flow::Pause);
+        let mut out = Vec::new();
+        assert_eq!(rx.take(&mut out), None);
+        assert_eq!(out.len(), STREAM_HIGH_WATER);
+        assert!(resumed.load(std::sync::atomic::Ordering::SeqCst));
+        tx.finish();
+        out.clear();
+        assert_eq!(rx.take(&mut out), Some(true));
+    }
+}

@@ -1,0 +1,288 @@
+//! Configuration, the server builder, and running N independent reactors.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::{Poll, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::access_log::LogSink;
+use crate::handler::Handler;
+use crate::notify::Notifier;
+use crate::parse::Limits;
+use crate::pool::Pool;
+use crate::reactor::{Reactor, WAKER_TOKEN};
+use crate::stats::Stats;
+
+/// Timeouts, as nginx names them where it has them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Time to receive a whole request head (nginx `client_header_timeout`).
+    pub header: Duration,
+    /// Longest pause between two reads of a request body (`client_body_timeout`).
+    pub body: Duration,
+    /// How long an idle keep-alive connection stays open (`keepalive_timeout`).
+    pub keep_alive: Duration,
+    /// Longest pause between two writes of a response (`send_timeout`).
+    pub send: Duration,
+    /// How long we drain a client after our last response before closing (`lingering_timeout`).
+    pub linger: Duration,
+    /// How long a tunnel may stay silent in both directions.
+    pub tunnel_idle: Duration,
+    /// On graceful shutdown, how long in-flight responses may take.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(20),
+            body: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(60),
+            send: Duration::from_secs(60),
+            linger: Duration::from_secs(5),
+            tunnel_idle: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything that shapes a server.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Independent reactors (threads), each with its own `SO_REUSEPORT` listener.
+    pub workers: usize,
+    /// Threads in the blocking pool.
+    pub threads: usize,
+    /// Jobs the blocking pool may queue before new requests get 503.
+    pub queue: usize,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Open connections per reactor beyond which new ones are closed at once.
+    pub max_connections: usize,
+    /// Where the access log goes, if anywhere.
+    pub access_log: Option<LogSink>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 1,
+            threads: 4,
+            queue: 1024,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            max_connections: 10_000,
+            access_log: None,
+        }
+    }
+}
+
+/// What every reactor of a server shares (read-only, or atomics).
+pub(crate) struct Shared {
+    pub handlers: Vec<Box<dyn Handler>>,
+    pub config: Config,
+    pub pool: Pool,
+    pub stats: Arc<Stats>,
+}
+
+pub(crate) const STOP_GRACEFUL: u8 = 1;
+pub(crate) const STOP_FORCE: u8 = 2;
+
+/// Shared stop flag plus the wakers of every reactor.
+pub(crate) struct StopState {
+    pub state: AtomicU8,
+    wakers: Vec<Arc<Notifier>>,
+}
+
+/// A server being assembled: configuration plus a chain of handlers.
+///
+/// ```no_run
+/// use reactor::{Config, Server};
+/// # struct Hello;
+/// # impl reactor::Handler for Hello {
+/// #     fn handle(&self, _: &mut reactor::Request, _: &mut reactor::Context<'_>) -> reactor::Reply {
+/// #         reactor::Reply::Response(reactor::Response::text(200, "hi"))
+/// #     }
+/// # }
+/// let running = Server::new(Config::default()).handler(Hello).start()?;
+/// println!("listening on {}", running.local_addr());
+/// running.wait();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    config: Config,
+    handlers: Vec<Box<dyn Handler>>,
+    stats: Arc<Stats>,
+}
+
+impl Server {
+    /// A server with `config` and no handlers yet (every request would get 404).
+    pub fn new(config: Config) -> Self {
+        Server {
+            config,
+            handlers: Vec::new(),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// Appends a handler to the chain.
+    pub fn handler(mut self, h: impl Handler) -> Self {
+        self.handlers.push(Box::new(h));
+        self
+    }
+
+    /// The server's counters (give them to a status handler).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Binds the listeners and starts the reactors and the blocking pool.
+    pub fn start(self) -> io::Result<Running> {
+        let workers = self.config.workers.max(1);
+        let mut listeners = Vec::with_capacity(workers);
+        let first = bind(self.config.bind, workers > 1)?;
+        let addr = first.local_addr()?.as_socket().unwrap_or(self.config.bind);
+        listeners.push(first);
+        for _ in 1..workers {
+            listeners.push(bind(addr, true)?);
+        }
+        let pool = Pool::new(self.config.threads, self.config.queue)?;
+        let shared = Arc::new(Shared {
+            handlers: self.handlers,
+            config: self.config,
+            pool: pool.clone(),
+            stats: self.stats,
+        });
+        let mut polls = Vec::with_capacity(workers);
+        let mut notifiers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+            notifiers.push(Notifier::new(waker));
+            polls.push(poll);
+        }
+        let stop = Arc::new(StopState {
+            state: AtomicU8::new(0),
+            wakers: notifiers.clone(),
+        });
+        let mut threads = Vec::with_capacity(workers);
+        for (i, ((poll, listener), notifier)) in
+            polls.into_iter().zip(listeners).zip(notifiers).enumerate()
+        {
+            let listener = mio::net::TcpListener::from_std(listener.into());
+            let mut reactor = Reactor::new(poll, listener, shared.clone(), notifier, stop.clone())?;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("reactor-{i}"))
+                    .spawn(move || {
+                        if let Err(e) = reactor.run() {
+                            log::error!("reactor {i} stopped: {e}");
+                        }
+                    })?,
+            );
+        }
+        Ok(Running {
+            addr,
+            threads,
+            stop,
+            pool,
+        })
+    }
+}
+
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+    socket.listen(1024)?;
+    Ok(socket)
+}
+
+/// A started server. Dropping it stops the server at once and waits for its threads.
+pub struct Running {
+    addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<StopState>,
+    pool: Pool,
+}
+
+/// Stops a running server from another thread (a signal handler's thread, say).
+#[derive(Clone)]
+pub struct StopHandle {
+    stop: Arc<StopState>,
+}
+
+impl StopHandle {
+    /// Graceful stop: no new connections; in-flight responses finish (within the grace
+    /// period). Calling it a second time forces the stop.
+    pub fn stop(&self) {
+        let next = match self.stop.state.load(Ordering::Acquire) {
+            0 => STOP_GRACEFUL,
+            _ => STOP_FORCE,
+        };
+        self.set(next);
+    }
+
+    /// Immediate stop: connections are dropped.
+    pub fn force(&self) {
+        self.set(STOP_FORCE);
+    }
+
+    fn set(&self, state: u8) {
+        self.stop.state.fetch_max(state, Ordering::AcqRel);
+        for n in &self.stop.wakers {
+            n.wake();
+        }
+    }
+}
+
+impl Running {
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// Blocks until every reactor has stopped.
+    pub fn wait(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.pool.stop();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop_handle().force();
+            self.join();
+        }
+    }
+}

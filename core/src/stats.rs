@@ -1,0 +1,75 @@
+//! Server-wide counters, shared by every reactor and read by the status page.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Live counters. All updates are atomic, so the figures are right under concurrency.
+#[derive(Debug)]
+pub struct Stats {
+    start: Instant,
+    active: AtomicU64,
+    accepted: AtomicU64,
+    requests: AtomicU64,
+    by_class: [AtomicU64; 5],
+    bytes_sent: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Time since the server started.
+    pub uptime: Duration,
+    /// Open client connections.
+    pub active_connections: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Responses sent since start.
+    pub requests: u64,
+    /// Responses by status class: index 0 is 1xx, ..., 4 is 5xx.
+    pub by_class: [u64; 5],
+    /// Body bytes sent since start.
+    pub bytes_sent: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            start: Instant::now(),
+            active: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            by_class: Default::default(),
+            bytes_sent: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Stats {
+    pub(crate) fn opened(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn closed(&self) {
+        self.active.fetch_sub(1, Relaxed);
+    }
+
+    pub(crate) fn responded(&self, status: u16, body_bytes: u64) {
+        self.requests.fetch_add(1, Relaxed);
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].fetch_add(1, Relaxed);
+        self.bytes_sent.fetch_add(body_bytes, Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            uptime: self.start.elapsed(),
+            active_connections: self.active.load(Relaxed),
+            accepted: self.accepted.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            by_class: std::array::from_fn(|i| self.by_class[i].load(Relaxed)),
+            bytes_sent: self.bytes_sent.load(Relaxed),
+        }
+    }
+}
