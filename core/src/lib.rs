@@ -28,6 +28,7 @@ pub mod request;
 pub mod response;
 pub mod server;
 pub mod stats;
+pub mod testing;
 
 pub use handler::{Context, Handler, Ready, Reply, Responder, SocketHandler, SocketId};
 pub use notify::ReactorHandle;

@@ -135,6 +135,12 @@ impl Server {
         }
     }
 
+    /// Sets the address to listen on.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+
     /// Appends a handler to the chain.
     pub fn handler(mut self, h: impl Handler) -> Self {
         self.handlers.push(Box::new(h));

@@ -1,0 +1,183 @@
+//! Helpers for testing handlers over real sockets: start a server on `127.0.0.1:0`, send
+//! raw bytes, read responses back.
+//!
+//! ```
+//! use reactor::testing::{serve, Client};
+//! use reactor::{Context, Handler, Reply, Request, Response};
+//!
+//! struct Hi;
+//! impl Handler for Hi {
+//!     fn handle(&self, _: &mut Request, _: &mut Context<'_>) -> Reply {
+//!         Reply::Response(Response::text(200, "hi"))
+//!     }
+//! }
+//!
+//! let server = serve(reactor::Server::new(Default::default()).handler(Hi));
+//! let mut c = Client::connect(server.local_addr());
+//! let r = c.get("/");
+//! assert_eq!((r.status, r.body.as_slice()), (200, &b"hi"[..]));
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::server::{Running, Server};
+
+/// Starts `server` on `127.0.0.1:0` (whatever its configured address). Panics if it cannot
+/// start: this is for tests.
+pub fn serve(server: Server) -> Running {
+    server
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .start()
+        .expect("server starts")
+}
+
+/// A parsed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header fields, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The first value of header `name` (give it in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A blocking test client on one connection.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects to `addr` with 10 s read and write timeouts.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        stream.set_write_timeout(Some(Duration::from_secs(10))).ok();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// `GET path` with keep-alive; returns the response.
+    pub fn get(&mut self, path: &str) -> TestResponse {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.response(false).expect("response")
+    }
+
+    /// Reads one response (`head_only`: the request was HEAD, so no body follows).
+    pub fn response(&mut self, head_only: bool) -> io::Result<TestResponse> {
+        let (status, headers, used) = loop {
+            let mut hs = [httparse::EMPTY_HEADER; 64];
+            let mut r = httparse::Response::new(&mut hs);
+            match r.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let headers: Vec<(String, String)> = r
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect();
+                    break (r.code.unwrap_or(0), headers, n);
+                }
+                Ok(httparse::Status::Partial) => self.fill()?,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            }
+        };
+        self.buf.drain(..used);
+        if status == 100 {
+            return self.response(head_only);
+        }
+        let mut resp = TestResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head_only || status == 204 || status == 304 {
+            return Ok(resp);
+        }
+        if let Some(len) = resp.header("content-length") {
+            let len: usize = len
+                .parse()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad length"))?;
+            while self.buf.len() < len {
+                self.fill()?;
+            }
+            resp.body = self.buf.drain(..len).collect();
+        } else if resp.header("transfer-encoding") == Some("chunked") {
+            let mut decoder =
+                crate::body::BodyDecoder::new(crate::request::Framing::Chunked, u64::MAX);
+            loop {
+                let n = decoder
+                    .decode(&self.buf, &mut resp.body)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.detail))?;
+                self.buf.drain(..n);
+                if decoder.is_done() {
+                    break;
+                }
+                self.fill()?;
+            }
+        } else {
+            loop {
+                match self.fill() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            resp.body = std::mem::take(&mut self.buf);
+        }
+        Ok(resp)
+    }
+
+    /// Reads until the server closes the connection; returns everything unread.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        let _ = self.stream.read_to_end(&mut self.buf);
+        std::mem::take(&mut self.buf)
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// The underlying stream.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
