@@ -1,3 +1,4 @@
 //! Library side of the command-line programs, usable from code.
+pub mod cli;
 pub mod ping;
 pub mod smtp;

@@ -287,10 +287,10 @@ impl Conn {
                     return Ok(true);
                 }
             }
-            if decoder.is_done() {
-                self.phase = Phase::Dispatch(0);
-                return Ok(true);
-            }
+        }
+        if decoder.is_done() {
+            self.phase = Phase::Dispatch(0);
+            return Ok(true);
         }
         let got = self.fill()?;
         if got {

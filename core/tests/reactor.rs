@@ -107,9 +107,11 @@ fn bodies_read_completely_keep_connection_in_sync() {
     let mut c = Client::connect(s.local_addr());
     c.send(b"POST /len HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
     c.send(b"POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\n");
+    c.send(b"POST /empty HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
     c.send(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(c.response(false).unwrap().text(), "POST /len hello");
     assert_eq!(c.response(false).unwrap().text(), "POST /chunked abcde");
+    assert_eq!(c.response(false).unwrap().text(), "POST /empty ");
     assert_eq!(c.response(false).unwrap().text(), "GET /after ");
 }
 

@@ -1,0 +1,90 @@
+//! The plugin examples in `bins/examples/`, served over real sockets.
+
+#[path = "../examples/api_time.rs"]
+mod api_time;
+#[path = "../examples/embedded_controller.rs"]
+mod embedded_controller;
+#[path = "../examples/form.rs"]
+mod form;
+
+use reactor::testing::{serve, Client};
+use reactor::{Config, Server};
+
+#[test]
+fn embedded_controller_counts_and_closes() {
+    let s =
+        serve(Server::new(Config::default()).handler(embedded_controller::Controller::default()));
+    let fetch = |raw: &str| {
+        let mut c = Client::connect(s.local_addr());
+        c.send(raw.as_bytes());
+        let r = c.response(false).unwrap();
+        assert!(
+            c.read_to_end().is_empty(),
+            "connection closed after the response"
+        );
+        r
+    };
+    let r = fetch("GET / HTTP/1.1\r\nHost: c\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("server"), Some("embedded-controller"));
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(
+        r.header("content-length").unwrap(),
+        r.body.len().to_string()
+    );
+    assert!(r.text().contains("1 with 200, 0 with 400"), "{}", r.text());
+    let r = fetch("POST /page2 HTTP/1.1\r\nHost: c\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(r.status, 400);
+    let r = fetch("GET /page3 HTTP/1.1\r\nHost: c\r\n\r\n");
+    assert!(r.text().contains("2 with 200, 1 with 400"), "{}", r.text());
+    let r = fetch("GET /elsewhere HTTP/1.1\r\nHost: c\r\n\r\n");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("There is no such page here"));
+    assert_eq!(fetch("GET /page2 HTTP/1.0\r\n\r\n").status, 200);
+}
+
+#[test]
+fn form_echoes_posted_fields_escaped() {
+    let s = serve(Server::new(Config::default()).handler(form::Form));
+    let mut c = Client::connect(s.local_addr());
+    assert!(c.get("/").text().contains("<form method=\"post\""));
+    let body = "name=Ann+Lee&message=%3Cb%3Ehi%3C%2Fb%3E+%26+bye";
+    c.send(
+        format!(
+            "POST / HTTP/1.1\r\nHost: f\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let r = c.response(false).unwrap();
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("<th>name</th><td>Ann Lee</td>"), "{html}");
+    assert!(
+        html.contains("<td>&lt;b&gt;hi&lt;/b&gt; &amp; bye</td>"),
+        "{html}"
+    );
+    c.send(b"POST / HTTP/1.1\r\nHost: f\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx");
+    assert_eq!(c.response(false).unwrap().status, 415);
+    assert_eq!(
+        form::parse_urlencoded(b"a=%zz&b=%4"),
+        vec![("a".into(), "%zz".into()), ("b".into(), "%4".into())]
+    );
+}
+
+#[test]
+fn api_time_composed_with_static_files() {
+    let dir = std::env::temp_dir().join(format!("reactor-api-time-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("d")).unwrap();
+    std::fs::write(dir.join("page.txt"), "from disk").unwrap();
+    let root = reactor_handlers::FsRoot::new(&dir).unwrap();
+    let s = serve(api_time::server(root, Config::default()));
+    let mut c = Client::connect(s.local_addr());
+    let r = c.get("/api/time");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(r.text().starts_with("{\"unix\":"), "{}", r.text());
+    assert_eq!(c.get("/page.txt").text(), "from disk");
+    assert!(c.get("/d/").text().contains("Index of /d/"));
+    let _ = std::fs::remove_dir_all(dir);
+}
