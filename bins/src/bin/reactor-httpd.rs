@@ -29,7 +29,9 @@ Options:
   --max-body BYTES         largest request body [default: 1048576]
   --header-timeout SECS    time to receive a request head [default: 20]
   --keepalive-timeout SECS idle keep-alive connection lifetime [default: 60]
+  --body-timeout SECS      longest pause between reads of a request body [default: 60]
   --send-timeout SECS      longest stall while sending a response [default: 60]
+  --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
   -h, --help               show this help
 ";
 
@@ -94,8 +96,14 @@ fn parse_args() -> Result<Options, String> {
             Long("keepalive-timeout") => {
                 config.timeouts.keep_alive = secs("--keepalive-timeout", parser.value().ok())?
             }
+            Long("body-timeout") => {
+                config.timeouts.body = secs("--body-timeout", parser.value().ok())?
+            }
             Long("send-timeout") => {
                 config.timeouts.send = secs("--send-timeout", parser.value().ok())?
+            }
+            Long("shutdown-grace") => {
+                config.timeouts.shutdown_grace = secs("--shutdown-grace", parser.value().ok())?
             }
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -148,11 +156,7 @@ fn main() {
     let running = server
         .start()
         .unwrap_or_else(|e| die("reactor-httpd", e, 1));
-    eprintln!(
-        "reactor-httpd: serving {} on http://{}/",
-        root.dir().display(),
-        running.local_addr()
-    );
+    // Signals are handled before the ready line, so whoever waits for it may signal at once.
     if let Err(e) = stop_on_signals(running.stop_handle()) {
         die(
             "reactor-httpd",
@@ -160,5 +164,10 @@ fn main() {
             1,
         );
     }
+    eprintln!(
+        "reactor-httpd: serving {} on http://{}/",
+        root.dir().display(),
+        running.local_addr()
+    );
     running.wait();
 }
