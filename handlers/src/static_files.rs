@@ -96,6 +96,10 @@ pub(crate) fn io_error(path: &Path, e: &io::Error) -> Response {
     match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Response::error(404),
         io::ErrorKind::PermissionDenied => Response::error(403),
+        // A name too long to exist, or a symlink loop: nothing there to serve.
+        _ if matches!(e.raw_os_error(), Some(libc::ENAMETOOLONG | libc::ELOOP)) => {
+            Response::error(404)
+        }
         _ => {
             log::error!("{}: {e}", path.display());
             Response::error(500)
