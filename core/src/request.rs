@@ -165,6 +165,11 @@ impl Request {
     pub fn keep_alive(&self) -> bool {
         self.keep_alive
     }
+
+    /// How the body was delimited (what a [`crate::body::BodyDecoder`] for it needs).
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
 }
 
 #[cfg(test)]
