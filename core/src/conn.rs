@@ -202,29 +202,23 @@ impl Conn {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        let len = self.rbuf.len();
-        self.rbuf.resize(len + READ_CHUNK, 0);
-        let r = self.stream.read(&mut self.rbuf[len..]);
-        match r {
-            Ok(0) => {
-                self.rbuf.truncate(len);
-                Err(())
-            }
+        // Read on the stack and keep only what arrived: a connection that trickles a few
+        // bytes (slowloris) holds a few bytes, not a 16-32 KiB buffer.
+        let mut chunk = [0u8; READ_CHUNK];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Err(()),
             Ok(n) => {
-                self.rbuf.truncate(len + n);
+                self.rbuf.extend_from_slice(&chunk[..n]);
                 Ok(true)
             }
-            Err(e) => {
-                self.rbuf.truncate(len);
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => {
-                        self.readable = false;
-                        Ok(false)
-                    }
-                    io::ErrorKind::Interrupted => Ok(true),
-                    _ => Err(()),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    Ok(false)
                 }
-            }
+                io::ErrorKind::Interrupted => Ok(true),
+                _ => Err(()),
+            },
         }
     }
 
