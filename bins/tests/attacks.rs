@@ -280,6 +280,7 @@ fn slowloris_does_not_starve_other_clients() {
         "server limit {open_files}"
     );
 
+    let rss_before = h.rss_kib();
     let started = Instant::now();
     let mut attackers: Vec<TcpStream> = (0..ATTACKERS)
         .map(|_| {
@@ -321,14 +322,20 @@ fn slowloris_does_not_starve_other_clients() {
         assert_eq!((r.status, r.body.as_slice()), (200, &b"hello world\n"[..]));
         std::thread::sleep(Duration::from_millis(20));
     }
+    let rss_during = h.rss_kib();
     let max = latencies.iter().max().copied().unwrap();
     let mean = latencies.iter().sum::<Duration>() / latencies.len() as u32;
     println!(
         "slowloris: {ATTACKERS} connections opened in {connected:?}; {} requests during the \
-         attack, mean {mean:?}, max {max:?}",
+         attack, mean {mean:?}, max {max:?}; RSS {rss_before} → {rss_during} KiB",
         latencies.len()
     );
     assert!(max < Duration::from_secs(1), "max latency {max:?}");
+    // A trickling connection holds what it sent, not a whole read buffer.
+    assert!(
+        rss_during < rss_before + 8 * 1024,
+        "RSS {rss_before} → {rss_during} KiB for {ATTACKERS} slow connections"
+    );
 
     // Past the header timeout, every attacker got 408 and was closed.
     let mut got_408 = 0;

@@ -60,7 +60,8 @@ pub struct Config {
     pub workers: usize,
     /// Threads in the blocking pool.
     pub threads: usize,
-    /// Jobs the blocking pool may queue before new requests get 503.
+    /// Jobs the blocking pool may queue before new requests get 503 (default 4,096: a
+    /// burst of a few thousand clients is queued, a sustained overload is shed).
     pub queue: usize,
     /// Request size limits.
     pub limits: Limits,
@@ -78,7 +79,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: 1,
             threads: 4,
-            queue: 1024,
+            queue: 4096,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             max_connections: 10_000,

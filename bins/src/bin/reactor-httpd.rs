@@ -19,6 +19,7 @@ Options:
   --port N                 shortcut for --bind 127.0.0.1:N (keeps --bind's address)
   --workers N              independent reactors (threads), SO_REUSEPORT [default: 1]
   --threads N              blocking-pool threads for disk I/O [default: 4]
+  --queue N                jobs the pool may queue before requests get 503 [default: 4096]
   --access-log FILE|-      access log in Combined Log Format (- for stdout)
   --log-level LEVEL        error log level: error, warn, info, debug, trace, off [default: warn]
   --no-listing             do not list directories without index.html (404 instead)
@@ -70,6 +71,7 @@ fn parse_args() -> Result<Options, String> {
             Long("port") => port = Some(parse_value("--port", parser.value().ok())?),
             Long("workers") => config.workers = parse_value("--workers", parser.value().ok())?,
             Long("threads") => config.threads = parse_value("--threads", parser.value().ok())?,
+            Long("queue") => config.queue = parse_value("--queue", parser.value().ok())?,
             Long("access-log") => {
                 opts.access_log = Some(parse_value("--access-log", parser.value().ok())?)
             }
