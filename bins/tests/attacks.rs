@@ -452,6 +452,33 @@ fn header_body_keepalive_and_send_timeouts() {
     assert_eq!(h.get("/hello.txt").status, 200);
 }
 
+#[test]
+fn header_timeout_counts_from_accept_not_from_the_first_byte() {
+    let _g = serial();
+    let (_tmp, root) = site();
+    let h = Httpd::start(&root, &["--header-timeout", "4"]);
+    // Silent for most of the header timeout, then part of a head: the head was still due
+    // 4 s after the connection opened, so the answer (408) is there well before 4 s after
+    // the first byte.
+    let mut s = TcpStream::connect(h.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    s.write_all(b"GET /hello.txt HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let out = String::from_utf8_lossy(&buf[..n]);
+    assert!(out.starts_with("HTTP/1.1 408 "), "{out:?}");
+    // After a response, the next head gets its own header timeout.
+    let mut c = Client::connect(h.addr);
+    assert_eq!(c.get("/hello.txt").status, 200);
+    std::thread::sleep(Duration::from_millis(1000));
+    c.send(b"GET /hello.txt HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(1000));
+    c.send(b"Host: t\r\n\r\n");
+    assert_eq!(c.response(false).unwrap().status, 200);
+}
+
 /// Small receive buffers so "stops reading" stalls the server quickly.
 trait RecvBuf {
     fn set_recv_buffer_size_compat(&self, n: i32);

@@ -226,7 +226,11 @@ impl Conn {
         if self.rpos < self.rbuf.len() {
             if !started {
                 self.phase = Phase::Head { started: true };
-                self.deadline = Some(env.now + env.shared.config.timeouts.header);
+                // The first head's time runs from accept (its deadline is already set);
+                // after a response (status != 0) the idle keep-alive wait gives way to it.
+                if self.status != 0 {
+                    self.deadline = Some(env.now + env.shared.config.timeouts.header);
+                }
             }
             let limits = &env.shared.config.limits;
             match parse_head(&self.rbuf[self.rpos..], limits, self.peer) {
