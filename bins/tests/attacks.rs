@@ -432,7 +432,7 @@ fn header_body_keepalive_and_send_timeouts() {
     // Send: a client that stops reading a 64 MB response is dropped, memory released.
     let before = h.rss_kib();
     let mut s = TcpStream::connect(h.addr).unwrap();
-    s.set_recv_buffer_size_compat(64 * 1024);
+    small_rcvbuf(&s);
     s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -479,24 +479,11 @@ fn header_timeout_counts_from_accept_not_from_the_first_byte() {
     assert_eq!(c.response(false).unwrap().status, 200);
 }
 
-/// Small receive buffers so "stops reading" stalls the server quickly.
-trait RecvBuf {
-    fn set_recv_buffer_size_compat(&self, n: i32);
-}
-
-impl RecvBuf for TcpStream {
-    fn set_recv_buffer_size_compat(&self, n: i32) {
-        use std::os::fd::AsRawFd;
-        unsafe {
-            libc::setsockopt(
-                self.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&n as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            );
-        }
-    }
+/// Shrinks the receive buffer, so that not reading stalls the server quickly.
+fn small_rcvbuf(s: &TcpStream) {
+    socket2::SockRef::from(s)
+        .set_recv_buffer_size(64 * 1024)
+        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -960,7 +947,7 @@ fn pipelined_requests_are_answered_in_order_and_buffering_is_bounded() {
     let mut hogs = Vec::new();
     for _ in 0..8 {
         let mut s = TcpStream::connect(h.addr).unwrap();
-        s.set_recv_buffer_size_compat(64 * 1024);
+        small_rcvbuf(&s);
         s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
         s.set_write_timeout(Some(Duration::from_millis(1500)))
@@ -1296,7 +1283,7 @@ fn sigterm_lets_a_50mb_download_finish_then_exits_zero() {
     std::fs::write(root.join("50m.bin"), &data).unwrap();
     let mut h = Httpd::start(&root, &[]);
     let mut s = TcpStream::connect(h.addr).unwrap();
-    s.set_recv_buffer_size_compat(64 * 1024);
+    small_rcvbuf(&s);
     s.write_all(b"GET /50m.bin HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let mut c = ClientOn(s, Vec::new());
@@ -1324,7 +1311,7 @@ fn second_signal_or_grace_period_forces_the_exit() {
     sparse(&root.join("big.bin"), 64 << 20);
     let stalled = |h: &Httpd| {
         let mut s = TcpStream::connect(h.addr).unwrap();
-        s.set_recv_buffer_size_compat(64 * 1024);
+        small_rcvbuf(&s);
         s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
         let mut first = [0u8; 1];
