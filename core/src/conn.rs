@@ -23,6 +23,7 @@ use slab::Slab;
 use crate::access_log::{self, Entry};
 use crate::body::BodyDecoder;
 use crate::handler::{Context, Reply};
+use crate::inbuf::{BufPool, InBuf};
 use crate::notify::{ConnRef, Msg, Notifier};
 use crate::parse::{parse_head, HttpError};
 use crate::reactor::{SocketEntry, SOCKET_BASE};
@@ -32,8 +33,6 @@ use crate::server::Shared;
 
 /// Bytes read from a file per pool job while sending it.
 const FILE_CHUNK: usize = 256 * 1024;
-/// Read size for the request buffer.
-const READ_CHUNK: usize = 16 * 1024;
 /// Per-direction buffer of a tunnel.
 const TUNNEL_BUF: usize = 64 * 1024;
 /// Bodies this small are copied next to the head so both go in one write.
@@ -50,6 +49,7 @@ pub(crate) struct Env<'a> {
     pub now: Instant,
     pub stopping: bool,
     pub key: usize,
+    pub bufs: &'a mut BufPool,
 }
 
 #[derive(Debug)]
@@ -114,8 +114,7 @@ pub(crate) struct Conn {
     pub id: u64,
     pub stream: TcpStream,
     peer: SocketAddr,
-    rbuf: Vec<u8>,
-    rpos: usize,
+    input: InBuf,
     ready: VecDeque<Chunk>,
     ready_pos: usize,
     ready_bytes: usize,
@@ -140,8 +139,7 @@ impl Conn {
             id,
             stream,
             peer,
-            rbuf: Vec::new(),
-            rpos: 0,
+            input: InBuf::default(),
             ready: VecDeque::new(),
             ready_pos: 0,
             ready_bytes: 0,
@@ -170,7 +168,7 @@ impl Conn {
 
     /// True when nothing is in progress: no request, no buffered bytes.
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false }) && self.rpos >= self.rbuf.len()
+        matches!(self.phase, Phase::Head { started: false }) && self.input.is_empty()
     }
 
     /// Advances the state machine as far as the socket and handlers allow.
@@ -194,50 +192,34 @@ impl Conn {
     }
 
     /// Reads more request bytes. Ok(true): got some; Ok(false): would block; Err: EOF or error.
-    fn fill(&mut self) -> Result<bool, ()> {
+    fn fill(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
         if !self.readable {
             return Ok(false);
         }
-        if self.rpos > 0 {
-            self.rbuf.drain(..self.rpos);
-            self.rpos = 0;
-        }
-        let len = self.rbuf.len();
-        self.rbuf.resize(len + READ_CHUNK, 0);
-        let r = self.stream.read(&mut self.rbuf[len..]);
-        match r {
-            Ok(0) => {
-                self.rbuf.truncate(len);
-                Err(())
-            }
-            Ok(n) => {
-                self.rbuf.truncate(len + n);
-                Ok(true)
-            }
-            Err(e) => {
-                self.rbuf.truncate(len);
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => {
-                        self.readable = false;
-                        Ok(false)
-                    }
-                    io::ErrorKind::Interrupted => Ok(true),
-                    _ => Err(()),
+        match self.input.read_from(&mut self.stream, env.bufs) {
+            Ok(0) => Err(()),
+            Ok(_) => Ok(true),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    Ok(false)
                 }
-            }
+                io::ErrorKind::Interrupted => Ok(true),
+                _ => Err(()),
+            },
         }
     }
 
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
-        if self.rpos < self.rbuf.len() {
+        if !self.input.is_empty() {
             if !started {
                 self.phase = Phase::Head { started: true };
                 self.deadline = Some(env.now + env.shared.config.timeouts.header);
             }
             let limits = &env.shared.config.limits;
-            match parse_head(&self.rbuf[self.rpos..], limits, self.peer) {
+            match parse_head(self.input.data(), limits, self.peer) {
                 Ok(Some((req, used))) => {
-                    self.rpos += used;
+                    self.input.consume(used);
                     self.begin_request(env, req);
                     return Ok(true);
                 }
@@ -250,13 +232,13 @@ impl Conn {
         } else if env.stopping {
             return Err(());
         }
-        self.fill()
+        self.fill(env)
     }
 
     fn begin_request(&mut self, env: &mut Env<'_>, req: Request) {
         self.keep_alive = req.keep_alive;
         let framing = req.framing;
-        if req.expect_continue && self.rpos >= self.rbuf.len() {
+        if req.expect_continue && self.input.is_empty() {
             self.push_ready(Chunk::Owned(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()));
         }
         self.current = Some(Box::new(req));
@@ -279,9 +261,9 @@ impl Conn {
         let Some(req) = self.current.as_mut() else {
             return Err(());
         };
-        if self.rpos < self.rbuf.len() {
-            match decoder.decode(&self.rbuf[self.rpos..], &mut req.body) {
-                Ok(n) => self.rpos += n,
+        if !self.input.is_empty() {
+            match decoder.decode(self.input.data(), &mut req.body) {
+                Ok(n) => self.input.consume(n),
                 Err(e) => {
                     self.fail(env, e);
                     return Ok(true);
@@ -292,7 +274,7 @@ impl Conn {
             self.phase = Phase::Dispatch(0);
             return Ok(true);
         }
-        let got = self.fill()?;
+        let got = self.fill(env)?;
         if got {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
         }
@@ -320,8 +302,16 @@ impl Conn {
             responders: 0,
             now: env.now,
         };
-        let reply = handler.handle(req, &mut cx);
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handler.handle(req, &mut cx)
+        }));
         let took_responder = cx.responders > 0;
+        let Ok(reply) = reply else {
+            log::error!("{}: handler {index} panicked; answering 500", self.peer);
+            self.keep_alive = false;
+            self.respond(env, Response::error(500));
+            return Ok(true);
+        };
         match reply {
             Reply::Response(r) => self.respond(env, r),
             Reply::Decline => self.phase = Phase::Dispatch(index + 1),
@@ -643,10 +633,7 @@ impl Conn {
         } else if self.keep_alive {
             self.phase = Phase::Head { started: false };
             self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
-            if self.rpos >= self.rbuf.len() {
-                self.rbuf = Vec::new();
-                self.rpos = 0;
-            }
+            self.input.release(env.bufs);
         } else {
             let _ = self.stream.shutdown(Shutdown::Write);
             self.phase = Phase::Linger;
@@ -683,9 +670,7 @@ impl Conn {
             conn_key: env.key,
             conn_id: self.id,
         });
-        let up = self.rbuf.split_off(self.rpos);
-        self.rbuf = Vec::new();
-        self.rpos = 0;
+        let up = self.input.take_rest(env.bufs);
         self.tunnel = Some(Box::new(Tunnel {
             peer,
             peer_key,
@@ -754,7 +739,14 @@ impl Conn {
     }
 
     /// Releases what the connection holds in the reactor (a tunnel's peer socket).
-    pub fn close(&mut self, registry: &Registry, sockets: &mut Slab<SocketEntry>) {
+    pub fn close(
+        &mut self,
+        registry: &Registry,
+        sockets: &mut Slab<SocketEntry>,
+        bufs: &mut BufPool,
+    ) {
+        self.input.consume(usize::MAX);
+        self.input.release(bufs);
         if let Some(mut t) = self.tunnel.take() {
             let _ = registry.deregister(&mut t.peer);
             sockets.try_remove(t.peer_key);

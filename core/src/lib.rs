@@ -20,6 +20,7 @@ pub mod body;
 mod conn;
 pub mod date;
 pub mod handler;
+mod inbuf;
 pub mod notify;
 pub mod parse;
 pub mod pool;

@@ -12,6 +12,7 @@ use slab::Slab;
 
 use crate::conn::{Conn, Env, Next};
 use crate::handler::{Context, Ready, SocketHandler};
+use crate::inbuf::BufPool;
 use crate::notify::{ConnRef, Msg, Notifier};
 use crate::server::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
 
@@ -23,6 +24,10 @@ const CONN_BASE: usize = 2;
 pub(crate) const SOCKET_BASE: usize = 1 << 40;
 /// How often deadlines are checked.
 const TICK: Duration = Duration::from_millis(250);
+/// Smallest read buffer (it is at least the largest request head).
+const MIN_READ_BUF: usize = 16 * 1024;
+/// Read buffers kept for reuse per reactor.
+const MAX_FREE_BUFS: usize = 1024;
 /// How long accepting pauses after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -52,6 +57,7 @@ pub(crate) struct Reactor {
     log: Vec<u8>,
     accept_paused_until: Option<Instant>,
     last_tick: Instant,
+    bufs: BufPool,
 }
 
 impl Reactor {
@@ -69,7 +75,7 @@ impl Reactor {
             listener: Some(listener),
             conns: Slab::new(),
             sockets: Slab::new(),
-            shared,
+            shared: shared.clone(),
             notifier,
             stop,
             next_id: 0,
@@ -78,6 +84,10 @@ impl Reactor {
             log: Vec::new(),
             accept_paused_until: None,
             last_tick: Instant::now(),
+            bufs: BufPool::new(
+                shared.config.limits.max_head.max(MIN_READ_BUF),
+                MAX_FREE_BUFS,
+            ),
         };
         r.refresh_date();
         Ok(r)
@@ -187,6 +197,7 @@ impl Reactor {
                 now,
                 stopping,
                 key,
+                bufs: &mut self.bufs,
             },
         )
     }
@@ -202,7 +213,7 @@ impl Reactor {
 
     fn close(&mut self, key: usize) {
         if let Some(mut conn) = self.conns.try_remove(key) {
-            conn.close(self.poll.registry(), &mut self.sockets);
+            conn.close(self.poll.registry(), &mut self.sockets, &mut self.bufs);
             self.shared.stats.closed();
         }
     }
