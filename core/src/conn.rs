@@ -12,7 +12,6 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,10 +28,9 @@ use crate::parse::{parse_head, HttpError};
 use crate::reactor::{SocketEntry, SOCKET_BASE};
 use crate::request::{Framing, Request, Version};
 use crate::response::{Part, Response};
+use crate::sendfile::{self, Sent};
 use crate::server::Shared;
 
-/// Bytes read from a file per pool job while sending it.
-const FILE_CHUNK: usize = 256 * 1024;
 /// Per-direction buffer of a tunnel.
 const TUNNEL_BUF: usize = 64 * 1024;
 /// Bodies this small are copied next to the head so both go in one write.
@@ -88,8 +86,10 @@ impl Chunk {
 /// Progress through the file part at the front of the body.
 #[derive(Default)]
 struct FileSend {
-    requested: u64,
+    sent: u64,
     in_flight: bool,
+    /// `writable_events` when the job was queued.
+    marker: u32,
 }
 
 struct Tunnel {
@@ -130,6 +130,8 @@ pub(crate) struct Conn {
     tunnel: Option<Box<Tunnel>>,
     pub readable: bool,
     pub writable: bool,
+    /// Count of writable events, to tell whether one arrived while a job was running.
+    pub writable_events: u32,
     pub deadline: Option<Instant>,
 }
 
@@ -155,6 +157,7 @@ impl Conn {
             tunnel: None,
             readable: true,
             writable: true,
+            writable_events: 0,
             deadline: Some(deadline),
         }
     }
@@ -542,27 +545,36 @@ impl Conn {
                 Ok(Refill::More)
             }
             Part::File(region) => {
-                if self.file.requested >= region.len {
-                    if !self.file.in_flight {
-                        self.pending.pop_front();
-                        self.file = FileSend::default();
-                        return Ok(Refill::More);
-                    }
+                if self.file.in_flight {
                     return Ok(Refill::Wait);
                 }
-                if !self.file.in_flight && self.ready_bytes < FILE_CHUNK {
-                    let n = (region.len - self.file.requested).min(FILE_CHUNK as u64);
-                    let file = region.file.clone();
-                    let offset = region.offset + self.file.requested;
-                    let notifier = env.notifier.clone();
-                    self.file.requested += n;
-                    self.file.in_flight = true;
-                    env.shared.pool.execute(move || {
-                        let mut buf = vec![0; n as usize];
-                        let r = file.read_exact_at(&mut buf, offset).map(|()| buf);
-                        notifier.send(Msg::Chunk(conn, r));
-                    });
+                if self.file.sent >= region.len {
+                    self.pending.pop_front();
+                    self.file = FileSend::default();
+                    return Ok(Refill::More);
                 }
+                // Bytes queued before the file go first; then the socket must have room.
+                if !self.ready.is_empty() || !self.writable {
+                    return Ok(Refill::Wait);
+                }
+                let sock = match sendfile::dup_socket(&self.stream) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        log::error!("{}: cannot duplicate socket: {e}", self.peer);
+                        return Err(());
+                    }
+                };
+                let file = region.file.clone();
+                let offset = region.offset + self.file.sent;
+                let count = region.len - self.file.sent;
+                let notifier = env.notifier.clone();
+                self.file.in_flight = true;
+                self.file.marker = self.writable_events;
+                env.shared.pool.execute(move || {
+                    let sent = sendfile::send(&sock, &file, offset, count);
+                    drop(sock);
+                    notifier.send(Msg::Sent(conn, sent));
+                });
                 Ok(Refill::Wait)
             }
             Part::Stream(_) if self.ready_bytes >= crate::response::STREAM_LOW_WATER => {
@@ -599,20 +611,23 @@ impl Conn {
         }
     }
 
-    /// A file chunk read on the pool has arrived.
-    pub fn file_chunk(&mut self, chunk: io::Result<Vec<u8>>) -> Result<(), ()> {
+    /// A sendfile job finished. Err: the connection must close.
+    pub fn file_sent(&mut self, env: &Env<'_>, sent: Sent) -> Result<(), ()> {
         self.file.in_flight = false;
-        match chunk {
-            Ok(data) => {
-                self.body_sent += data.len() as u64;
-                self.push_ready(Chunk::Owned(data));
-                Ok(())
-            }
-            Err(e) => {
-                log::error!("{}: reading file body failed: {e}; closing", self.peer);
-                Err(())
-            }
+        self.file.sent += sent.bytes;
+        self.body_sent += sent.bytes;
+        if sent.bytes > 0 {
+            self.deadline = Some(env.now + env.shared.config.timeouts.send);
         }
+        if let Some(e) = sent.error {
+            log::warn!("{}: sending file body failed: {e}; closing", self.peer);
+            return Err(());
+        }
+        // Wait for writability only if no writable edge arrived while the job ran.
+        if sent.blocked && self.writable_events == self.file.marker {
+            self.writable = false;
+        }
+        Ok(())
     }
 
     /// The response has been written completely.

@@ -27,6 +27,7 @@ pub mod pool;
 mod reactor;
 pub mod request;
 pub mod response;
+mod sendfile;
 pub mod server;
 pub mod stats;
 pub mod testing;

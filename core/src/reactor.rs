@@ -115,7 +115,10 @@ impl Reactor {
                         let key = t - CONN_BASE;
                         if let Some(c) = self.conns.get_mut(key) {
                             c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                            c.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                                c.writable = true;
+                                c.writable_events = c.writable_events.wrapping_add(1);
+                            }
                             self.drive(key, now);
                         }
                     }
@@ -333,11 +336,13 @@ impl Reactor {
                 conn.deliver(&mut env, reply);
                 self.drive(r.key, now);
             }
-            Msg::Chunk(r, chunk) if self.conn_for(r) => {
-                let ok = self.conns.get_mut(r.key).map(|c| c.file_chunk(chunk));
-                match ok {
-                    Some(Ok(())) => self.drive(r.key, now),
-                    _ => self.close(r.key),
+            Msg::Sent(r, sent) if self.conn_for(r) => {
+                let (Some(conn), env) = self.env(r.key, now) else {
+                    return;
+                };
+                match conn.file_sent(&env, sent) {
+                    Ok(()) => self.drive(r.key, now),
+                    Err(()) => self.close(r.key),
                 }
             }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),
