@@ -154,13 +154,13 @@ impl<'a> Pinger<'a> {
                 break;
             }
             self.expire(now, out).map_err(Error::io("write"))?;
-            if self.finished() {
-                break;
-            }
             if self.may_send() && now >= next_send {
                 self.send(now);
                 // Stay on schedule; after a stall send once more, never a burst.
                 next_send = (next_send + self.config.interval).max(now);
+            }
+            if self.finished() {
+                break;
             }
             let wake = [
                 self.may_send().then_some(next_send),
