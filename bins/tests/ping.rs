@@ -575,3 +575,36 @@ fn icmpv6_echo_to_loopback() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(reply_seqs(&out), [1, 2], "{out}");
 }
+
+#[test]
+fn icmp_datagram_socket_in_a_private_network_namespace() {
+    // The unprivileged ICMP datagram path needs net.ipv4.ping_group_range to
+    // include our group. Set it only inside a fresh network namespace (root
+    // can create one), leaving the machine's settings alone.
+    let script = "ip link set lo up && echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range \
+                  && exec \"$0\" -v --icmp -c 2 -i 0.1 -W 5 127.0.0.1";
+    let output = Command::new("unshare")
+        .args(["-n", "sh", "-c", script, BIN])
+        .output();
+    let output = match output {
+        Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("using ") => {
+            eprintln!(
+                "skipping: cannot set up a network namespace: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return;
+        }
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipping: unshare unavailable: {e}");
+            return;
+        }
+    };
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(err.contains("using datagram ICMP socket"), "{err}");
+    assert_eq!(output.status.code(), Some(0), "{out}\n{err}");
+    assert_eq!(reply_seqs(&out), [1, 2], "{out}");
+}
