@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::unix::SourceFd;
@@ -252,6 +252,7 @@ impl<'a> Pinger<'a> {
                 State::Failed
             }
         };
+        // A heartbeat expects no reply: it is done as soon as it is sent.
         let state = if self.config.heartbeat && state == State::Outstanding {
             State::Answered
         } else {
@@ -317,7 +318,7 @@ impl<'a> Pinger<'a> {
         now: Instant,
         seq: u64,
         len: usize,
-        from: std::net::IpAddr,
+        from: IpAddr,
         out: &mut dyn Write,
     ) -> io::Result<()> {
         if self.config.heartbeat {
@@ -361,7 +362,7 @@ impl<'a> Pinger<'a> {
     fn on_error(
         &mut self,
         seq: Option<u64>,
-        from: std::net::IpAddr,
+        from: IpAddr,
         reason: &str,
         out: &mut dyn Write,
     ) -> io::Result<()> {
