@@ -362,28 +362,30 @@ fn closed_port_reports_unreachable_per_sequence() {
 
 #[test]
 fn duplicates_counted_and_junk_ignored() {
-    // A misbehaving peer: answers each ping twice, plus junk and a reply to a
-    // ping never sent.
+    // A misbehaving peer: answers pings 1-3 twice (ping 4 once, so the client
+    // is still listening when the last duplicate arrives), and sends junk and
+    // a reply to a ping never sent.
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = peer.local_addr().unwrap().port().to_string();
     peer.set_read_timeout(Some(PATIENCE)).unwrap();
     let echo = thread::spawn(move || {
         let mut buf = [0u8; 2048];
-        for _ in 0..3 {
+        for copies in [2, 2, 2, 1] {
             let (n, from) = peer.recv_from(&mut buf).unwrap();
             peer.send_to(b"hello, not a reply", from).unwrap();
             peer.send_to(b"Ping 999 1.0", from).unwrap();
-            peer.send_to(&buf[..n], from).unwrap();
-            peer.send_to(&buf[..n], from).unwrap();
+            for _ in 0..copies {
+                peer.send_to(&buf[..n], from).unwrap();
+            }
         }
     });
-    let (code, out, err) = ping(&["-c", "3", "-i", "0.2", "-W", "5", "-p", &port, "127.0.0.1"]);
+    let (code, out, err) = ping(&["-c", "4", "-i", "0.2", "-W", "5", "-p", &port, "127.0.0.1"]);
     echo.join().unwrap();
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(reply_seqs(&out), [1, 1, 2, 2, 3, 3], "{out}");
+    assert_eq!(reply_seqs(&out), [1, 1, 2, 2, 3, 3, 4], "{out}");
     assert_eq!(out.matches(" (DUP!)").count(), 3, "{out}");
     assert!(
-        out.contains("3 packets transmitted, 3 received, +3 duplicates, 0% packet loss"),
+        out.contains("4 packets transmitted, 4 received, +3 duplicates, 0% packet loss"),
         "{out}"
     );
 }
@@ -485,7 +487,7 @@ fn heartbeat_monitor_reports_delay_losses_and_silence() {
             "--seed",
             "5",
             "--silence",
-            "1",
+            "2",
         ],
     );
     let (code, out, err) = ping(&[
@@ -503,7 +505,7 @@ fn heartbeat_monitor_reports_delay_losses_and_silence() {
 
     server
         .proc
-        .wait_for(|l| l.contains(" gone: no heartbeat for 1.0 s"));
+        .wait_for(|l| l.contains(" gone: no heartbeat for 2.0 s"));
     let report = server.stop();
     let beats: Vec<u64> = report
         .lines()

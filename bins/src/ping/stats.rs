@@ -129,7 +129,7 @@ impl Stats {
             )?;
         }
         writeln!(out)?;
-        if let (true, Some(rtt)) = (self.received > 0, self.rtt_summary()) {
+        if let Some(rtt) = self.rtt_summary().filter(|_| self.received > 0) {
             write!(
                 out,
                 "rtt min/avg/max/mdev = {}/{}/{}/{} ms",
