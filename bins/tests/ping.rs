@@ -235,6 +235,7 @@ fn late_replies_are_counted_late_and_never_credited() {
     // 500 ms: when seq 1's echo arrives, seq 2 is waiting.
     let server = Server::start("127.0.0.1:0", &["--delay", "600"]);
     let (code, out, err) = ping(&[
+        "-O",
         "-c",
         "4",
         "-i",
@@ -258,6 +259,12 @@ fn late_replies_are_counted_late_and_never_credited() {
         "{out}"
     );
     assert!(!out.contains("rtt min/avg/max/mdev"), "{out}");
+    for seq in 1..=4 {
+        assert!(
+            out.contains(&format!("no answer yet for seq={seq}\n")),
+            "-O: {out}"
+        );
+    }
     server.stop();
 }
 
@@ -436,6 +443,14 @@ fn ipv6_loopback_works() {
     assert!(out.starts_with("PING ::1 (::1) port "), "{out}");
     assert_eq!(reply_seqs(&out), [1, 2], "{out}");
     server.stop();
+
+    let closed = UdpSocket::bind("[::1]:0").unwrap().local_addr().unwrap();
+    let (code, out, err) = ping(&["-c", "1", "-p", &closed.port().to_string(), "::1"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("From ::1 seq=1 Destination unreachable: Port unreachable\n"),
+        "{out}"
+    );
 }
 
 #[test]
