@@ -13,6 +13,8 @@
 //! std::process::exit(code.into());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod client;
 pub mod errqueue;
