@@ -197,11 +197,14 @@ where
     }
 }
 
-/// A duration in (fractional) seconds; zero only when `zero_ok`.
+/// Longest accepted time value (as iputils: about `INT_MAX` milliseconds).
+const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// A duration in (fractional) seconds up to [`MAX_DURATION`]; zero only when `zero_ok`.
 fn seconds(parser: &mut lexopt::Parser, flag: &str, zero_ok: bool) -> Result<Duration, Error> {
     let secs: f64 = value(parser, flag)?;
     match Duration::try_from_secs_f64(secs) {
-        Ok(d) if zero_ok || !d.is_zero() => Ok(d),
+        Ok(d) if (zero_ok || !d.is_zero()) && d <= MAX_DURATION => Ok(d),
         _ => Err(Error::Usage(format!(
             "invalid argument for {flag}: '{secs}'"
         ))),
@@ -221,6 +224,7 @@ fn delay_range(parser: &mut lexopt::Parser, flag: &str) -> Result<(Duration, Dur
             .parse::<f64>()
             .ok()
             .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+            .filter(|d| *d <= MAX_DURATION)
     };
     let (low, high) = text.split_once('-').unwrap_or((&text, &text));
     match (millis(low), millis(high)) {
@@ -314,6 +318,8 @@ mod tests {
             &["-i", "-1", "h"],
             &["-i", "nan", "h"],
             &["-W", "0", "h"],
+            &["-w", "1e12", "h"],
+            &["-i", "inf", "h"],
             &["-s", "70000", "h"],
             &["-x", "h"],
             &["--bogus", "h"],
@@ -326,6 +332,7 @@ mod tests {
             &["--serve", "--loss", "101"],
             &["--serve", "--delay", "10-5"],
             &["--serve", "--delay", "x"],
+            &["--serve", "--delay", "1e15"],
             &["--serve", "--bind", "nowhere"],
             &["--heartbeat", "--icmp", "h"],
         ] {

@@ -87,7 +87,7 @@ impl Monitor {
                 msg.seq - 1
             )?;
         }
-        client.next_seq = msg.seq + 1;
+        client.next_seq = msg.seq.saturating_add(1);
         writeln!(
             out,
             "heartbeat from {peer}: seq={} delay={delay} ms",
@@ -103,7 +103,7 @@ impl Monitor {
             .clients
             .iter()
             .filter(|(_, c)| now.saturating_duration_since(c.last_seen) >= silence)
-            .map(|(peer, c)| (*peer, c.next_seq - 1))
+            .map(|(peer, c)| (*peer, c.next_seq.saturating_sub(1)))
             .collect();
         gone.sort();
         for (peer, last) in gone {
@@ -176,6 +176,27 @@ mod tests {
              heartbeat from [::1]:9: seq=6 delay=2.50 ms\n\
              client [::1]:9 gone: no heartbeat for 2.0 s after seq=6\n"
         );
+    }
+
+    #[test]
+    fn extreme_sequence_numbers_do_not_overflow() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut monitor = Monitor::new(Duration::from_secs(1));
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let mut out = Vec::new();
+        for datagram in [
+            &b"Ping 0"[..],
+            b"Ping 18446744073709551615",
+            b"Ping 18446744073709551615",
+        ] {
+            monitor
+                .observe(peer, datagram, now, wall, &mut out)
+                .unwrap();
+        }
+        monitor
+            .expire(now + Duration::from_secs(1), &mut out)
+            .unwrap();
+        assert!(text(out).contains("lost from 127.0.0.1:9: seq=1-18446744073709551614"));
     }
 
     #[test]
