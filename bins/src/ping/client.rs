@@ -15,7 +15,7 @@ use super::signal::Interrupt;
 use super::stats::{format_rtt, Stats};
 use super::transport::{Incoming, Transport};
 use super::udp::UdpTransport;
-use super::Error;
+use super::{poll_until, Error};
 
 /// Client settings, as given on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,20 +162,15 @@ impl<'a> Pinger<'a> {
             if self.finished() {
                 break;
             }
-            let wake = [
-                self.may_send().then_some(next_send),
-                self.next_expiry(),
-                deadline,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let timeout = wake.map(|w| w.saturating_duration_since(Instant::now()));
-            match poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("poll")(e)),
-            }
+            poll_until(
+                &mut poll,
+                &mut events,
+                [
+                    self.may_send().then_some(next_send),
+                    self.next_expiry(),
+                    deadline,
+                ],
+            )?;
             let mut stop = false;
             for event in events.iter() {
                 match event.token() {

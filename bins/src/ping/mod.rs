@@ -31,6 +31,9 @@ pub mod wire;
 
 use std::fmt;
 use std::io::{self, Write};
+use std::time::Instant;
+
+use mio::{Events, Poll};
 
 use cli::Command;
 use signal::Interrupt;
@@ -106,5 +109,20 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<u8, Error> {
             server::run(&config, out, Some(&mut interrupt))?;
             Ok(0)
         }
+    }
+}
+
+/// Polls until an event arrives or the earliest of `wakeups` passes (forever
+/// when there is none). A signal interrupting the wait is not an error.
+pub(crate) fn poll_until(
+    poll: &mut Poll,
+    events: &mut Events,
+    wakeups: impl IntoIterator<Item = Option<Instant>>,
+) -> Result<(), Error> {
+    let wake = wakeups.into_iter().flatten().min();
+    let timeout = wake.map(|w| w.saturating_duration_since(Instant::now()));
+    match poll.poll(events, timeout) {
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(Error::io("poll")(e)),
+        _ => Ok(()),
     }
 }

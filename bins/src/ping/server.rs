@@ -14,7 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::heartbeat::Monitor;
 use super::signal::Interrupt;
 use super::sim::{Fate, Impairment};
-use super::Error;
+use super::{poll_until, Error};
 
 /// Server settings, as given on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,19 +127,9 @@ pub fn run(
         if let Some(monitor) = server.monitor.as_mut() {
             monitor.expire(now, out).map_err(Error::io("write"))?;
         }
-        let wake = [
-            server.queue.peek().map(|Reverse(d)| d.due),
-            server.monitor.as_ref().and_then(Monitor::next_expiry),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let timeout = wake.map(|w| w.saturating_duration_since(Instant::now()));
-        match poll.poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("poll")(e)),
-        }
+        let next_due = server.queue.peek().map(|Reverse(d)| d.due);
+        let next_silence = server.monitor.as_ref().and_then(Monitor::next_expiry);
+        poll_until(&mut poll, &mut events, [next_due, next_silence])?;
         let mut stop = false;
         for event in events.iter() {
             match event.token() {
