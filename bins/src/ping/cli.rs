@@ -22,7 +22,7 @@ Options:
   -i INTERVAL   seconds between pings (default 1)
   -W TIMEOUT    seconds to wait for each reply (default 1)
   -w DEADLINE   stop after DEADLINE seconds
-  -s SIZE       payload bytes (default 56)
+  -s SIZE       payload bytes (default 56; UDP pads the message to SIZE)
   -q            quiet: header and statistics only
   -O            report pings that time out
   -4, -6        use IPv4 or IPv6 only
