@@ -21,6 +21,7 @@
 //! ```
 
 mod address;
+pub mod cli;
 pub mod client;
 mod date;
 mod dotstuff;
@@ -28,6 +29,7 @@ pub mod encoding;
 mod error;
 mod mail;
 mod mime;
+mod password;
 mod random;
 mod reply;
 mod tls;
