@@ -867,3 +867,29 @@ fn hundred_megabyte_attachment_streams_in_bounded_memory() {
     eprintln!("peak RSS sending 100 MiB: {peak_kib} KiB");
     assert!(peak_kib < 32 * 1024, "peak RSS {peak_kib} KiB");
 }
+
+#[test]
+fn silent_server_times_out_at_the_greeting() {
+    // Accepts connections (through the backlog) but never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let out = smtp_send(
+        &[
+            "--server",
+            &addr,
+            "--timeout",
+            "1",
+            "--from",
+            "me@x.org",
+            "--to",
+            "a@x.org",
+            "--subject",
+            "s",
+            "--text",
+            "t",
+        ],
+        None,
+    );
+    assert_fails(&out, 4, "greeting: timed out");
+    drop(listener);
+}

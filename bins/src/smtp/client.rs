@@ -234,6 +234,14 @@ pub fn deliver<T: Transport>(
         rejected: Vec::new(),
         final_reply: None,
     };
+    if let Some(name) = &config.helo_name {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Error::other(
+                Stage::Input,
+                format!("invalid EHLO name {name:?}"),
+            ));
+        }
+    }
     let mut state = if config.tls == TlsMode::Implicit {
         State::TlsHandshake
     } else {
@@ -816,6 +824,42 @@ mod tests {
                 assert!(sent.ends_with("QUIT\r\n"), "{sent}");
             }
         }
+    }
+
+    #[test]
+    fn xoauth2_error_challenge_gets_an_empty_answer() {
+        let script = "220 hi\n250-mx\n250 AUTH XOAUTH2\n334 eyJzdGF0dXMiOiI0MDEifQ==\n535 bad token\n221 bye\n";
+        let mut server = Scripted::new(script);
+        let mut c = config(TlsMode::None);
+        c.allow_plaintext_auth = true;
+        c.credentials = Some(Credentials {
+            user: "me@example.com".into(),
+            secret: "tok".into(),
+            mechanism: Some(AuthMechanism::XOAuth2),
+        });
+        let (result, sent) = run(&mut server, &c);
+        let err = result.unwrap_err();
+        assert_eq!(err.stage, Stage::Auth);
+        assert!(
+            err.to_string()
+                .contains("AUTH XOAUTH2 failed: 535 bad token"),
+            "{err}"
+        );
+        let token = STANDARD.encode("user=me@example.com\x01auth=Bearer tok\x01\x01");
+        assert!(
+            sent.contains(&format!("AUTH XOAUTH2 {token}\r\n\r\nQUIT\r\n")),
+            "{sent}"
+        );
+    }
+
+    #[test]
+    fn helo_name_cannot_inject_commands() {
+        let mut server = Scripted::new("220 hi\n");
+        let mut c = config(TlsMode::None);
+        c.helo_name = Some("x\r\nRSET".into());
+        let (result, sent) = run(&mut server, &c);
+        assert_eq!(result.unwrap_err().stage, Stage::Input);
+        assert!(sent.is_empty());
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn address_header(name: &str, list: &[Mailbox]) -> String {
 /// True for a `type/subtype` made of MIME token characters.
 fn is_mime_type(s: &str) -> bool {
     let token = |t: &str| {
-        !t.is_empty()
+        (1..=127).contains(&t.len())
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
     };
@@ -191,6 +191,7 @@ fn check_attachment(a: &Attachment) -> Result<(), Error> {
     }
     if let Some(cid) = &a.cid {
         if cid.is_empty()
+            || cid.len() > 200
             || cid
                 .chars()
                 .any(|c| "<>\"\\".contains(c) || !c.is_ascii_graphic())

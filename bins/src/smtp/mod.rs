@@ -20,6 +20,8 @@
 //! # Ok::<(), reactor_bins::smtp::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod address;
 pub mod cli;
 pub mod client;
