@@ -73,10 +73,11 @@ impl Mailbox {
     }
 
     /// Renders the mailbox for a header: the display name as atoms, a quoted
-    /// string, or RFC 2047 encoded-words as needed, then `<addr>`.
+    /// string, or RFC 2047 encoded-words as needed, then `<addr>`; a bare
+    /// address when there is no name.
     pub fn to_header(&self) -> String {
         match self.name.as_deref() {
-            None | Some("") => format!("<{}>", self.addr),
+            None | Some("") => self.addr.clone(),
             Some(name) if encoding::needs_encoded_words(name) => {
                 format!("{} <{}>", encoding::encoded_words(name), self.addr)
             }
@@ -157,7 +158,7 @@ mod tests {
         assert_eq!(m.addr, "j@x.org");
         assert_eq!(m.to_header(), "\"Doe, John\" <j@x.org>");
         assert_eq!(Mailbox::parse("<j@x.org>").unwrap().name, None);
-        assert_eq!(Mailbox::parse("j@x.org").unwrap().to_header(), "<j@x.org>");
+        assert_eq!(Mailbox::parse("j@x.org").unwrap().to_header(), "j@x.org");
         assert_eq!(
             Mailbox::parse("Ann B <a@b.c>").unwrap().to_header(),
             "Ann B <a@b.c>"

@@ -244,7 +244,8 @@ pub fn run(mut o: Options) -> Result<(), Error> {
 /// The whole program: parse, run, report one line on failure.
 pub fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("smtp-send: internal error: {info}");
+        let text = info.to_string().replace('\n', " ");
+        eprintln!("smtp-send: internal error: {text}");
     }));
     let opts = match parse_args(std::env::args_os().skip(1)) {
         Ok(Command::Help) => {

@@ -284,7 +284,13 @@ fn write_part<W: Write + ?Sized>(part: &Part<'_>, w: &mut W) -> io::Result<()> {
             boundary,
             parts,
         } => {
-            let ct = format!("multipart/{subtype}; boundary=\"{boundary}\"");
+            // RFC 2387: multipart/related names the type of its root part.
+            let root = if *subtype == "related" {
+                "; type=\"text/html\""
+            } else {
+                ""
+            };
+            let ct = format!("multipart/{subtype}; boundary=\"{boundary}\"{root}");
             w.write_all(fold_header("Content-Type", &ct).as_bytes())?;
             w.write_all(b"\r\n")?;
             for child in parts {
@@ -404,6 +410,10 @@ mod tests {
         let related = out.find("multipart/related").unwrap();
         assert!(mixed < alt && alt < related);
         assert!(out.contains("Content-ID: <logo>\r\n"));
+        assert!(
+            out.contains("type=\"text/html\""),
+            "RFC 2387 type parameter"
+        );
         assert!(out.contains("Content-Type: image/png; name=\"logo.png\"\r\n"));
         assert!(out.contains("filename*=UTF-8''%C3%B1and%C3%BA.pdf"));
         assert!(out.contains("Content-Type: application/pdf;"));
