@@ -255,6 +255,7 @@ pub fn deliver<T: Transport>(
             Err(e) => {
                 // The dialogue is still in step after a refusal: say goodbye.
                 if matches!(e.kind, ErrorKind::Rejected { .. }) {
+                    session.deadline = Instant::now() + config.timeout;
                     let _ = session.step(State::Quit);
                 }
                 return Err(e);

@@ -59,7 +59,10 @@ impl SocketTransport {
                         timeout,
                     });
                 }
-                Err(e) => last = Some(format!("{addr}: {e}")),
+                Err(e) => {
+                    log::debug!("connect {addr}: {e}");
+                    last = Some(e.to_string());
+                }
             }
         }
         let why = last.unwrap_or_else(|| "no addresses".into());
