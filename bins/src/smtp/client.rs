@@ -344,6 +344,19 @@ impl<T: Transport> Session<'_, '_, T> {
                     }
                     cmd.push_str(" SMTPUTF8");
                 }
+                if let Some(limit) = self.caps.size {
+                    let size = self
+                        .message
+                        .encoded_size()
+                        .map_err(|e| Error::io(Stage::Input, e))?;
+                    if limit > 0 && size > limit {
+                        return Err(Error::other(
+                            stage,
+                            format!("message is {size} octets, server accepts at most {limit}"),
+                        ));
+                    }
+                    cmd.push_str(&format!(" SIZE={size}"));
+                }
                 self.command(stage, &cmd, &[250])?;
                 Ok(State::RcptTo(0))
             }
@@ -851,6 +864,27 @@ mod tests {
             sent.contains(&format!("AUTH XOAUTH2 {token}\r\n\r\nQUIT\r\n")),
             "{sent}"
         );
+    }
+
+    #[test]
+    fn size_is_declared_and_enforced() {
+        let m = mail();
+        let size = Message::new(&m).unwrap().encoded_size().unwrap();
+        let ehlo = |limit: u64| format!("220 hi\n250-mx\n250-AUTH PLAIN\n250 SIZE {limit}\n");
+        let mut c = config(TlsMode::None);
+        c.allow_plaintext_auth = true;
+
+        let mut server = Scripted::new(&format!("{}235 ok\n{TAIL}", ehlo(size)));
+        let (result, sent) = run(&mut server, &c);
+        result.unwrap();
+        assert!(sent.contains(&format!("MAIL FROM:<me@example.com> SIZE={size}\r\n")));
+
+        let mut server = Scripted::new(&format!("{}235 ok\n", ehlo(size - 1)));
+        let (result, sent) = run(&mut server, &c);
+        let err = result.unwrap_err();
+        assert_eq!(err.stage, Stage::Mail);
+        assert!(err.to_string().contains("server accepts at most"), "{err}");
+        assert!(!sent.contains("MAIL FROM"));
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub fn copy_base64<R: Read, W: Write + ?Sized>(src: &mut R, dst: &mut W) -> io::
     }
 }
 
+/// The length of [`copy_base64`]'s output for `n` input bytes.
+pub fn base64_len(n: u64) -> u64 {
+    let chars = n.div_ceil(3) * 4;
+    let lines = chars.div_ceil(76);
+    chars + 2 * lines.saturating_sub(1)
+}
+
 /// Reads until `buf` is full or the source ends; returns the bytes read.
 fn fill<R: Read>(src: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -224,6 +231,15 @@ mod tests {
         assert!(lines[..lines.len() - 1].iter().all(|l| l.len() == 76));
         assert!(!text.contains('\n') || text.matches('\n').count() == text.matches("\r\n").count());
         assert_eq!(STANDARD.decode(lines.concat()).unwrap(), data);
+    }
+
+    #[test]
+    fn base64_len_predicts_output() {
+        for n in [0usize, 1, 2, 3, 56, 57, 58, 114, 115, 5000, 58_369] {
+            let mut out = Vec::new();
+            copy_base64(&mut vec![1u8; n].as_slice(), &mut out).unwrap();
+            assert_eq!(base64_len(n as u64), out.len() as u64, "n = {n}");
+        }
     }
 
     #[test]

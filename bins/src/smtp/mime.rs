@@ -10,7 +10,9 @@ use std::io::{self, Write};
 use std::time::SystemTime;
 
 use super::address::Mailbox;
-use super::encoding::{copy_base64, fold_header, mime_param, quoted_printable, unstructured};
+use super::encoding::{
+    base64_len, copy_base64, fold_header, mime_param, quoted_printable, unstructured,
+};
 use super::error::{Error, Stage};
 use super::mail::{Attachment, AttachmentSource, Mail};
 use super::{date, random};
@@ -172,9 +174,43 @@ impl<'a> Message<'a> {
     /// Streams the whole message to `w`; attachment files are read in
     /// bounded chunks. Ends with CRLF.
     pub fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<()> {
+        self.write(w, Files::Read).map(drop)
+    }
+
+    /// The size in octets of what [`Message::write_to`] produces (before
+    /// dot-stuffing), for the SIZE extension. Files are only measured.
+    pub fn encoded_size(&self) -> io::Result<u64> {
+        let mut counter = Counter(0);
+        let measured = self.write(&mut counter, Files::Measure)?;
+        Ok(counter.0 + measured)
+    }
+
+    fn write<W: Write + ?Sized>(&self, w: &mut W, files: Files) -> io::Result<u64> {
         w.write_all(self.headers.as_bytes())?;
-        write_part(&self.root, w)?;
-        w.write_all(b"\r\n")
+        let measured = write_part(&self.root, w, files)?;
+        w.write_all(b"\r\n")?;
+        Ok(measured)
+    }
+}
+
+/// Whether attachment files are streamed (sending) or only measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Files {
+    Read,
+    Measure,
+}
+
+/// A writer that only counts.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -277,7 +313,8 @@ fn plan(mail: &Mail) -> Result<Part<'_>, Error> {
 }
 
 /// Writes a part's own headers, the blank line and its body.
-fn write_part<W: Write + ?Sized>(part: &Part<'_>, w: &mut W) -> io::Result<()> {
+/// Returns the encoded size of file bodies that were measured, not written.
+fn write_part<W: Write + ?Sized>(part: &Part<'_>, w: &mut W, files: Files) -> io::Result<u64> {
     match part {
         Part::Multipart {
             subtype,
@@ -293,18 +330,21 @@ fn write_part<W: Write + ?Sized>(part: &Part<'_>, w: &mut W) -> io::Result<()> {
             let ct = format!("multipart/{subtype}; boundary=\"{boundary}\"{root}");
             w.write_all(fold_header("Content-Type", &ct).as_bytes())?;
             w.write_all(b"\r\n")?;
+            let mut measured = 0;
             for child in parts {
                 write!(w, "--{boundary}\r\n")?;
-                write_part(child, w)?;
+                measured += write_part(child, w, files)?;
                 w.write_all(b"\r\n")?;
             }
-            write!(w, "--{boundary}--")
+            write!(w, "--{boundary}--")?;
+            Ok(measured)
         }
         Part::Text { subtype, text } => {
             let ct = format!("text/{subtype}; charset=utf-8");
             w.write_all(fold_header("Content-Type", &ct).as_bytes())?;
             w.write_all(b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")?;
-            w.write_all(quoted_printable(text).as_bytes())
+            w.write_all(quoted_printable(text).as_bytes())?;
+            Ok(0)
         }
         Part::File {
             attachment,
@@ -330,11 +370,19 @@ fn write_part<W: Write + ?Sized>(part: &Part<'_>, w: &mut W) -> io::Result<()> {
                 w.write_all(fold_header("Content-ID", &format!("<{cid}>")).as_bytes())?;
             }
             w.write_all(b"\r\n")?;
-            match &attachment.source {
-                AttachmentSource::Bytes(bytes) => copy_base64(&mut bytes.as_slice(), w)?,
-                AttachmentSource::Path(path) => copy_base64(&mut File::open(path)?, w)?,
-            };
-            Ok(())
+            match (&attachment.source, files) {
+                (AttachmentSource::Bytes(bytes), _) => {
+                    copy_base64(&mut bytes.as_slice(), w)?;
+                    Ok(0)
+                }
+                (AttachmentSource::Path(path), Files::Read) => {
+                    copy_base64(&mut File::open(path)?, w)?;
+                    Ok(0)
+                }
+                (AttachmentSource::Path(path), Files::Measure) => {
+                    Ok(base64_len(std::fs::metadata(path)?.len()))
+                }
+            }
         }
     }
 }
@@ -430,6 +478,29 @@ mod tests {
         let body_end = body_start + out[body_start..].find("\r\n--").unwrap();
         let b64: String = out[body_start..body_end].split("\r\n").collect();
         assert_eq!(STANDARD.decode(b64).unwrap(), data);
+    }
+
+    #[test]
+    fn encoded_size_matches_the_written_message() {
+        let dir = std::env::temp_dir().join(format!("mime-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = mail();
+        m.html = Some("<p>x</p>".into());
+        for (i, len) in [0usize, 1, 56, 57, 58, 1000, 100_000]
+            .into_iter()
+            .enumerate()
+        {
+            let path = dir.join(format!("f{i}.bin"));
+            std::fs::write(&path, vec![7u8; len]).unwrap();
+            m.attachments.push(Attachment::from_path(path));
+            m.attachments
+                .push(Attachment::from_bytes("b.bin", vec![9u8; len]));
+        }
+        let msg = Message::new(&m).unwrap();
+        let mut out = Vec::new();
+        msg.write_to(&mut out).unwrap();
+        assert_eq!(msg.encoded_size().unwrap(), out.len() as u64);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
