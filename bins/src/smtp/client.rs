@@ -362,7 +362,10 @@ impl<T: Transport> Session<'_, '_, T> {
             }
             State::RcptTo(i) => {
                 let rcpts = self.message.recipients();
-                let addr = &rcpts[i].addr;
+                let addr = &rcpts
+                    .get(i)
+                    .ok_or_else(|| Error::other(stage, "no recipients"))?
+                    .addr;
                 let cmd = format!("RCPT TO:<{addr}>");
                 self.send(stage, &cmd, &cmd)?;
                 let reply = self.read_reply(stage)?;
