@@ -620,7 +620,12 @@ impl Conn {
             self.deadline = Some(env.now + env.shared.config.timeouts.send);
         }
         if let Some(e) = sent.error {
-            log::warn!("{}: sending file body failed: {e}; closing", self.peer);
+            match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+                    log::debug!("{}: client went away during a file body", self.peer)
+                }
+                _ => log::warn!("{}: sending file body failed: {e}; closing", self.peer),
+            }
             return Err(());
         }
         // Wait for writability only if no writable edge arrived while the job ran.

@@ -148,11 +148,6 @@ fn main() {
     let running = server
         .start()
         .unwrap_or_else(|e| die("reactor-httpd", e, 1));
-    eprintln!(
-        "reactor-httpd: serving {} on http://{}/",
-        root.dir().display(),
-        running.local_addr()
-    );
     if let Err(e) = stop_on_signals(running.stop_handle()) {
         die(
             "reactor-httpd",
@@ -160,5 +155,10 @@ fn main() {
             1,
         );
     }
+    eprintln!(
+        "reactor-httpd: serving {} on http://{}/",
+        root.dir().display(),
+        running.local_addr()
+    );
     running.wait();
 }
