@@ -32,11 +32,14 @@ pub struct DirectoryListing {
     cache: Arc<Mutex<HashMap<String, Arc<Listing>>>>,
 }
 
+/// Rendered pages by variant: (sort order, JSON?).
+type Pages = HashMap<(Sort, bool), Arc<[u8]>>;
+
 /// One directory's entries as last read, and the pages rendered from them.
 struct Listing {
     entries: Vec<Entry>,
     read_at: Instant,
-    pages: Mutex<HashMap<(Sort, bool), Arc<[u8]>>>,
+    pages: Mutex<Pages>,
 }
 
 impl Listing {
