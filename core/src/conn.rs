@@ -66,6 +66,8 @@ enum Phase {
     Tunnel,
     /// Response sent and our side shut: draining the client until it closes.
     Linger,
+    /// Response sent and nothing left unread: close now.
+    Done,
 }
 
 /// Bytes ready to be written.
@@ -124,6 +126,8 @@ pub(crate) struct Conn {
     phase: Phase,
     current: Option<Box<Request>>,
     keep_alive: bool,
+    /// The request may not have been read completely (an error answer): linger on close.
+    unread_request: bool,
     status: u16,
     body_sent: u64,
     tunnel_peer: Option<mio::net::TcpStream>,
@@ -151,6 +155,7 @@ impl Conn {
             phase: Phase::Head { started: false },
             current: None,
             keep_alive: false,
+            unread_request: false,
             status: 0,
             body_sent: 0,
             tunnel_peer: None,
@@ -185,6 +190,7 @@ impl Conn {
                 Phase::Writing => self.write(env),
                 Phase::Tunnel => return self.pump_tunnel(env),
                 Phase::Linger => return self.linger(),
+                Phase::Done => return Next::Close,
             };
             match progressed {
                 Ok(true) => continue,
@@ -205,6 +211,8 @@ impl Conn {
             Err(e) => match e.kind() {
                 io::ErrorKind::WouldBlock => {
                     self.readable = false;
+                    // An idle connection holds no buffer.
+                    self.input.release(env.bufs);
                     Ok(false)
                 }
                 io::ErrorKind::Interrupted => Ok(true),
@@ -240,6 +248,7 @@ impl Conn {
 
     fn begin_request(&mut self, env: &mut Env<'_>, req: Request) {
         self.keep_alive = req.keep_alive;
+        self.unread_request = false;
         let framing = req.framing;
         if req.expect_continue && self.input.is_empty() {
             self.push_ready(Chunk::Owned(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()));
@@ -345,6 +354,7 @@ impl Conn {
     fn fail(&mut self, env: &mut Env<'_>, e: HttpError) {
         log::info!("{}: {} {}", self.peer, e.status, e.detail);
         self.keep_alive = false;
+        self.unread_request = true;
         self.respond(env, Response::error_with(e.status, e.detail));
     }
 
@@ -436,14 +446,19 @@ impl Conn {
 
         self.pending.clear();
         self.file = FileSend::default();
+        // In-memory parts at the front join the head in the first writev.
+        let mut after_head = Vec::new();
         if !head_only && !bodiless {
             let conn = self.conn_ref(env);
             for part in resp.body.parts.drain(..) {
+                let in_order = self.pending.is_empty();
                 match part {
-                    Part::Bytes(b) if b.len() <= COALESCE && self.pending.is_empty() => {
+                    Part::Bytes(b) if in_order && after_head.is_empty() && b.len() <= COALESCE => {
                         head.extend_from_slice(&b);
                         self.body_sent += b.len() as u64;
                     }
+                    Part::Bytes(b) if in_order => after_head.push(Chunk::Owned(b)),
+                    Part::Shared(b) if in_order => after_head.push(Chunk::Shared(b)),
                     Part::Stream(s) => {
                         s.attach(env.notifier.clone(), conn);
                         self.pending.push_back(Part::Stream(s));
@@ -453,6 +468,10 @@ impl Conn {
             }
         }
         self.push_ready(Chunk::Owned(head));
+        for chunk in after_head {
+            self.body_sent += chunk.bytes().len() as u64;
+            self.push_ready(chunk);
+        }
         self.phase = Phase::Writing;
         self.deadline = Some(env.now + env.shared.config.timeouts.send);
     }
@@ -654,10 +673,14 @@ impl Conn {
             self.phase = Phase::Head { started: false };
             self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
             self.input.release(env.bufs);
-        } else {
+        } else if self.unread_request || !self.input.is_empty() {
+            // Closing with unread input would reset the connection and could destroy the
+            // response before the client reads it: shut our side and drain theirs first.
             let _ = self.stream.shutdown(Shutdown::Write);
             self.phase = Phase::Linger;
             self.deadline = Some(env.now + env.shared.config.timeouts.linger);
+        } else {
+            self.phase = Phase::Done;
         }
     }
 
@@ -771,7 +794,11 @@ impl Conn {
             let _ = registry.deregister(&mut t.peer);
             sockets.try_remove(t.peer_key);
         }
-        let _ = registry.deregister(&mut self.stream);
+        // Closing the descriptor removes it from epoll, unless a sendfile job still holds a
+        // duplicate of it: then the registration would outlive us, so remove it explicitly.
+        if self.file.in_flight {
+            let _ = registry.deregister(&mut self.stream);
+        }
     }
 }
 

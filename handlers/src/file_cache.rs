@@ -19,7 +19,7 @@ use crate::conditional::file_etag;
 use crate::static_files::content_type;
 
 /// Files up to this size have their content cached.
-pub const MAX_CACHED_CONTENT: u64 = 256 * 1024;
+pub const MAX_CACHED_CONTENT: u64 = 32 * 1024;
 
 /// What identifies one version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
