@@ -1,4 +1,10 @@
 //! Library side of the command-line programs, usable from code.
 pub mod cli;
+pub mod client;
 pub mod ping;
 pub mod smtp;
+
+/// The README's code examples, compiled as doc tests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -520,3 +520,35 @@ fn sigterm_exits_zero() {
     let status = h.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Polls `path` until its body satisfies `ok`, for at most 5 s (caches revalidate every 1 s).
+fn eventually(s: &Running, path: &str, ok: impl Fn(&TestResponse) -> bool) -> TestResponse {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = get_with(s, path, "");
+        if ok(&r) || std::time::Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn caches_notice_changes_within_their_validity() {
+    let (_tmp, root) = site();
+    let (s, _) = file_server(&root);
+    assert_eq!(get_with(&s, "/hello.txt", "").body, b"hello world\n");
+    assert!(!get_with(&s, "/list/", "").text().contains("fresh.txt"));
+    std::fs::write(root.join("hello.txt"), b"changed, and longer\n").unwrap();
+    std::fs::write(root.join("list/fresh.txt"), b"new").unwrap();
+    let r = eventually(&s, "/hello.txt", |r| r.body == b"changed, and longer\n");
+    assert_eq!(r.body, b"changed, and longer\n", "file cache revalidates");
+    assert_eq!(r.header("content-length"), Some("20"));
+    let r = eventually(&s, "/list/", |r| r.text().contains("fresh.txt"));
+    assert!(r.text().contains("fresh.txt"), "listing cache revalidates");
+    std::fs::remove_file(root.join("hello.txt")).unwrap();
+    assert_eq!(
+        eventually(&s, "/hello.txt", |r| r.status == 404).status,
+        404
+    );
+}

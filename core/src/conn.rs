@@ -12,7 +12,6 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,17 +22,15 @@ use slab::Slab;
 use crate::access_log::{self, Entry};
 use crate::body::BodyDecoder;
 use crate::handler::{Context, Reply};
+use crate::inbuf::{BufPool, InBuf};
 use crate::notify::{ConnRef, Msg, Notifier};
 use crate::parse::{parse_head, HttpError};
 use crate::reactor::{SocketEntry, SOCKET_BASE};
 use crate::request::{Framing, Request, Version};
 use crate::response::{Part, Response};
+use crate::sendfile::{self, Sent};
 use crate::server::Shared;
 
-/// Bytes read from a file per pool job while sending it.
-const FILE_CHUNK: usize = 256 * 1024;
-/// Read size for the request buffer.
-const READ_CHUNK: usize = 16 * 1024;
 /// Per-direction buffer of a tunnel.
 const TUNNEL_BUF: usize = 64 * 1024;
 /// Bodies this small are copied next to the head so both go in one write.
@@ -50,6 +47,7 @@ pub(crate) struct Env<'a> {
     pub now: Instant,
     pub stopping: bool,
     pub key: usize,
+    pub bufs: &'a mut BufPool,
 }
 
 #[derive(Debug)]
@@ -68,6 +66,8 @@ enum Phase {
     Tunnel,
     /// Response sent and our side shut: draining the client until it closes.
     Linger,
+    /// Response sent and nothing left unread: close now.
+    Done,
 }
 
 /// Bytes ready to be written.
@@ -88,8 +88,10 @@ impl Chunk {
 /// Progress through the file part at the front of the body.
 #[derive(Default)]
 struct FileSend {
-    requested: u64,
+    sent: u64,
     in_flight: bool,
+    /// `writable_events` when the job was queued.
+    marker: u32,
 }
 
 struct Tunnel {
@@ -114,8 +116,7 @@ pub(crate) struct Conn {
     pub id: u64,
     pub stream: TcpStream,
     peer: SocketAddr,
-    rbuf: Vec<u8>,
-    rpos: usize,
+    input: InBuf,
     ready: VecDeque<Chunk>,
     ready_pos: usize,
     ready_bytes: usize,
@@ -125,12 +126,16 @@ pub(crate) struct Conn {
     phase: Phase,
     current: Option<Box<Request>>,
     keep_alive: bool,
+    /// The request may not have been read completely (an error answer): linger on close.
+    unread_request: bool,
     status: u16,
     body_sent: u64,
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
     pub readable: bool,
     pub writable: bool,
+    /// Count of writable events, to tell whether one arrived while a job was running.
+    pub writable_events: u32,
     pub deadline: Option<Instant>,
 }
 
@@ -140,8 +145,7 @@ impl Conn {
             id,
             stream,
             peer,
-            rbuf: Vec::new(),
-            rpos: 0,
+            input: InBuf::default(),
             ready: VecDeque::new(),
             ready_pos: 0,
             ready_bytes: 0,
@@ -151,12 +155,14 @@ impl Conn {
             phase: Phase::Head { started: false },
             current: None,
             keep_alive: false,
+            unread_request: false,
             status: 0,
             body_sent: 0,
             tunnel_peer: None,
             tunnel: None,
             readable: true,
             writable: true,
+            writable_events: 0,
             deadline: Some(deadline),
         }
     }
@@ -170,7 +176,7 @@ impl Conn {
 
     /// True when nothing is in progress: no request, no buffered bytes.
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false }) && self.rpos >= self.rbuf.len()
+        matches!(self.phase, Phase::Head { started: false }) && self.input.is_empty()
     }
 
     /// Advances the state machine as far as the socket and handlers allow.
@@ -184,6 +190,7 @@ impl Conn {
                 Phase::Writing => self.write(env),
                 Phase::Tunnel => return self.pump_tunnel(env),
                 Phase::Linger => return self.linger(),
+                Phase::Done => return Next::Close,
             };
             match progressed {
                 Ok(true) => continue,
@@ -194,26 +201,18 @@ impl Conn {
     }
 
     /// Reads more request bytes. Ok(true): got some; Ok(false): would block; Err: EOF or error.
-    fn fill(&mut self) -> Result<bool, ()> {
+    fn fill(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
         if !self.readable {
             return Ok(false);
         }
-        if self.rpos > 0 {
-            self.rbuf.drain(..self.rpos);
-            self.rpos = 0;
-        }
-        // Read on the stack and keep only what arrived: a connection that trickles a few
-        // bytes (slowloris) holds a few bytes, not a 16-32 KiB buffer.
-        let mut chunk = [0u8; READ_CHUNK];
-        match self.stream.read(&mut chunk) {
+        match self.input.read_from(&mut self.stream, env.bufs) {
             Ok(0) => Err(()),
-            Ok(n) => {
-                self.rbuf.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
+            Ok(_) => Ok(true),
             Err(e) => match e.kind() {
                 io::ErrorKind::WouldBlock => {
                     self.readable = false;
+                    // An idle connection holds no buffer.
+                    self.input.release(env.bufs);
                     Ok(false)
                 }
                 io::ErrorKind::Interrupted => Ok(true),
@@ -223,7 +222,7 @@ impl Conn {
     }
 
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
-        if self.rpos < self.rbuf.len() {
+        if !self.input.is_empty() {
             if !started {
                 self.phase = Phase::Head { started: true };
                 // The first head's time runs from accept (its deadline is already set);
@@ -233,9 +232,9 @@ impl Conn {
                 }
             }
             let limits = &env.shared.config.limits;
-            match parse_head(&self.rbuf[self.rpos..], limits, self.peer) {
+            match parse_head(self.input.data(), limits, self.peer) {
                 Ok(Some((req, used))) => {
-                    self.rpos += used;
+                    self.input.consume(used);
                     self.begin_request(env, req);
                     return Ok(true);
                 }
@@ -248,13 +247,14 @@ impl Conn {
         } else if env.stopping {
             return Err(());
         }
-        self.fill()
+        self.fill(env)
     }
 
     fn begin_request(&mut self, env: &mut Env<'_>, req: Request) {
         self.keep_alive = req.keep_alive;
+        self.unread_request = false;
         let framing = req.framing;
-        if req.expect_continue && self.rpos >= self.rbuf.len() {
+        if req.expect_continue && self.input.is_empty() {
             self.push_ready(Chunk::Owned(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()));
         }
         self.current = Some(Box::new(req));
@@ -277,9 +277,9 @@ impl Conn {
         let Some(req) = self.current.as_mut() else {
             return Err(());
         };
-        if self.rpos < self.rbuf.len() {
-            match decoder.decode(&self.rbuf[self.rpos..], &mut req.body) {
-                Ok(n) => self.rpos += n,
+        if !self.input.is_empty() {
+            match decoder.decode(self.input.data(), &mut req.body) {
+                Ok(n) => self.input.consume(n),
                 Err(e) => {
                     self.fail(env, e);
                     return Ok(true);
@@ -290,7 +290,7 @@ impl Conn {
             self.phase = Phase::Dispatch(0);
             return Ok(true);
         }
-        let got = self.fill()?;
+        let got = self.fill(env)?;
         if got {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
         }
@@ -318,8 +318,16 @@ impl Conn {
             responders: 0,
             now: env.now,
         };
-        let reply = handler.handle(req, &mut cx);
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handler.handle(req, &mut cx)
+        }));
         let took_responder = cx.responders > 0;
+        let Ok(reply) = reply else {
+            log::error!("{}: handler {index} panicked; answering 500", self.peer);
+            self.keep_alive = false;
+            self.respond(env, Response::error(500));
+            return Ok(true);
+        };
         match reply {
             Reply::Response(r) => self.respond(env, r),
             Reply::Decline => self.phase = Phase::Dispatch(index + 1),
@@ -350,6 +358,7 @@ impl Conn {
     fn fail(&mut self, env: &mut Env<'_>, e: HttpError) {
         log::info!("{}: {} {}", self.peer, e.status, e.detail);
         self.keep_alive = false;
+        self.unread_request = true;
         self.respond(env, Response::error_with(e.status, e.detail));
     }
 
@@ -441,14 +450,19 @@ impl Conn {
 
         self.pending.clear();
         self.file = FileSend::default();
+        // In-memory parts at the front join the head in the first writev.
+        let mut after_head = Vec::new();
         if !head_only && !bodiless {
             let conn = self.conn_ref(env);
             for part in resp.body.parts.drain(..) {
+                let in_order = self.pending.is_empty();
                 match part {
-                    Part::Bytes(b) if b.len() <= COALESCE && self.pending.is_empty() => {
+                    Part::Bytes(b) if in_order && after_head.is_empty() && b.len() <= COALESCE => {
                         head.extend_from_slice(&b);
                         self.body_sent += b.len() as u64;
                     }
+                    Part::Bytes(b) if in_order => after_head.push(Chunk::Owned(b)),
+                    Part::Shared(b) if in_order => after_head.push(Chunk::Shared(b)),
                     Part::Stream(s) => {
                         s.attach(env.notifier.clone(), conn);
                         self.pending.push_back(Part::Stream(s));
@@ -458,6 +472,10 @@ impl Conn {
             }
         }
         self.push_ready(Chunk::Owned(head));
+        for chunk in after_head {
+            self.body_sent += chunk.bytes().len() as u64;
+            self.push_ready(chunk);
+        }
         self.phase = Phase::Writing;
         self.deadline = Some(env.now + env.shared.config.timeouts.send);
     }
@@ -550,27 +568,36 @@ impl Conn {
                 Ok(Refill::More)
             }
             Part::File(region) => {
-                if self.file.requested >= region.len {
-                    if !self.file.in_flight {
-                        self.pending.pop_front();
-                        self.file = FileSend::default();
-                        return Ok(Refill::More);
-                    }
+                if self.file.in_flight {
                     return Ok(Refill::Wait);
                 }
-                if !self.file.in_flight && self.ready_bytes < FILE_CHUNK {
-                    let n = (region.len - self.file.requested).min(FILE_CHUNK as u64);
-                    let file = region.file.clone();
-                    let offset = region.offset + self.file.requested;
-                    let notifier = env.notifier.clone();
-                    self.file.requested += n;
-                    self.file.in_flight = true;
-                    env.shared.pool.execute(move || {
-                        let mut buf = vec![0; n as usize];
-                        let r = file.read_exact_at(&mut buf, offset).map(|()| buf);
-                        notifier.send(Msg::Chunk(conn, r));
-                    });
+                if self.file.sent >= region.len {
+                    self.pending.pop_front();
+                    self.file = FileSend::default();
+                    return Ok(Refill::More);
                 }
+                // Bytes queued before the file go first; then the socket must have room.
+                if !self.ready.is_empty() || !self.writable {
+                    return Ok(Refill::Wait);
+                }
+                let sock = match sendfile::dup_socket(&self.stream) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        log::error!("{}: cannot duplicate socket: {e}", self.peer);
+                        return Err(());
+                    }
+                };
+                let file = region.file.clone();
+                let offset = region.offset + self.file.sent;
+                let count = region.len - self.file.sent;
+                let notifier = env.notifier.clone();
+                self.file.in_flight = true;
+                self.file.marker = self.writable_events;
+                env.shared.pool.execute(move || {
+                    let sent = sendfile::send(&sock, &file, offset, count);
+                    drop(sock);
+                    notifier.send(Msg::Sent(conn, sent));
+                });
                 Ok(Refill::Wait)
             }
             Part::Stream(_) if self.ready_bytes >= crate::response::STREAM_LOW_WATER => {
@@ -607,20 +634,28 @@ impl Conn {
         }
     }
 
-    /// A file chunk read on the pool has arrived.
-    pub fn file_chunk(&mut self, chunk: io::Result<Vec<u8>>) -> Result<(), ()> {
+    /// A sendfile job finished. Err: the connection must close.
+    pub fn file_sent(&mut self, env: &Env<'_>, sent: Sent) -> Result<(), ()> {
         self.file.in_flight = false;
-        match chunk {
-            Ok(data) => {
-                self.body_sent += data.len() as u64;
-                self.push_ready(Chunk::Owned(data));
-                Ok(())
-            }
-            Err(e) => {
-                log::error!("{}: reading file body failed: {e}; closing", self.peer);
-                Err(())
-            }
+        self.file.sent += sent.bytes;
+        self.body_sent += sent.bytes;
+        if sent.bytes > 0 {
+            self.deadline = Some(env.now + env.shared.config.timeouts.send);
         }
+        if let Some(e) = sent.error {
+            match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+                    log::debug!("{}: client went away during a file body", self.peer)
+                }
+                _ => log::warn!("{}: sending file body failed: {e}; closing", self.peer),
+            }
+            return Err(());
+        }
+        // Wait for writability only if no writable edge arrived while the job ran.
+        if sent.blocked && self.writable_events == self.file.marker {
+            self.writable = false;
+        }
+        Ok(())
     }
 
     /// The response has been written completely.
@@ -641,14 +676,15 @@ impl Conn {
         } else if self.keep_alive {
             self.phase = Phase::Head { started: false };
             self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
-            if self.rpos >= self.rbuf.len() {
-                self.rbuf = Vec::new();
-                self.rpos = 0;
-            }
-        } else {
+            self.input.release(env.bufs);
+        } else if self.unread_request || !self.input.is_empty() {
+            // Closing with unread input would reset the connection and could destroy the
+            // response before the client reads it: shut our side and drain theirs first.
             let _ = self.stream.shutdown(Shutdown::Write);
             self.phase = Phase::Linger;
             self.deadline = Some(env.now + env.shared.config.timeouts.linger);
+        } else {
+            self.phase = Phase::Done;
         }
     }
 
@@ -681,9 +717,7 @@ impl Conn {
             conn_key: env.key,
             conn_id: self.id,
         });
-        let up = self.rbuf.split_off(self.rpos);
-        self.rbuf = Vec::new();
-        self.rpos = 0;
+        let up = self.input.take_rest(env.bufs);
         self.tunnel = Some(Box::new(Tunnel {
             peer,
             peer_key,
@@ -752,12 +786,23 @@ impl Conn {
     }
 
     /// Releases what the connection holds in the reactor (a tunnel's peer socket).
-    pub fn close(&mut self, registry: &Registry, sockets: &mut Slab<SocketEntry>) {
+    pub fn close(
+        &mut self,
+        registry: &Registry,
+        sockets: &mut Slab<SocketEntry>,
+        bufs: &mut BufPool,
+    ) {
+        self.input.consume(usize::MAX);
+        self.input.release(bufs);
         if let Some(mut t) = self.tunnel.take() {
             let _ = registry.deregister(&mut t.peer);
             sockets.try_remove(t.peer_key);
         }
-        let _ = registry.deregister(&mut self.stream);
+        // Closing the descriptor removes it from epoll, unless a sendfile job still holds a
+        // duplicate of it: then the registration would outlive us, so remove it explicitly.
+        if self.file.in_flight {
+            let _ = registry.deregister(&mut self.stream);
+        }
     }
 }
 

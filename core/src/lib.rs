@@ -20,12 +20,14 @@ pub mod body;
 mod conn;
 pub mod date;
 pub mod handler;
+mod inbuf;
 pub mod notify;
 pub mod parse;
 pub mod pool;
 mod reactor;
 pub mod request;
 pub mod response;
+mod sendfile;
 pub mod server;
 pub mod stats;
 pub mod testing;
@@ -37,8 +39,3 @@ pub use request::{Headers, Request, Version};
 pub use response::{Body, BodySender, Flow, Part, Response};
 pub use server::{Config, Running, Server, StopHandle, Timeouts};
 pub use stats::{Snapshot, Stats};
-
-/// The README's code examples, compiled as doc tests so they stay true.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

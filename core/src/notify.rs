@@ -1,7 +1,6 @@
 //! Messages from other threads (the blocking pool, responders, stream producers) to one
 //! reactor, delivered through a queue plus the reactor's `mio::Waker`.
 
-use std::io;
 use std::sync::{Arc, Mutex};
 
 use crate::handler::Context;
@@ -21,8 +20,8 @@ pub type Task = Box<dyn FnOnce(&mut Context<'_>) + Send>;
 pub(crate) enum Msg {
     /// A deferred reply: a response, or `None` to try the next handler.
     Reply(ConnRef, Option<Response>),
-    /// A chunk of a file body read on the pool.
-    Chunk(ConnRef, io::Result<Vec<u8>>),
+    /// A sendfile job for a file body finished.
+    Sent(ConnRef, crate::sendfile::Sent),
     /// A streamed body has data, ended or was aborted.
     Stream(ConnRef),
     /// Run a closure on the reactor.

@@ -12,6 +12,7 @@ use slab::Slab;
 
 use crate::conn::{Conn, Env, Next};
 use crate::handler::{Context, Ready, SocketHandler};
+use crate::inbuf::BufPool;
 use crate::notify::{ConnRef, Msg, Notifier};
 use crate::server::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
 
@@ -23,6 +24,10 @@ const CONN_BASE: usize = 2;
 pub(crate) const SOCKET_BASE: usize = 1 << 40;
 /// How often deadlines are checked.
 const TICK: Duration = Duration::from_millis(250);
+/// Smallest read buffer (it is at least the largest request head).
+const MIN_READ_BUF: usize = 16 * 1024;
+/// Read buffers kept for reuse per reactor.
+const MAX_FREE_BUFS: usize = 1024;
 /// How long accepting pauses after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -52,6 +57,7 @@ pub(crate) struct Reactor {
     log: Vec<u8>,
     accept_paused_until: Option<Instant>,
     last_tick: Instant,
+    bufs: BufPool,
 }
 
 impl Reactor {
@@ -69,7 +75,7 @@ impl Reactor {
             listener: Some(listener),
             conns: Slab::new(),
             sockets: Slab::new(),
-            shared,
+            shared: shared.clone(),
             notifier,
             stop,
             next_id: 0,
@@ -78,6 +84,10 @@ impl Reactor {
             log: Vec::new(),
             accept_paused_until: None,
             last_tick: Instant::now(),
+            bufs: BufPool::new(
+                shared.config.limits.max_head.max(MIN_READ_BUF),
+                MAX_FREE_BUFS,
+            ),
         };
         r.refresh_date();
         Ok(r)
@@ -105,7 +115,10 @@ impl Reactor {
                         let key = t - CONN_BASE;
                         if let Some(c) = self.conns.get_mut(key) {
                             c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                            c.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                                c.writable = true;
+                                c.writable_events = c.writable_events.wrapping_add(1);
+                            }
                             self.drive(key, now);
                         }
                     }
@@ -187,6 +200,7 @@ impl Reactor {
                 now,
                 stopping,
                 key,
+                bufs: &mut self.bufs,
             },
         )
     }
@@ -202,7 +216,7 @@ impl Reactor {
 
     fn close(&mut self, key: usize) {
         if let Some(mut conn) = self.conns.try_remove(key) {
-            conn.close(self.poll.registry(), &mut self.sockets);
+            conn.close(self.poll.registry(), &mut self.sockets, &mut self.bufs);
             self.shared.stats.closed();
         }
     }
@@ -322,11 +336,13 @@ impl Reactor {
                 conn.deliver(&mut env, reply);
                 self.drive(r.key, now);
             }
-            Msg::Chunk(r, chunk) if self.conn_for(r) => {
-                let ok = self.conns.get_mut(r.key).map(|c| c.file_chunk(chunk));
-                match ok {
-                    Some(Ok(())) => self.drive(r.key, now),
-                    _ => self.close(r.key),
+            Msg::Sent(r, sent) if self.conn_for(r) => {
+                let (Some(conn), env) = self.env(r.key, now) else {
+                    return;
+                };
+                match conn.file_sent(&env, sent) {
+                    Ok(()) => self.drive(r.key, now),
+                    Err(()) => self.close(r.key),
                 }
             }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),

@@ -135,7 +135,7 @@ impl Response {
     }
 }
 
-/// A region of an open file, read on the blocking pool while it is sent.
+/// A region of an open file, sent with `sendfile(2)` from the blocking pool.
 #[derive(Debug, Clone)]
 pub struct FileRegion {
     /// The open file (shared: several regions of one file need one descriptor).

@@ -560,3 +560,21 @@ fn graceful_stop_finishes_in_flight_response() {
     waiter.join().unwrap();
     assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
 }
+
+struct Panics;
+impl Handler for Panics {
+    fn handle(&self, req: &mut Request, _: &mut Context<'_>) -> Reply {
+        if req.path() == "/boom" {
+            panic!("handler bug");
+        }
+        Reply::Response(Response::text(200, "fine"))
+    }
+}
+
+#[test]
+fn a_panicking_handler_costs_one_500() {
+    let s = serve(Server::new(Config::default()).handler(Panics));
+    let mut c = Client::connect(s.local_addr());
+    assert_eq!(c.get("/boom").status, 500);
+    assert_eq!(Client::connect(s.local_addr()).get("/ok").text(), "fine");
+}

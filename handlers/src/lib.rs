@@ -2,6 +2,7 @@
 //! the pure HTTP helpers they are built from (paths, ranges, preconditions).
 
 pub mod conditional;
+pub mod file_cache;
 pub mod listing;
 pub mod listing_page;
 pub mod path;

@@ -45,7 +45,7 @@ pub struct Entry {
 /// Sort column and order, Apache style: query `C=N|M|S` and `O=A|D`
 /// separated by `;` or `&` (e.g. `?C=M;O=D`). Default: name ascending.
 /// Directories are always listed before files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sort {
     /// Column to sort by.
     pub column: Column,
@@ -64,7 +64,7 @@ impl Default for Sort {
 }
 
 /// A sortable column of the listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Column {
     /// File name (`C=N`).
     Name,

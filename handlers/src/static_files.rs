@@ -1,19 +1,17 @@
 //! Static files: safe path resolution, MIME types, validators, conditional and range
 //! requests, index files. Every file-system call runs on the blocking pool.
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use reactor::{Body, Context, Handler, Part, Reply, Request, Response};
 
-use crate::conditional::{
-    evaluate, file_etag, if_range_matches, Conditions, Precondition, Validators,
-};
+use crate::conditional::{evaluate, if_range_matches, Conditions, Precondition, Validators};
+use crate::file_cache::{CachedFile, FileCache};
 use crate::path::{encode_path, resolve, within_root, PathError, ResolvedPath};
 use crate::range::{
     content_range, content_range_unsatisfied, parse_range, ByteRange, RangeOutcome,
@@ -22,6 +20,9 @@ use crate::{read_only, FsRoot};
 
 /// Serves files under a root directory. Directories without an index file are declined,
 /// so a listing handler placed after this one can take them.
+///
+/// Hot files are answered from an open-file cache ([`FileCache`]) on the reactor thread;
+/// the rest, and every revalidation, run on the blocking pool.
 ///
 /// ```no_run
 /// use reactor::{Config, Server};
@@ -35,26 +36,76 @@ use crate::{read_only, FsRoot};
 /// ```
 pub struct StaticFiles {
     root: FsRoot,
+    cache: Arc<FileCache>,
 }
 
 impl StaticFiles {
-    /// Serves files under `root`.
+    /// Serves files under `root`, caching up to 1,000 open files for one second.
     pub fn new(root: FsRoot) -> Self {
-        StaticFiles { root }
+        StaticFiles::with_cache(root, FileCache::new(1000, Duration::from_secs(1)))
+    }
+
+    /// Serves files under `root` with the given cache.
+    pub fn with_cache(root: FsRoot, cache: FileCache) -> Self {
+        StaticFiles {
+            root,
+            cache: Arc::new(cache),
+        }
     }
 }
 
-/// The request fields the blocking job needs, copied off the reactor.
-struct Wanted {
-    resolved: ResolvedPath,
-    query: Option<String>,
+/// The request fields a file response depends on: borrowed on the reactor, owned when the
+/// work moves to the pool.
+#[derive(Default)]
+struct Wanted<S> {
     get_or_head: bool,
-    range: Option<String>,
-    if_range: Option<String>,
-    if_match: Option<String>,
-    if_none_match: Option<String>,
-    if_modified_since: Option<String>,
-    if_unmodified_since: Option<String>,
+    range: Option<S>,
+    if_range: Option<S>,
+    if_match: Option<S>,
+    if_none_match: Option<S>,
+    if_modified_since: Option<S>,
+    if_unmodified_since: Option<S>,
+}
+
+impl<'a> Wanted<&'a str> {
+    fn of(req: &'a Request) -> Self {
+        Wanted {
+            get_or_head: req.is_get_or_head(),
+            range: req.header("range"),
+            if_range: req.header("if-range"),
+            if_match: req.header("if-match"),
+            if_none_match: req.header("if-none-match"),
+            if_modified_since: req.header("if-modified-since"),
+            if_unmodified_since: req.header("if-unmodified-since"),
+        }
+    }
+
+    fn to_owned(&self) -> Wanted<String> {
+        let o = |v: Option<&str>| v.map(str::to_owned);
+        Wanted {
+            get_or_head: self.get_or_head,
+            range: o(self.range),
+            if_range: o(self.if_range),
+            if_match: o(self.if_match),
+            if_none_match: o(self.if_none_match),
+            if_modified_since: o(self.if_modified_since),
+            if_unmodified_since: o(self.if_unmodified_since),
+        }
+    }
+}
+
+impl Wanted<String> {
+    fn borrow(&self) -> Wanted<&str> {
+        Wanted {
+            get_or_head: self.get_or_head,
+            range: self.range.as_deref(),
+            if_range: self.if_range.as_deref(),
+            if_match: self.if_match.as_deref(),
+            if_none_match: self.if_none_match.as_deref(),
+            if_modified_since: self.if_modified_since.as_deref(),
+            if_unmodified_since: self.if_unmodified_since.as_deref(),
+        }
+    }
 }
 
 impl Handler for StaticFiles {
@@ -66,20 +117,15 @@ impl Handler for StaticFiles {
             Ok(r) => r,
             Err(e) => return Reply::Response(path_error(e)),
         };
-        let h = |name: &str| req.header(name).map(str::to_owned);
-        let wanted = Wanted {
-            resolved,
-            query: req.query().map(str::to_owned),
-            get_or_head: req.is_get_or_head(),
-            range: h("range"),
-            if_range: h("if-range"),
-            if_match: h("if-match"),
-            if_none_match: h("if-none-match"),
-            if_modified_since: h("if-modified-since"),
-            if_unmodified_since: h("if-unmodified-since"),
-        };
+        let wanted = Wanted::of(req);
+        if let Some(entry) = self.cache.fresh(&resolved.decoded) {
+            return Reply::Response(respond(&entry, &wanted));
+        }
+        let wanted = wanted.to_owned();
+        let query = req.query().map(str::to_owned);
         let root = self.root.clone();
-        cx.blocking(move || serve(&root, &wanted))
+        let cache = self.cache.clone();
+        cx.blocking(move || serve(&root, &cache, &resolved, query.as_deref(), &wanted))
     }
 }
 
@@ -128,16 +174,24 @@ pub(crate) fn locate(
     Ok((path, meta))
 }
 
-fn serve(root: &FsRoot, w: &Wanted) -> Option<Response> {
-    let (mut path, meta) = match locate(root, &w.resolved) {
+/// Blocking: finds the file for `resolved` (an index file for a directory), loads or
+/// revalidates its cache entry, and answers. `None` declines a directory without index.
+fn serve(
+    root: &FsRoot,
+    cache: &FileCache,
+    resolved: &ResolvedPath,
+    query: Option<&str>,
+    w: &Wanted<String>,
+) -> Option<Response> {
+    let (mut path, meta) = match locate(root, resolved) {
         Ok(found) => found,
         Err(r) => return Some(r),
     };
     if meta.is_dir() {
-        if !w.resolved.trailing_slash {
-            let mut location = encode_path(&w.resolved.decoded);
+        if !resolved.trailing_slash {
+            let mut location = encode_path(&resolved.decoded);
             location.push('/');
-            if let Some(q) = &w.query {
+            if let Some(q) = query {
                 location.push('?');
                 location.push_str(q);
             }
@@ -152,85 +206,85 @@ fn serve(root: &FsRoot, w: &Wanted) -> Option<Response> {
             return None;
         }
     }
-    Some(send_file(&path, w).unwrap_or_else(|e| io_error(&path, &e)))
+    Some(match cache.load(&resolved.decoded, &path) {
+        Ok(entry) => respond(&entry, &w.borrow()),
+        Err(e) => io_error(&path, &e),
+    })
 }
 
-fn send_file(path: &Path, w: &Wanted) -> io::Result<Response> {
-    // O_NONBLOCK: opening a FIFO must not hang a pool thread.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(Response::error(404));
-    }
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let etag = file_etag(modified, len);
+/// The response for `entry` given the request's conditions and range.
+fn respond(entry: &CachedFile, w: &Wanted<&str>) -> Response {
     let validators = Validators {
-        etag: &etag,
-        last_modified: modified,
+        etag: &entry.etag,
+        last_modified: entry.modified,
     };
     let conditions = Conditions {
-        if_match: w.if_match.as_deref(),
-        if_none_match: w.if_none_match.as_deref(),
-        if_modified_since: w.if_modified_since.as_deref(),
-        if_unmodified_since: w.if_unmodified_since.as_deref(),
+        if_match: w.if_match,
+        if_none_match: w.if_none_match,
+        if_modified_since: w.if_modified_since,
+        if_unmodified_since: w.if_unmodified_since,
     };
-    let last_modified = reactor::date::format_http_date(modified);
     let with_validators = |r: Response| {
-        r.with_header("Last-Modified", last_modified.clone())
-            .with_header("ETag", etag.clone())
+        r.with_header("Last-Modified", entry.last_modified.clone())
+            .with_header("ETag", entry.etag.clone())
     };
     match evaluate(w.get_or_head, &conditions, &validators) {
         Precondition::Proceed => {}
-        Precondition::NotModified => return Ok(with_validators(Response::new(304))),
-        Precondition::Failed => return Ok(Response::error(412)),
+        Precondition::NotModified => return with_validators(Response::new(304)),
+        Precondition::Failed => return Response::error(412),
     }
-    let content_type = content_type(path);
-    let file = Arc::new(file);
-    let outcome = match &w.range {
-        Some(range) if if_range_matches(w.if_range.as_deref(), &validators) => {
-            parse_range(range, len)
-        }
+    let len = entry.len;
+    let outcome = match w.range {
+        Some(range) if if_range_matches(w.if_range, &validators) => parse_range(range, len),
         _ => RangeOutcome::Full,
     };
     let response = match outcome {
-        RangeOutcome::Full => Response::new(200)
-            .with_header("Content-Type", content_type)
-            .with_body(Body::file(file, 0, len)),
-        RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
-            let r = ranges[0];
-            Response::new(206)
-                .with_header("Content-Type", content_type)
-                .with_header("Content-Range", content_range(r, len))
-                .with_body(Body::file(file, r.start, r.len()))
+        RangeOutcome::Full => {
+            let body = match &entry.content {
+                Some(bytes) => Body::from(bytes.clone()),
+                None => Body::file(entry.file.clone(), 0, len),
+            };
+            Response::new(200)
+                .with_header("Content-Type", entry.content_type.clone())
+                .with_body(body)
         }
-        RangeOutcome::Partial(ranges) => multipart(file, &ranges, len, &content_type),
+        RangeOutcome::Partial(ranges) if ranges.len() == 1 => Response::new(206)
+            .with_header("Content-Type", entry.content_type.clone())
+            .with_header("Content-Range", content_range(ranges[0], len))
+            .with_body(Body::empty().and(region(entry, ranges[0]))),
+        RangeOutcome::Partial(ranges) => multipart(entry, &ranges),
         RangeOutcome::Unsatisfiable => {
             Response::error(416).with_header("Content-Range", content_range_unsatisfied(len))
         }
     };
-    Ok(with_validators(response).with_header("Accept-Ranges", "bytes"))
+    with_validators(response).with_header("Accept-Ranges", "bytes")
+}
+
+/// The bytes of range `r` of the file: copied from the cached content, or a file region.
+fn region(entry: &CachedFile, r: ByteRange) -> Part {
+    match &entry.content {
+        Some(bytes) => Part::Bytes(bytes[r.start as usize..=r.end as usize].to_vec()),
+        None => Part::File(reactor::response::FileRegion {
+            file: entry.file.clone(),
+            offset: r.start,
+            len: r.len(),
+        }),
+    }
 }
 
 /// A `multipart/byteranges` response for several ranges of one file.
-fn multipart(file: Arc<File>, ranges: &[ByteRange], len: u64, content_type: &str) -> Response {
+fn multipart(entry: &CachedFile, ranges: &[ByteRange]) -> Response {
     let boundary = boundary();
     let mut body = Body::empty();
     for r in ranges {
         let head = format!(
-            "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: {}\r\n\r\n",
-            content_range(*r, len)
+            "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Range: {}\r\n\r\n",
+            entry.content_type,
+            content_range(*r, entry.len)
         );
-        body = body.and(Part::Bytes(head.into_bytes())).and(Part::File(
-            reactor::response::FileRegion {
-                file: file.clone(),
-                offset: r.start,
-                len: r.len(),
-            },
-        ));
+        body = body
+            .and(Part::Bytes(head.into_bytes()))
+            .and(region(entry, *r));
     }
     body = body.and(Part::Bytes(format!("\r\n--{boundary}--\r\n").into_bytes()));
     Response::new(206)
