@@ -331,9 +331,10 @@ fn slowloris_does_not_starve_other_clients() {
         latencies.len()
     );
     assert!(max < Duration::from_secs(1), "max latency {max:?}");
-    // A trickling connection holds at most one head-sized (16 KiB) read buffer.
+    // A trickling connection with a short partial head holds a small (2 KiB) read buffer,
+    // not a head-sized one: allow 4 KiB each.
     assert!(
-        rss_during < rss_before + 16 * ATTACKERS as u64,
+        rss_during < rss_before + 4 * ATTACKERS as u64,
         "RSS {rss_before} → {rss_during} KiB for {ATTACKERS} slow connections"
     );
 

@@ -205,7 +205,8 @@ impl Conn {
         if !self.readable {
             return Ok(false);
         }
-        match self.input.read_from(&mut self.stream, env.bufs) {
+        let large = matches!(self.phase, Phase::Body(_));
+        match self.input.read_from(&mut self.stream, env.bufs, large) {
             Ok(0) => Err(()),
             Ok(_) => Ok(true),
             Err(e) => match e.kind() {

@@ -1,32 +1,49 @@
-//! Connection read buffers: fixed-size, zeroed once, lent from a per-reactor pool while
-//! a connection has unconsumed input and returned when it goes idle.
+//! Connection read buffers, lent from a per-reactor pool while a connection has input to
+//! read and returned when it goes idle. A request head starts in a small buffer (most heads
+//! are a few hundred bytes, and a slow client should cost little); a head that outgrows it,
+//! or a body, moves to a large one (at least the largest head allowed). Buffers are zeroed
+//! once, when first made.
 
 use std::io::{self, Read};
 
-/// Free read buffers of one reactor.
+/// Size of the buffer a request head starts in.
+pub(crate) const SMALL: usize = 2 * 1024;
+
+/// Free read buffers of one reactor, in two sizes.
 pub(crate) struct BufPool {
-    free: Vec<Vec<u8>>,
-    size: usize,
+    small: Vec<Vec<u8>>,
+    large: Vec<Vec<u8>>,
+    large_size: usize,
     max_free: usize,
 }
 
 impl BufPool {
-    /// Buffers of `size` bytes; at most `max_free` kept for reuse.
-    pub fn new(size: usize, max_free: usize) -> Self {
+    /// Large buffers of `large_size` bytes; at most `max_free` of each size kept for reuse.
+    pub fn new(large_size: usize, max_free: usize) -> Self {
         BufPool {
-            free: Vec::new(),
-            size,
+            small: Vec::new(),
+            large: Vec::new(),
+            large_size: large_size.max(SMALL),
             max_free,
         }
     }
 
-    fn take(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_else(|| vec![0; self.size])
+    fn take(&mut self, large: bool) -> Vec<u8> {
+        if large {
+            self.large.pop().unwrap_or_else(|| vec![0; self.large_size])
+        } else {
+            self.small.pop().unwrap_or_else(|| vec![0; SMALL])
+        }
     }
 
     fn give(&mut self, buf: Vec<u8>) {
-        if self.free.len() < self.max_free && buf.len() == self.size {
-            self.free.push(buf);
+        let (list, size) = if buf.len() == SMALL {
+            (&mut self.small, SMALL)
+        } else {
+            (&mut self.large, self.large_size)
+        };
+        if list.len() < self.max_free && buf.len() == size {
+            list.push(buf);
         }
     }
 }
@@ -59,11 +76,27 @@ impl InBuf {
         }
     }
 
-    /// Reads once from `r` into the free space (taking a buffer from `pool` if needed).
-    /// `Ok(0)` is end of stream. An error of kind `OutOfMemory` means the buffer is full.
-    pub fn read_from(&mut self, r: &mut impl Read, pool: &mut BufPool) -> io::Result<usize> {
-        if self.buf.is_empty() {
-            self.buf = pool.take();
+    /// Reads once from `r` into the free space, taking a buffer from `pool` if needed
+    /// (a large one when `large`, or when a small one is full). `Ok(0)` is end of stream;
+    /// an error of kind `OutOfMemory` means even a large buffer is full.
+    pub fn read_from(
+        &mut self,
+        r: &mut impl Read,
+        pool: &mut BufPool,
+        large: bool,
+    ) -> io::Result<usize> {
+        let small = self.buf.len() == SMALL;
+        let full = !self.buf.is_empty() && self.end == self.buf.len() && self.start == 0;
+        if self.buf.is_empty() || (small && (large || full)) {
+            let mut next = pool.take(large || full);
+            let len = self.end - self.start;
+            next[..len].copy_from_slice(self.data());
+            let old = std::mem::replace(&mut self.buf, next);
+            if !old.is_empty() {
+                pool.give(old);
+            }
+            self.start = 0;
+            self.end = len;
         }
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -95,6 +128,12 @@ impl InBuf {
         self.release(pool);
         rest
     }
+
+    /// Bytes of buffer held (for tests).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.buf.len()
+    }
 }
 
 #[cfg(test)]
@@ -102,21 +141,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_consumes_compacts_and_recycles() {
-        let mut pool = BufPool::new(8, 4);
+    fn heads_start_small_and_grow_bodies_read_large() {
+        let mut pool = BufPool::new(8 * 1024, 4);
         let mut b = InBuf::default();
-        let mut src: &[u8] = b"abcdefghijkl";
-        assert_eq!(b.read_from(&mut src, &mut pool).unwrap(), 8);
-        assert_eq!(b.data(), b"abcdefgh");
+        let data = vec![7u8; 5000];
+        let mut src: &[u8] = &data;
+        assert_eq!(b.read_from(&mut src, &mut pool, false).unwrap(), SMALL);
+        assert_eq!(b.capacity(), SMALL);
+        // Full and nothing consumed: moves to a large buffer, keeping the bytes.
         assert_eq!(
-            b.read_from(&mut src, &mut pool).unwrap_err().kind(),
+            b.read_from(&mut src, &mut pool, false).unwrap(),
+            5000 - SMALL
+        );
+        assert_eq!(b.capacity(), 8 * 1024);
+        assert_eq!(b.data(), &data[..]);
+        assert_eq!(pool.small.len(), 1, "the small buffer went back");
+        b.consume(5000);
+        b.release(&mut pool);
+        assert_eq!(pool.large.len(), 1);
+        let mut body: &[u8] = b"x";
+        b.read_from(&mut body, &mut pool, true).unwrap();
+        assert_eq!(b.capacity(), 8 * 1024, "bodies read into a large buffer");
+    }
+
+    #[test]
+    fn compacts_and_reports_full() {
+        let mut pool = BufPool::new(SMALL, 4);
+        let mut b = InBuf::default();
+        let data = vec![1u8; SMALL + 10];
+        let mut src: &[u8] = &data;
+        b.read_from(&mut src, &mut pool, true).unwrap();
+        assert_eq!(
+            b.read_from(&mut src, &mut pool, true).unwrap_err().kind(),
             io::ErrorKind::OutOfMemory
         );
-        b.consume(6);
-        assert_eq!(b.read_from(&mut src, &mut pool).unwrap(), 4);
-        assert_eq!(b.data(), b"ghijkl");
-        b.consume(6);
-        b.release(&mut pool);
-        assert_eq!(pool.free.len(), 1);
+        b.consume(SMALL - 4);
+        assert_eq!(b.read_from(&mut src, &mut pool, true).unwrap(), 10);
+        assert_eq!(b.data().len(), 14);
     }
 }
