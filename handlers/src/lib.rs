@@ -5,6 +5,7 @@ pub mod conditional;
 pub mod listing;
 pub mod listing_page;
 pub mod path;
+pub mod proxy;
 pub mod range;
 pub mod static_files;
 pub mod status;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use reactor::{Reply, Request, Response};
 
 pub use listing::DirectoryListing;
+pub use proxy::{Proxy, ProxyConfig};
 pub use static_files::StaticFiles;
 pub use status::StatusPage;
 
