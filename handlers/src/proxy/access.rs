@@ -62,17 +62,29 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The allow list: loopback clients always, others only inside one of the blocks.
-#[derive(Debug, Clone, Default)]
+/// The allow list: loopback clients (unless `loopback` is turned off), plus those inside
+/// one of the blocks.
+#[derive(Debug, Clone)]
 pub struct AccessList {
-    /// Extra blocks admitted besides loopback.
+    /// Admit loopback clients (default: yes).
+    pub loopback: bool,
+    /// Extra blocks admitted.
     pub allow: Vec<Cidr>,
+}
+
+impl Default for AccessList {
+    fn default() -> Self {
+        AccessList {
+            loopback: true,
+            allow: Vec::new(),
+        }
+    }
 }
 
 impl AccessList {
     /// True when `ip` may use the proxy.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        canonical(ip).is_loopback() || self.allow.iter().any(|c| c.contains(ip))
+        (self.loopback && canonical(ip).is_loopback()) || self.allow.iter().any(|c| c.contains(ip))
     }
 }
 
@@ -105,9 +117,12 @@ mod tests {
         let a = AccessList::default();
         assert!(a.allows(ip("127.0.0.1")) && a.allows(ip("::1")) && a.allows(ip("127.9.9.9")));
         assert!(!a.allows(ip("192.168.1.1")));
-        let a = AccessList {
+        let mut a = AccessList {
             allow: vec!["192.168.0.0/16".parse().unwrap()],
+            ..Default::default()
         };
         assert!(a.allows(ip("192.168.1.1")) && !a.allows(ip("10.0.0.1")));
+        a.loopback = false;
+        assert!(!a.allows(ip("127.0.0.1")));
     }
 }
