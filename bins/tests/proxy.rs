@@ -428,6 +428,47 @@ fn keep_alive_pooled_origin_connections_and_framings() {
 }
 
 #[test]
+fn slow_client_pauses_the_origin_read_backpressure() {
+    const TOTAL: usize = 64 << 20;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let written = Arc::new(AtomicUsize::new(0));
+    let w2 = written.clone();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut head = [0u8; 4096];
+        let _ = s.read(&mut head).unwrap();
+        let h = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\nCache-Control: no-store\r\n\r\n"
+        );
+        s.write_all(h.as_bytes()).unwrap();
+        let chunk: Vec<u8> = (0..65536u32).map(|i| (i % 253) as u8).collect();
+        for _ in 0..TOTAL / chunk.len() {
+            if s.write_all(&chunk).is_err() {
+                return;
+            }
+            w2.fetch_add(chunk.len(), Ordering::SeqCst);
+        }
+    });
+    let p = proxy();
+    let mut c = Client::connect(p.local_addr());
+    c.send(format!("GET http://{addr}/big HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = written.load(Ordering::SeqCst);
+    assert!(
+        early < 48 << 20,
+        "the proxy kept reading from the origin: {early} bytes"
+    );
+    let r = c.response(false).unwrap();
+    assert_eq!(r.body.len(), TOTAL);
+    assert!(r
+        .body
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == ((i % 65536) % 253) as u8));
+}
+
+#[test]
 fn slow_origin_does_not_slow_hits_or_other_origins() {
     let slow = Origin::start(|_, _| Answer {
         delay: Duration::from_secs(4),

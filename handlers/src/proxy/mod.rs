@@ -181,9 +181,7 @@ impl Handler for Proxy {
         if let Some(local) = max_forwards_local(req) {
             return Reply::Response(local);
         }
-        let mut owned = req.clone();
-        owned.body = std::mem::take(&mut req.body);
-        inner.dispatch(owned, target, cx, None, true)
+        inner.dispatch(req, target, cx, None, true)
     }
 }
 
@@ -218,7 +216,7 @@ impl Inner {
     /// (a re-run for a collapsed waiter) every answer goes through it.
     fn dispatch(
         self: &Arc<Self>,
-        req: Request,
+        req: &mut Request,
         target: Target,
         cx: &mut Context<'_>,
         responder: Option<Responder>,
@@ -243,14 +241,14 @@ impl Inner {
             if let Some(entry) = cache.lookup(&url, &req.headers) {
                 match entry.usable(&req_cc, now) {
                     Use::Fresh => {
-                        return reply(self.serve(&entry, &req, CacheState::Hit), responder);
+                        return reply(self.serve(&entry, req, CacheState::Hit), responder);
                     }
                     Use::Stale => {
-                        return reply(self.serve(&entry, &req, CacheState::Stale), responder);
+                        return reply(self.serve(&entry, req, CacheState::Stale), responder);
                     }
                     Use::StaleWhileRevalidate => {
-                        let resp = self.serve(&entry, &req, CacheState::Stale);
-                        self.background_revalidate(&req, &target, &url, entry, cx);
+                        let resp = self.serve(&entry, req, CacheState::Stale);
+                        self.background_revalidate(req, &target, &url, entry, cx);
                         return reply(resp, responder);
                     }
                     Use::Validate if req_cc.only_if_cached => {}
@@ -264,6 +262,10 @@ impl Inner {
             }
         }
         let storable_req = cacheable && is_get && !req_cc.no_store;
+        // Past the cache: the exchange needs its own copy of the request.
+        let mut owned = req.clone();
+        owned.body = std::mem::take(&mut req.body);
+        let req = owned;
         let mut slot = None;
         if storable_req && collapse && matches!(mode, Mode::Forward) {
             match self.join_or_lead(&url, req, target, cx, responder) {
@@ -492,7 +494,8 @@ impl Slot {
                 handle,
             } = w;
             handle.run(move |cx| {
-                inner.dispatch(req, target, cx, Some(responder), false);
+                let mut req = req;
+                inner.dispatch(&mut req, target, cx, Some(responder), false);
             });
         }
     }
