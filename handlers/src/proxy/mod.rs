@@ -40,7 +40,7 @@ use access::AccessList;
 use cache::{unix_now, Cache, CacheControl, Entry, Use};
 use dns::Dns;
 use pool::OriginPool;
-use target::{parse_authority, parse_proxy_target, Target};
+use target::{parse_proxy_target, Target};
 use upstream::{Exchange, Mode};
 
 /// How the proxy behaves.
@@ -86,6 +86,22 @@ impl Default for ProxyConfig {
 }
 
 /// The proxy handler. Shared by every reactor of a server (one cache, one origin pool).
+///
+/// A caching reverse proxy in front of one origin, on two reactors:
+///
+/// ```no_run
+/// use reactor::{Config, Server};
+/// use reactor_handlers::proxy::{parse_upstream, Proxy, ProxyConfig};
+///
+/// let config = ProxyConfig {
+///     upstream: Some(parse_upstream("http://127.0.0.1:8080").expect("valid upstream")),
+///     cache_size: 64 << 20,
+///     ..ProxyConfig::default()
+/// };
+/// let server = Server::new(Config { workers: 2, ..Config::default() });
+/// server.handler(Proxy::new(config)).start()?.wait();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Proxy {
     inner: Arc<Inner>,
 }
@@ -537,9 +553,4 @@ pub fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
                 .ok_or_else(|| format!("invalid port {p:?}"))
         })
         .collect()
-}
-
-/// Parses an authority-form CONNECT target (re-exported for the binary's checks).
-pub fn connect_target(s: &str) -> Result<(String, u16), String> {
-    parse_authority(s).map_err(|e| e.to_string())
 }
