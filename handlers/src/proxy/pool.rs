@@ -23,7 +23,8 @@ impl OriginPool {
         }
     }
 
-    /// Returns a connection whose last response ended cleanly.
+    /// Returns a connection whose last response ended cleanly. It must be in non-blocking
+    /// mode (as every socket taken from the reactor is).
     pub fn put(&self, addr: SocketAddr, stream: TcpStream) {
         let Ok(mut idle) = self.idle.lock() else {
             return;
@@ -60,10 +61,8 @@ impl OriginPool {
 }
 
 /// An idle connection must have nothing to read: EOF or stray bytes mean it is unusable.
+/// (Pooled sockets are non-blocking: `put` takes them from the reactor as they are.)
 fn looks_open(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return false;
-    }
     let mut b = [0u8; 1];
     matches!(stream.peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
@@ -81,6 +80,7 @@ mod tests {
         let mut peers = Vec::new();
         for _ in 0..3 {
             let c = TcpStream::connect(addr).unwrap();
+            c.set_nonblocking(true).unwrap();
             peers.push(l.accept().unwrap().0);
             pool.put(addr, c);
         }

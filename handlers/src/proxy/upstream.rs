@@ -26,6 +26,13 @@ use super::{CacheState, Inner, Slot};
 
 /// Largest response head accepted from an origin.
 const MAX_HEAD: usize = 64 * 1024;
+/// Bytes read from an origin at a time.
+const READ_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// The reactor thread's read buffer (allocated and zeroed once, not per event).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// What the exchange is for.
 #[derive(Clone)]
@@ -241,6 +248,7 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
         buf: Vec::new(),
         decoder: Decoder::Empty,
         sender: None,
+        pending: None,
         store: None,
         paused: false,
         resume: Arc::new(AtomicBool::new(false)),
@@ -298,6 +306,8 @@ struct Fetch {
     buf: Vec<u8>,
     decoder: Decoder,
     sender: Option<BodySender>,
+    /// The answer, held until its body (all of it already read) is decoded.
+    pending: Option<(Responder, Response)>,
     store: Option<Stored>,
     paused: bool,
     resume: Arc<AtomicBool>,
@@ -380,22 +390,35 @@ impl SocketHandler for Fetch {
             let at = cx.now() + self.timeout;
             cx.set_deadline(ready.id, Some(at));
         }
-        let mut buf = [0u8; 64 * 1024];
+        let mut buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        buf.resize(READ_SIZE, 0);
         let mut progressed = false;
+        let mut keep = None;
         while !self.paused {
             match self.stream.read(&mut buf) {
-                Ok(0) => return self.eof(cx),
+                Ok(0) => {
+                    keep = Some(self.eof(cx));
+                    break;
+                }
                 Ok(n) => {
                     progressed = true;
                     self.got_bytes = true;
                     if !self.data(&buf[..n], ready.id, cx) {
-                        return false;
+                        keep = Some(false);
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.failed(e, cx),
+                Err(e) => {
+                    keep = Some(self.failed(e, cx));
+                    break;
+                }
             }
+        }
+        READ_BUF.with(|b| *b.borrow_mut() = buf);
+        if let Some(keep) = keep {
+            return keep;
         }
         if progressed {
             let at = cx.now() + self.timeout;
@@ -662,8 +685,12 @@ impl Fetch {
             resp = resp
                 .with_header("Via", VIA)
                 .with_header("X-Cache", CacheState::Miss.as_str());
+            let whole_body_here = length.is_some_and(|n| self.buf.len() as u64 >= n);
             if body_len == Some(0) {
                 r.send(resp);
+            } else if whole_body_here {
+                // Small responses arrive with their head: answer with plain bytes.
+                self.pending = Some((r, resp));
             } else {
                 let (body, tx) = Body::stream(body_len);
                 let flag = self.resume.clone();
@@ -730,6 +757,10 @@ impl Fetch {
                 st.body.extend_from_slice(&out);
             }
         }
+        if let Some((r, resp)) = self.pending.take() {
+            r.send(resp.with_body(Body::from(out)));
+            return true;
+        }
         if let Some(tx) = &self.sender {
             match tx.send(out) {
                 Ok(Flow::Pause) => self.paused = true,
@@ -778,6 +809,9 @@ impl Fetch {
         );
         if let Some(tx) = self.sender.take() {
             tx.abort();
+        }
+        if let Some((r, _)) = self.pending.take() {
+            r.send(Response::error_with(502, detail));
         }
         self.store = None;
         if let Some(s) = self.ex.slot.take() {
