@@ -403,6 +403,10 @@ fn keep_alive_pooled_origin_connections_and_framings() {
             close: true,
             ..answer("HTTP/1.1 200 OK\r\nConnection: close\r\nCache-Control: no-store\r\n\r\nuntil close")
         },
+        "/quietly-closed" => Answer {
+            close: true,
+            ..ok("Cache-Control: no-store\r\n", "then closed")
+        },
         _ => ok("Cache-Control: no-store\r\n", "plain"),
     }
     });
@@ -425,6 +429,18 @@ fn keep_alive_pooled_origin_connections_and_framings() {
     // The client connection survives an origin that closes.
     c.send(format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", o.url("/")).as_bytes());
     assert_eq!(c.response(false).unwrap().text(), "plain");
+    // An origin that closes a kept-alive connection without saying so: the next
+    // request still gets through (the idle connection is dropped, or retried once).
+    for _ in 0..5 {
+        c.send(
+            format!(
+                "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+                o.url("/quietly-closed")
+            )
+            .as_bytes(),
+        );
+        assert_eq!(c.response(false).unwrap().text(), "then closed");
+    }
 }
 
 #[test]

@@ -39,7 +39,6 @@ use crate::conditional::{evaluate, Conditions, Precondition, Validators};
 use access::AccessList;
 use cache::{unix_now, Cache, CacheControl, Entry, Use};
 use dns::Dns;
-use pool::OriginPool;
 use target::{parse_proxy_target, Target};
 use upstream::{Exchange, Mode};
 
@@ -60,7 +59,7 @@ pub struct ProxyConfig {
     pub access: AccessList,
     /// Reverse mode: origin-form requests all go to this origin.
     pub upstream: Option<Target>,
-    /// Idle connections kept per origin.
+    /// Idle connections kept per origin (per worker).
     pub pool_per_origin: usize,
     /// How long an idle origin connection is kept.
     pub pool_idle_timeout: Duration,
@@ -78,7 +77,7 @@ impl Default for ProxyConfig {
             max_object_size: 8 << 20,
             access: AccessList::default(),
             upstream: None,
-            pool_per_origin: 32,
+            pool_per_origin: 64,
             pool_idle_timeout: Duration::from_secs(30),
             dns_ttl: Duration::from_secs(30),
         }
@@ -118,7 +117,6 @@ pub(crate) struct Inner {
     config: ProxyConfig,
     cache: Option<Cache>,
     dns: Arc<Dns>,
-    pool: OriginPool,
     inflight: Mutex<HashMap<String, Vec<Waiter>>>,
 }
 
@@ -152,7 +150,6 @@ impl Proxy {
         Proxy {
             inner: Arc::new(Inner {
                 dns: Arc::new(Dns::new(config.dns_ttl)),
-                pool: OriginPool::new(config.pool_per_origin, config.pool_idle_timeout),
                 cache,
                 config,
                 inflight: Mutex::new(HashMap::new()),

@@ -1,98 +1,121 @@
-//! Idle keep-alive connections to origins, kept off any reactor until reused: at most
-//! `per_origin` per address, each for at most `idle_timeout`.
+//! Idle keep-alive connections to origins. They stay registered with the reactor that used
+//! them (no deregister/re-register or descriptor juggling per request): each reactor thread
+//! keeps an [`IdleSet`] of `(socket, hand-off)` pairs, at most `per_origin` per origin
+//! address. The idle socket's handler closes itself when the origin closes, sends stray
+//! bytes, or its idle deadline passes, and leaves the set then ([`IdleSet::forget`]).
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-/// A pool of idle origin connections. Thread-safe.
-pub struct OriginPool {
-    per_origin: usize,
-    idle_timeout: Duration,
-    idle: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+use reactor::SocketId;
+
+/// Idle connections of one reactor thread, most recently parked last.
+pub struct IdleSet<T> {
+    map: HashMap<SocketAddr, Vec<(SocketId, T)>>,
 }
 
-impl OriginPool {
-    /// A pool keeping `per_origin` idle connections per origin for `idle_timeout`.
-    pub fn new(per_origin: usize, idle_timeout: Duration) -> Self {
-        OriginPool {
-            per_origin,
-            idle_timeout,
-            idle: Mutex::new(HashMap::new()),
+impl<T> Default for IdleSet<T> {
+    fn default() -> Self {
+        IdleSet {
+            map: HashMap::new(),
         }
     }
+}
 
-    /// Returns a connection whose last response ended cleanly. It must be in non-blocking
-    /// mode (as every socket taken from the reactor is).
-    pub fn put(&self, addr: SocketAddr, stream: TcpStream) {
-        let Ok(mut idle) = self.idle.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        idle.retain(|_, v| {
-            v.retain(|(_, at)| now.duration_since(*at) < self.idle_timeout);
-            !v.is_empty()
-        });
-        let list = idle.entry(addr).or_default();
-        if list.len() < self.per_origin {
-            list.push((stream, now));
+impl<T> IdleSet<T> {
+    /// Parks socket `id` (its hand-off `t`) for `addr`; false when `per_origin` are
+    /// already idle (the caller then closes it).
+    pub fn park(&mut self, addr: SocketAddr, id: SocketId, t: T, per_origin: usize) -> bool {
+        let list = self.map.entry(addr).or_default();
+        if list.len() >= per_origin {
+            return false;
         }
+        list.push((id, t));
+        true
     }
 
-    /// The most recently used idle connection to `addr` that still looks open.
-    pub fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
-        let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(&addr)?;
-        while let Some((stream, at)) = list.pop() {
-            if at.elapsed() < self.idle_timeout && looks_open(&stream) {
-                return Some(stream);
+    /// The most recently parked connection to `addr` (warmest, least likely closed).
+    pub fn unpark(&mut self, addr: SocketAddr) -> Option<(SocketId, T)> {
+        let list = self.map.get_mut(&addr)?;
+        let got = list.pop();
+        if list.is_empty() {
+            self.map.remove(&addr);
+        }
+        got
+    }
+
+    /// Removes socket `id` (it is closing).
+    pub fn forget(&mut self, addr: SocketAddr, id: SocketId) {
+        if let Some(list) = self.map.get_mut(&addr) {
+            list.retain(|(i, _)| *i != id);
+            if list.is_empty() {
+                self.map.remove(&addr);
             }
         }
-        None
     }
 
     /// Idle connections held for `addr`.
-    pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        self.idle
-            .lock()
-            .map_or(0, |i| i.get(&addr).map_or(0, Vec::len))
+    pub fn count(&self, addr: SocketAddr) -> usize {
+        self.map.get(&addr).map_or(0, Vec::len)
     }
-}
-
-/// An idle connection must have nothing to read: EOF or stray bytes mean it is unusable.
-/// (Pooled sockets are non-blocking: `put` takes them from the reactor as they are.)
-fn looks_open(stream: &TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    matches!(stream.peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
 
     #[test]
-    fn reuse_bound_and_liveness() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let pool = OriginPool::new(2, Duration::from_secs(10));
-        let mut peers = Vec::new();
-        for _ in 0..3 {
-            let c = TcpStream::connect(addr).unwrap();
-            c.set_nonblocking(true).unwrap();
-            peers.push(l.accept().unwrap().0);
-            pool.put(addr, c);
+    fn bounded_lifo_and_forget() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut s: IdleSet<u8> = IdleSet::default();
+        let ids = test_ids();
+        assert!(s.park(a, ids[0], 0, 2));
+        assert!(s.park(a, ids[1], 1, 2));
+        assert!(!s.park(a, ids[2], 2, 2));
+        assert!(s.park(b, ids[2], 2, 2));
+        assert_eq!(s.count(a), 2);
+        assert_eq!(s.unpark(a).map(|(_, t)| t), Some(1));
+        s.forget(a, ids[0]);
+        assert_eq!(s.count(a), 0);
+        assert!(s.unpark(a).is_none());
+        assert_eq!(s.unpark(b).map(|(_, t)| t), Some(2));
+    }
+
+    /// Three distinct socket ids, taken from a real reactor's registrations.
+    fn test_ids() -> Vec<SocketId> {
+        use std::sync::mpsc;
+        struct Grab(mpsc::Sender<Vec<SocketId>>);
+        struct Dummy(mio::net::UdpSocket);
+        impl reactor::SocketHandler for Dummy {
+            fn source(&mut self) -> &mut dyn mio::event::Source {
+                &mut self.0
+            }
+            fn ready(&mut self, _: reactor::Ready, _: &mut reactor::Context<'_>) -> bool {
+                true
+            }
         }
-        assert_eq!(pool.idle_count(addr), 2);
-        // The newest one is handed out first; close its peer so it is seen as dead.
-        drop(peers.remove(1));
-        std::thread::sleep(Duration::from_millis(50));
-        let got = pool.take(addr).expect("a live connection");
-        assert_eq!(got.peer_addr().unwrap(), addr);
-        assert_eq!(pool.idle_count(addr), 0);
-        let expired = OriginPool::new(2, Duration::ZERO);
-        expired.put(addr, got);
-        assert!(expired.take(addr).is_none());
+        impl reactor::Handler for Grab {
+            fn handle(
+                &self,
+                _: &mut reactor::Request,
+                cx: &mut reactor::Context<'_>,
+            ) -> reactor::Reply {
+                let ids = (0..3)
+                    .map(|_| {
+                        let s = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                        cx.register(Box::new(Dummy(s)), mio::Interest::READABLE)
+                            .unwrap()
+                    })
+                    .collect();
+                let _ = self.0.send(ids);
+                reactor::Reply::Response(reactor::Response::text(200, "ok"))
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let server =
+            reactor::testing::serve(reactor::Server::new(Default::default()).handler(Grab(tx)));
+        reactor::testing::Client::connect(server.local_addr()).get("/");
+        rx.recv().unwrap()
     }
 }

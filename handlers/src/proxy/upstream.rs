@@ -21,6 +21,7 @@ use reactor::{
 
 use super::cache::{self, field, unix_now, Entry};
 use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
+use super::pool::IdleSet;
 use super::target::{parse_authority, same_origin_url, Target};
 use super::{CacheState, Inner, Slot};
 
@@ -216,21 +217,35 @@ pub(crate) fn start(ex: Exchange, cx: &mut Context<'_>) {
     });
 }
 
+/// Hands a new exchange to an idle connection: the connection's `ready` takes it.
+type Handoff = Arc<Mutex<Option<Exchange>>>;
+
+thread_local! {
+    /// This reactor thread's idle origin connections.
+    static IDLE: std::cell::RefCell<IdleSet<Handoff>> = std::cell::RefCell::new(IdleSet::default());
+}
+
 fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pooled: bool) {
-    let reuse = if pooled && ex.idempotent {
-        ex.inner.pool.take(addr)
-    } else {
-        None
-    };
-    let (stream, reused) = match reuse {
-        Some(s) => (TcpStream::from_std(s), true),
-        None => match TcpStream::connect(addr) {
-            Ok(s) => (s, false),
-            Err(e) => {
-                let what = ex.target.authority();
-                return ex.fail(502, &format!("Cannot connect to {what}: {e}."));
+    if pooled && ex.idempotent {
+        while let Some((id, handoff)) = IDLE.with(|p| p.borrow_mut().unpark(addr)) {
+            match handoff.lock() {
+                Ok(mut h) => *h = Some(ex),
+                Err(_) => return,
             }
-        },
+            cx.poke(id);
+            // Still there: that socket was gone. Try the next one.
+            match handoff.lock().ok().and_then(|mut h| h.take()) {
+                Some(back) => ex = back,
+                None => return,
+            }
+        }
+    }
+    let stream = match TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(e) => {
+            let what = ex.target.authority();
+            return ex.fail(502, &format!("Cannot connect to {what}: {e}."));
+        }
     };
     let _ = stream.set_nodelay(true);
     let timeout = ex.inner.config.upstream_timeout;
@@ -238,12 +253,10 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
         ex,
         stream,
         addr,
-        reused,
-        phase: if reused {
-            Phase::Writing
-        } else {
-            Phase::Connecting
-        },
+        reused: false,
+        idle: None,
+        park: false,
+        phase: Phase::Connecting,
         written: 0,
         buf: Vec::new(),
         decoder: Decoder::Empty,
@@ -301,6 +314,10 @@ struct Fetch {
     stream: TcpStream,
     addr: SocketAddr,
     reused: bool,
+    /// Parked in this thread's idle set, waiting for an exchange.
+    idle: Option<Handoff>,
+    /// The exchange ended cleanly: park the connection.
+    park: bool,
     phase: Phase,
     written: usize,
     buf: Vec<u8>,
@@ -345,8 +362,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, String> {
     }
 }
 
-/// A second descriptor for the same socket (to pool it or tunnel it once the reactor
-/// deregisters and closes the first).
+/// A second descriptor for the same socket (to tunnel it once the reactor deregisters
+/// and closes the first).
 fn dup(s: &TcpStream) -> io::Result<std::net::TcpStream> {
     Ok(std::net::TcpStream::from(s.as_fd().try_clone_to_owned()?))
 }
@@ -357,6 +374,12 @@ impl SocketHandler for Fetch {
     }
 
     fn ready(&mut self, ready: Ready, cx: &mut Context<'_>) -> bool {
+        if let Some(handoff) = &self.idle {
+            match handoff.lock().ok().and_then(|mut h| h.take()) {
+                Some(ex) => self.reuse(ex, ready.id, cx),
+                None => return self.idle_event(ready),
+            }
+        }
         if ready.timed_out {
             return self.timed_out(ready.id, cx);
         }
@@ -418,7 +441,7 @@ impl SocketHandler for Fetch {
         }
         READ_BUF.with(|b| *b.borrow_mut() = buf);
         if let Some(keep) = keep {
-            return keep;
+            return keep || self.park(ready.id, cx);
         }
         if progressed {
             let at = cx.now() + self.timeout;
@@ -429,6 +452,57 @@ impl SocketHandler for Fetch {
 }
 
 impl Fetch {
+    /// Parks a connection whose exchange ended cleanly. False: close it instead.
+    fn park(&mut self, id: SocketId, cx: &mut Context<'_>) -> bool {
+        if !std::mem::take(&mut self.park) {
+            return false;
+        }
+        let config = &self.ex.inner.config;
+        let (limit, idle_timeout) = (config.pool_per_origin, config.pool_idle_timeout);
+        let handoff: Handoff = Arc::new(Mutex::new(None));
+        let parked = IDLE.with(|p| p.borrow_mut().park(self.addr, id, handoff.clone(), limit));
+        if parked {
+            self.idle = Some(handoff);
+            let at = cx.now() + idle_timeout;
+            cx.set_deadline(id, Some(at));
+        }
+        parked
+    }
+
+    /// An event while parked: only a timeout or the origin closing (or sending stray
+    /// bytes) is expected, and each ends the connection.
+    fn idle_event(&mut self, ready: Ready) -> bool {
+        let mut b = [0u8; 1];
+        let alive = !ready.timed_out
+            && matches!(self.stream.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        if !alive {
+            IDLE.with(|p| p.borrow_mut().forget(self.addr, ready.id));
+            self.idle = None;
+        }
+        alive
+    }
+
+    /// Takes a new exchange on this idle connection.
+    fn reuse(&mut self, ex: Exchange, id: SocketId, cx: &mut Context<'_>) {
+        self.idle = None;
+        self.ex = ex;
+        self.reused = true;
+        self.park = false;
+        self.phase = Phase::Writing;
+        self.written = 0;
+        self.buf.clear();
+        self.decoder = Decoder::Empty;
+        self.sender = None;
+        self.pending = None;
+        self.store = None;
+        self.paused = false;
+        self.resume = Arc::new(AtomicBool::new(false));
+        self.reusable = false;
+        self.got_bytes = false;
+        let at = cx.now() + self.timeout;
+        cx.set_deadline(id, Some(at));
+    }
+
     /// Connect, write or read failed.
     fn failed(&mut self, e: io::Error, cx: &mut Context<'_>) -> bool {
         if self.phase == Phase::Body {
@@ -790,12 +864,7 @@ impl Fetch {
         if let Some(s) = self.ex.slot.take() {
             s.done();
         }
-        if self.reusable && self.buf.is_empty() {
-            match dup(&self.stream) {
-                Ok(s) => self.ex.inner.pool.put(self.addr, s),
-                Err(e) => log::warn!("cannot keep an origin connection: {e}"),
-            }
-        }
+        self.park = self.reusable && self.buf.is_empty();
     }
 
     /// The body broke off: the client's connection is closed (never a short 200) and
