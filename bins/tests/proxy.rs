@@ -207,6 +207,15 @@ fn absolute_and_path_form_rewritten_to_origin_form() {
     assert_eq!(r.text(), "you asked /path-form");
     let r = get(&p, &format!("http://{}", o.addr));
     assert_eq!(r.text(), "you asked /");
+    // A name, looked up on the blocking pool (then cached).
+    for _ in 0..2 {
+        let r = get(&p, &format!("http://localhost:{}/by-name", o.addr.port()));
+        assert_eq!(r.text(), "you asked /by-name");
+    }
+    assert_eq!(
+        o.last().header("host"),
+        Some(format!("localhost:{}", o.addr.port()).as_str())
+    );
 }
 
 #[test]

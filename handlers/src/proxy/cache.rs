@@ -367,7 +367,7 @@ impl Entry {
             return Use::Validate;
         }
         let left = self.lifetime.saturating_sub(age);
-        if self.lifetime > age && req.min_fresh.is_none_or(|m| left >= m) {
+        if self.lifetime > age && req.min_fresh.unwrap_or(0) <= left {
             return Use::Fresh;
         }
         if self.lifetime > age || self.no_stale() {

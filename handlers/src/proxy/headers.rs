@@ -166,6 +166,90 @@ pub fn response_fields(headers: &[(String, String)], keep_length: bool) -> Vec<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reactor::parse::{parse_head, Limits};
+
+    fn req(raw: &str) -> Request {
+        let (mut r, _) = parse_head(
+            raw.as_bytes(),
+            &Limits::default(),
+            "10.9.8.7:1".parse().unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+        r.body = b"body".to_vec();
+        r
+    }
+
+    fn text(r: &Request, out: &Outgoing<'_>) -> String {
+        String::from_utf8(build_request(r, out)).unwrap()
+    }
+
+    #[test]
+    fn request_rewritten_for_the_origin() {
+        let r = req(
+            "POST http://o:81/p?q HTTP/1.1\r\nHost: wrong\r\nConnection: keep-alive, X-Hop\r\n\
+             X-Hop: 1\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: x\r\nTE: trailers\r\n\
+             Upgrade: h2c\r\nExpect: 100-continue\r\nContent-Length: 4\r\nMax-Forwards: 5\r\n\
+             X-Forwarded-For: 1.2.3.4\r\nIf-None-Match: \"c\"\r\nX-End: e\r\n\r\n",
+        );
+        let out = Outgoing {
+            method: "POST",
+            path: "/p?q",
+            host: "o:81",
+            forwarded_for: true,
+            max_forwards: Some(4),
+            with_body: true,
+            ..Default::default()
+        };
+        let t = text(&r, &out);
+        assert!(t.starts_with("POST /p?q HTTP/1.1\r\nHost: o:81\r\n"), "{t}");
+        for gone in [
+            "wrong",
+            "X-Hop",
+            "Proxy-",
+            "TE:",
+            "Upgrade",
+            "Expect",
+            "Connection",
+        ] {
+            assert!(!t.contains(gone), "{gone} in {t}");
+        }
+        for kept in [
+            "If-None-Match: \"c\"\r\n",
+            "X-End: e\r\n",
+            "Max-Forwards: 4\r\n",
+            "Via: 1.1 reactor-proxy\r\n",
+            "X-Forwarded-For: 1.2.3.4, 10.9.8.7\r\n",
+        ] {
+            assert!(t.contains(kept), "{kept} missing in {t}");
+        }
+        assert!(t.ends_with("Content-Length: 4\r\n\r\nbody"), "{t}");
+    }
+
+    #[test]
+    fn revalidation_replaces_client_conditionals() {
+        let r = req("GET http://o/ HTTP/1.1\r\nHost: o\r\nIf-None-Match: \"client\"\r\nIf-Modified-Since: x\r\n\r\n");
+        let out = Outgoing {
+            method: "GET",
+            path: "/",
+            host: "o",
+            validators: Some((Some("\"stored\""), None)),
+            ..Default::default()
+        };
+        let t = text(&r, &out);
+        assert!(
+            t.contains("If-None-Match: \"stored\"\r\n") && !t.contains("client"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("If-Modified-Since") && !t.contains("X-Forwarded-For"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("Content-Length") && t.ends_with("\r\n\r\n"),
+            "{t}"
+        );
+    }
 
     fn h(n: &str, v: &str) -> (String, String) {
         (n.into(), v.into())

@@ -733,7 +733,7 @@ impl Fetch {
         let storable = self.ex.storable_req
             && inner.cache.is_some()
             && cache::storable(&self.ex.req.headers, h.status, &fields)
-            && body_len.is_none_or(|n| n <= max as u64);
+            && body_len.unwrap_or(0) <= max as u64;
         if storable {
             self.store = Some(Stored {
                 status: h.status,
