@@ -596,6 +596,15 @@ fn errors_502_504_and_truncated_bodies() {
 #[test]
 fn rule7_lru_bounds_object_size_and_total_bytes() {
     let o = Origin::start(|r, _| {
+        if let Some(size) = r.target.strip_prefix("/chunked/") {
+            let size: usize = size.parse().unwrap_or(1);
+            let mut raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nCache-Control: max-age=600\r\n\r\n".to_vec();
+            for _ in 0..size / 1000 {
+                raw.extend_from_slice(format!("3e8\r\n{}\r\n", "y".repeat(1000)).as_bytes());
+            }
+            raw.extend_from_slice(b"0\r\n\r\n");
+            return answer(raw);
+        }
         let size: usize = r.target.trim_start_matches("/size/").parse().unwrap_or(1);
         ok("Cache-Control: max-age=600\r\n", &"x".repeat(size))
     });
@@ -608,6 +617,15 @@ fn rule7_lru_bounds_object_size_and_total_bytes() {
     for _ in 0..2 {
         assert_eq!(x_cache(&get(&p, &o.url("/size/30000"))), "MISS");
     }
+    // Unknown length (chunked) found to be over the limit while streaming: not stored,
+    // and the client still gets all of it.
+    for _ in 0..2 {
+        let r = get(&p, &o.url("/chunked/30000"));
+        assert_eq!((x_cache(&r), r.body.len()), ("MISS", 30000));
+    }
+    let r = get(&p, &o.url("/chunked/5000"));
+    assert_eq!((x_cache(&r), r.body.len()), ("MISS", 5000));
+    assert_eq!(x_cache(&get(&p, &o.url("/chunked/5000"))), "HIT");
     // Fits: stored and served from shared bytes.
     assert_eq!(x_cache(&get(&p, &o.url("/size/10000"))), "MISS");
     let hit = get(&p, &o.url("/size/10000"));

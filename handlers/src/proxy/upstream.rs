@@ -642,6 +642,10 @@ impl Fetch {
             Decoder::Empty
         } else if let Some(te) = field(&h.headers, "transfer-encoding") {
             let last = te.rsplit(',').next().unwrap_or("").trim();
+            if field(&h.headers, "content-length").is_some() {
+                // Both: chunked wins, and the connection is not trusted afterwards.
+                self.reusable = false;
+            }
             if last.eq_ignore_ascii_case("chunked") {
                 Decoder::Framed(BodyDecoder::new(Framing::Chunked, u64::MAX))
             } else {
