@@ -279,25 +279,17 @@ impl Inner {
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);
         let req = owned;
-        let mut slot = None;
         if storable_req && collapse && matches!(mode, Mode::Forward) {
-            match self.join_or_lead(&url, req, target, cx, responder) {
-                Ok((req2, target2, responder2, s)) => {
-                    slot = Some(s);
-                    return self.start_exchange(
-                        req2,
-                        target2,
-                        cx,
-                        responder2,
-                        mode,
-                        slot,
-                        storable_req,
-                    );
+            // Concurrent misses for one URL: the first leads, the others wait for it.
+            return match self.join_or_lead(&url, req, target, cx, responder) {
+                Some((req, target, responder, slot)) => {
+                    let slot = Some(slot);
+                    self.start_exchange(req, target, cx, responder, mode, slot, storable_req)
                 }
-                Err(()) => return Reply::Later,
-            }
+                None => Reply::Later,
+            };
         }
-        self.start_exchange(req, target, cx, responder, mode, slot.take(), storable_req)
+        self.start_exchange(req, target, cx, responder, mode, None, storable_req)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -325,7 +317,8 @@ impl Inner {
         Reply::Later
     }
 
-    /// Joins an in-flight fetch of `url` (Err: the waiter is queued) or becomes its leader.
+    /// Joins an in-flight fetch of `url` (`None`: queued as a waiter) or becomes its
+    /// leader (everything handed back, with the leadership).
     #[allow(clippy::type_complexity)]
     fn join_or_lead(
         self: &Arc<Self>,
@@ -334,9 +327,9 @@ impl Inner {
         target: Target,
         cx: &mut Context<'_>,
         responder: Option<Responder>,
-    ) -> Result<(Request, Target, Option<Responder>, Slot), ()> {
+    ) -> Option<(Request, Target, Option<Responder>, Slot)> {
         let Ok(mut inflight) = self.inflight.lock() else {
-            return Ok((req, target, responder, Slot::detached(self.clone())));
+            return Some((req, target, responder, Slot::detached(self.clone())));
         };
         if let Some(waiters) = inflight.get_mut(url) {
             let responder = responder.unwrap_or_else(|| cx.responder());
@@ -346,10 +339,10 @@ impl Inner {
                 responder,
                 handle: cx.handle(),
             });
-            return Err(());
+            return None;
         }
         inflight.insert(url.to_string(), Vec::new());
-        Ok((
+        Some((
             req,
             target,
             responder,
