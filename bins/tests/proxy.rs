@@ -219,6 +219,27 @@ fn absolute_and_path_form_rewritten_to_origin_form() {
 }
 
 #[test]
+fn a_reverse_proxy_in_front_of_itself_stops_as_a_loop() {
+    let port = free_port();
+    let cfg = ProxyConfig {
+        upstream: Some(parse_upstream(&format!("http://127.0.0.1:{port}")).unwrap()),
+        ..Default::default()
+    };
+    let config = Config {
+        bind: ([127, 0, 0, 1], port).into(),
+        ..Config::default()
+    };
+    let p = Server::new(config)
+        .handler(Proxy::new(cfg))
+        .start()
+        .unwrap();
+    let mut c = Client::connect(p.local_addr());
+    let r = c.get("/x");
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("loop"), "{}", r.text());
+}
+
+#[test]
 fn bad_targets_are_400_with_the_cause() {
     let p = proxy();
     for (target, cause) in [

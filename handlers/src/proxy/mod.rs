@@ -140,6 +140,9 @@ impl CacheState {
     }
 }
 
+/// `Via` entries of ours beyond which a request is taken to be looping.
+const MAX_HOPS: usize = 3;
+
 const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT";
 
 impl Proxy {
@@ -194,7 +197,22 @@ impl Handler for Proxy {
         if let Some(local) = max_forwards_local(req) {
             return Reply::Response(local);
         }
-        inner.dispatch(req, target, cx, None, true)
+        // A request that went through us this often is going round in circles (a URL
+        // naming the proxy itself, say).
+        let hops = req
+            .headers
+            .get_all("via")
+            .map(|v| String::from_utf8_lossy(v).matches("reactor-proxy").count())
+            .sum::<usize>();
+        if hops >= MAX_HOPS {
+            return Reply::Response(Response::error_with(
+                502,
+                "Forwarding loop detected: the request already passed through this proxy.",
+            ));
+        }
+        // A request that came through us already (a chain, or a loop back to us) must not
+        // wait for the fetch it is part of: no collapsing for it.
+        inner.dispatch(req, target, cx, None, hops == 0)
     }
 }
 
