@@ -21,6 +21,7 @@ command -v nginx >/dev/null || { echo "nginx is needed" >&2; exit 1; }
 cargo build --release -q --bin reactor-proxy --manifest-path "$root/Cargo.toml"
 
 origin=$(free_port); ngx=$(free_port); rp=$(free_port); sq=$(free_port)
+rpf=$(free_port); sqf=$(free_port)
 mkdir -p "$work/www/hit" "$work/www/miss" "$work/ngx-cache"
 chmod 755 "$work"; chmod 777 "$work/ngx-cache"   # nginx workers run as nobody
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$work/www/hit/1k.txt"
@@ -50,11 +51,14 @@ nginx -c "$work/nginx.conf" 2>"$work/nginx.out" & pids+=($!)
 "$root/target/release/reactor-proxy" --bind "127.0.0.1:$rp" --workers 1 \
   --upstream "http://127.0.0.1:$origin" 2>"$work/rp.err" & pids+=($!)
 rp_pid=$!
+"$root/target/release/reactor-proxy" --bind "127.0.0.1:$rpf" --workers 1 2>"$work/rpf.err" & pids+=($!)
+rpf_pid=$!
 have_squid=0
 if command -v squid >/dev/null; then
   have_squid=1
   cat > "$work/squid.conf" <<CONF
 http_port 127.0.0.1:$sq accel defaultsite=127.0.0.1:$origin
+http_port 127.0.0.1:$sqf
 cache_peer 127.0.0.1 parent $origin 0 no-query originserver name=origin
 cache_peer_access origin allow all
 http_access allow all
@@ -70,24 +74,31 @@ shutdown_lifetime 0 seconds
 CONF
   squid -N -f "$work/squid.conf" >"$work/squid.out" 2>&1 & pids+=($!)
 fi
-wait_port "$origin"; wait_port "$ngx"; wait_port "$rp"
+wait_port "$origin"; wait_port "$ngx"; wait_port "$rp"; wait_port "$rpf"
 [ "$have_squid" = 1 ] && wait_port "$sq"
 # CPU is counted on the worker processes (nginx's master only supervises).
 ngx_pid=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-# run NAME PID URL -> "req/s us/req"
+# run NAME PID URL [PROXY] -> "req/s us/req"; with PROXY, URL is fetched through it in
+# absolute form (forward-proxy mode)
 run() {
-  local pid=$2 url=$3
-  curl -s -o /dev/null "$url"    # warm the cache, then show what a request gets
+  local pid=$2 url=$3 proxy=${4:-}
+  local -a curl_proxy=() wrk_args=("$url")
+  if [ -n "$proxy" ]; then
+    curl_proxy=(-x "$proxy")
+    printf 'wrk.path = "%s"\n' "$url" > "$work/forward.lua"
+    wrk_args=(-s "$work/forward.lua" "$proxy")
+  fi
+  curl -s "${curl_proxy[@]}" -o /dev/null "$url"    # warm the cache, then show what a request gets
   local state code
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+  code=$(curl -s "${curl_proxy[@]}" -o /dev/null -w '%{http_code}' "$url")
   [ "$code" = 200 ] || { echo "$1: $url answers $code" >&2; exit 1; }
-  state=$(curl -s -D - -o /dev/null "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache" {print $2}')
+  state=$(curl -s "${curl_proxy[@]}" -D - -o /dev/null "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache" {print $2}')
   local t0 t1 out rps n
   t0=$(ticks "$pid")
-  out=$(wrk -t1 -c"$conns" -d"${secs}s" "$url")
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" "${wrk_args[@]}")
   t1=$(ticks "$pid")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   n=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -107,6 +118,11 @@ miss_rp=$(run "reactor-proxy" "$rp_pid" "http://127.0.0.1:$rp/miss/1k.txt"); ech
 ratio() { awk -v a="$(echo "$1" | awk '{print $(NF-4)}')" -v b="$(echo "$2" | awk '{print $(NF-4)}')" \
   -v ca="$(echo "$1" | awk '{print $(NF-2)}')" -v cb="$(echo "$2" | awk '{print $(NF-2)}')" \
   'BEGIN { printf "req/s %.2fx, CPU/request %.2fx (lower is better)\n", a / b, ca / cb }'; }
+echo "== forward-proxy mode (absolute-form requests), cache hit and miss =="
+run "reactor-proxy hit" "$rpf_pid" "http://127.0.0.1:$origin/hit/1k.txt" "http://127.0.0.1:$rpf"
+[ "$have_squid" = 1 ] && run "squid hit" "$(squid_pid)" "http://127.0.0.1:$origin/hit/1k.txt" "http://127.0.0.1:$sqf"
+run "reactor-proxy miss" "$rpf_pid" "http://127.0.0.1:$origin/miss/1k.txt" "http://127.0.0.1:$rpf"
+[ "$have_squid" = 1 ] && run "squid miss" "$(squid_pid)" "http://127.0.0.1:$origin/miss/1k.txt" "http://127.0.0.1:$sqf"
 echo "== reactor-proxy / nginx =="
 echo "cache hit: $(ratio "$hit_rp" "$hit_ngx")   (target req/s >= 1.0x)"
 echo "miss path: $(ratio "$miss_rp" "$miss_ngx")   (target req/s >= 0.9x)"
