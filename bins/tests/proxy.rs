@@ -920,10 +920,28 @@ fn rule13_stale_while_revalidate_and_stale_if_error() {
     );
 }
 
+/// A log sink the test can read.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
-fn rule14_x_cache_states_and_only_if_cached() {
+fn rule14_x_cache_states_cache_log_and_only_if_cached() {
     let o = Origin::start(|_, _| ok("Cache-Control: max-age=600\r\nETag: \"e\"\r\n", "x"));
-    let p = proxy();
+    let log = SharedBuf::default();
+    let p = proxy_with(ProxyConfig {
+        cache_log: Some(Arc::new(Mutex::new(Box::new(log.clone())))),
+        ..Default::default()
+    });
     let url = o.url("/s");
     let r = request(&p, "GET", &url, "Cache-Control: only-if-cached\r\n");
     assert_eq!(r.status, 504);
@@ -938,6 +956,16 @@ fn rule14_x_cache_states_and_only_if_cached() {
     let r = request(&p, "GET", &url, "Pragma: no-cache\r\n");
     assert!(matches!(x_cache(&r), "MISS" | "REVALIDATED"));
     assert_eq!(o.hits(), 3);
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let states: Vec<&str> = log.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(states, ["MISS", "MISS", "HIT", "MISS", "MISS"], "{log}");
+    assert!(
+        log.lines()
+            .nth(2)
+            .unwrap()
+            .contains(&format!("\"GET {url} HTTP/1.1\" 200 1 ")),
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------- modes and access

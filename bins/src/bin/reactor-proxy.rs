@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reactor::access_log::LogSink;
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, parse_value, stop_on_signals};
 use reactor_handlers::proxy::access::Cidr;
@@ -20,6 +21,8 @@ Options:
   --workers N              independent reactors (threads), SO_REUSEPORT [default: 1]
   --threads N              blocking-pool threads (name lookups) [default: 4]
   --access-log FILE|-      access log in Combined Log Format (- for stdout)
+  --cache-log FILE|-       one line per proxied request: Combined Log Format plus the
+                           cache state (HIT, MISS, REVALIDATED, STALE)
   --log-level LEVEL        error log level: error, warn, info, debug, trace, off [default: warn]
                            (info logs one line per request with its cache state)
   --connect-ports LIST     ports CONNECT may reach, comma-separated [default: 443]
@@ -39,6 +42,7 @@ struct Options {
     proxy: ProxyConfig,
     log_level: String,
     access_log: Option<String>,
+    cache_log: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -50,6 +54,7 @@ fn parse_args() -> Result<Options, String> {
     let mut proxy = ProxyConfig::default();
     let mut log_level = "warn".to_string();
     let mut access_log = None;
+    let mut cache_log = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -59,6 +64,7 @@ fn parse_args() -> Result<Options, String> {
             Long("access-log") => {
                 access_log = Some(parse_value("--access-log", parser.value().ok())?)
             }
+            Long("cache-log") => cache_log = Some(parse_value("--cache-log", parser.value().ok())?),
             Long("log-level") => log_level = parse_value("--log-level", parser.value().ok())?,
             Long("connect-ports") => {
                 let s: String = parse_value("--connect-ports", parser.value().ok())?;
@@ -105,32 +111,42 @@ fn parse_args() -> Result<Options, String> {
         proxy,
         log_level,
         access_log,
+        cache_log,
     })
+}
+
+/// A log sink: `-` for stdout, else a file opened for appending (exit 2 if it cannot be).
+fn open_log(flag: &str, target: &str) -> LogSink {
+    let sink: Box<dyn std::io::Write + Send> = if target == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(target)
+            .unwrap_or_else(|e| die("reactor-proxy", format!("{flag} {target}: {e}"), 2));
+        Box::new(file)
+    };
+    Arc::new(Mutex::new(sink))
 }
 
 fn main() {
     let opts = parse_args().unwrap_or_else(|e| die("reactor-proxy", e, 2));
     init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-proxy", e, 2));
     let mut config = opts.config;
+    let mut proxy = opts.proxy;
     if let Some(target) = &opts.access_log {
-        let sink: Box<dyn std::io::Write + Send> = if target == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(target)
-                .unwrap_or_else(|e| die("reactor-proxy", format!("--access-log {target}: {e}"), 2));
-            Box::new(file)
-        };
-        config.access_log = Some(Arc::new(Mutex::new(sink)));
+        config.access_log = Some(open_log("--access-log", target));
     }
-    let mode = match &opts.proxy.upstream {
+    if let Some(target) = &opts.cache_log {
+        proxy.cache_log = Some(open_log("--cache-log", target));
+    }
+    let mode = match &proxy.upstream {
         Some(up) => format!("reverse proxy for {}", up.url()),
         None => "forward proxy".to_string(),
     };
     let running = Server::new(config)
-        .handler(Proxy::new(opts.proxy))
+        .handler(Proxy::new(proxy))
         .start()
         .unwrap_or_else(|e| die("reactor-proxy", e, 1));
     eprintln!("reactor-proxy: {mode} on http://{}/", running.local_addr());

@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod cache;
+pub mod cache_log;
 pub mod dns;
 pub mod headers;
 pub mod lru;
@@ -43,7 +44,7 @@ use target::{parse_proxy_target, Target};
 use upstream::{Exchange, Mode};
 
 /// How the proxy behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProxyConfig {
     /// Ports CONNECT may reach (others get 403). Default: 443.
     pub connect_ports: Vec<u16>,
@@ -65,6 +66,8 @@ pub struct ProxyConfig {
     pub pool_idle_timeout: Duration,
     /// How long name lookups are remembered.
     pub dns_ttl: Duration,
+    /// Where to write one line per proxied request with its cache state, if anywhere.
+    pub cache_log: Option<reactor::access_log::LogSink>,
 }
 
 impl Default for ProxyConfig {
@@ -80,6 +83,7 @@ impl Default for ProxyConfig {
             pool_per_origin: 64,
             pool_idle_timeout: Duration::from_secs(30),
             dns_ttl: Duration::from_secs(30),
+            cache_log: None,
         }
     }
 }
@@ -243,6 +247,11 @@ fn max_forwards_local(req: &Request) -> Option<Response> {
 }
 
 impl Inner {
+    /// One line for the cache log (and the error log at info level).
+    pub(crate) fn log(&self, req: &Request, status: u16, bytes: Option<u64>, state: &str) {
+        cache_log::write(self.config.cache_log.as_ref(), req, status, bytes, state);
+    }
+
     /// Answers `req` from the cache or starts the upstream exchange. With `responder`
     /// (a re-run for a collapsed waiter) every answer goes through it.
     fn dispatch(
@@ -289,6 +298,7 @@ impl Inner {
             if req_cc.only_if_cached && matches!(mode, Mode::Forward) {
                 let resp =
                     Response::error_with(504, "The response is not in the cache (only-if-cached).");
+                self.log(req, 504, None, CacheState::Miss.as_str());
                 return reply(resp, responder);
             }
         }
@@ -412,15 +422,8 @@ impl Inner {
     pub(crate) fn serve(&self, entry: &Entry, req: &Request, state: CacheState) -> Response {
         let now = unix_now();
         let age = entry.age(now).to_string();
-        log::info!(
-            "{} \"{} {}\" {} {}",
-            req.peer,
-            req.method,
-            req.target,
-            entry.status,
-            state.as_str()
-        );
         if entry.status == 200 && not_modified(entry, req) {
+            self.log(req, 304, None, state.as_str());
             let mut r = Response::new(304);
             for (n, v) in &entry.headers {
                 let keep = [
@@ -443,6 +446,8 @@ impl Inner {
                 .with_header("Via", headers::VIA)
                 .with_header("X-Cache", state.as_str());
         }
+        let bytes = (req.method != "HEAD").then_some(entry.body.len() as u64);
+        self.log(req, entry.status, bytes, state.as_str());
         let mut r = Response::new(entry.status);
         r.headers.reserve(entry.headers.len() + 3);
         for (n, v) in &entry.headers {

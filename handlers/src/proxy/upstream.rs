@@ -135,6 +135,8 @@ impl Exchange {
                         self.req.method,
                         self.url
                     );
+                    self.inner
+                        .log(&self.req, status, None, CacheState::Miss.as_str());
                     r.send(Response::error_with(status, detail));
                 }
             }
@@ -748,13 +750,7 @@ impl Fetch {
             s.done();
         }
         if let Some(r) = self.ex.responder.take() {
-            log::info!(
-                "{} \"{} {}\" {} MISS",
-                self.ex.req.peer,
-                self.ex.req.method,
-                self.ex.url,
-                h.status
-            );
+            inner.log(&self.ex.req, h.status, body_len, CacheState::Miss.as_str());
             let mut resp = Response::new(h.status);
             resp.headers.reserve(fields.len() + 2);
             for (n, v) in fields {
