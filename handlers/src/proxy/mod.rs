@@ -1,10 +1,12 @@
 //! A caching forward proxy (and, with an upstream, a caching reverse proxy) on the reactor.
 //!
 //! Requests in absolute form (`GET http://host/path`) or path form (`GET /http://host/path`)
-//! are forwarded to the origin over non-blocking sockets the reactor drives ([`upstream`]);
-//! `CONNECT host:port` becomes a two-way tunnel. GET responses are kept in a shared
-//! RFC 9111 cache ([`cache`]) in our own LRU ([`lru`]); hits are answered on the reactor
-//! thread from shared bytes, without copying.
+//! are forwarded to the origin over non-blocking sockets the reactor drives (`upstream`),
+//! kept alive between requests ([`pool`]); `CONNECT host:port` becomes a two-way tunnel.
+//! GET responses are kept in a shared RFC 9111 cache ([`cache`]) in our own LRU
+//! ([`lru`]); hits are answered on the reactor thread from shared bytes, without copying.
+//! Targets are parsed by [`target`], names looked up by [`dns`], clients admitted by
+//! [`access`], headers rewritten by [`headers`], and [`cache_log`] records cache states.
 //!
 //! ```
 //! use reactor::testing::{serve, Client};
