@@ -612,6 +612,58 @@ fn errors_502_504_and_truncated_bodies() {
     assert_eq!(short.hits(), 2, "a truncated response was cached");
 }
 
+#[test]
+fn garbage_from_origins_is_502_or_a_closed_connection_never_a_crash() {
+    let big_head = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n", "a".repeat(70_000));
+    let cases: Vec<(Vec<u8>, Option<u16>)> = vec![
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n".to_vec(),
+            Some(502),
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(),
+            Some(502),
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n".to_vec(),
+            Some(502),
+        ),
+        (b"HTTP/9.9 200 OK\r\n\r\n".to_vec(), Some(502)),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n".to_vec(),
+            Some(502),
+        ),
+        (big_head.into_bytes(), Some(502)),
+        (b"\x00\x01\x02garbage".to_vec(), Some(502)),
+        (b"HTTP/1.1 200 OK\r\n".to_vec(), Some(502)),
+        // A broken chunked body after a good head: the client connection is closed.
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n".to_vec(),
+            None,
+        ),
+        // 1xx interim responses are skipped.
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+            Some(200),
+        ),
+    ];
+    let p = proxy();
+    for (raw, want) in cases {
+        let shown = String::from_utf8_lossy(&raw[..raw.len().min(80)]).into_owned();
+        let o = Origin::start(move |_, _| Answer {
+            close: true,
+            ..answer(raw.clone())
+        });
+        let mut c = Client::connect(p.local_addr());
+        c.send(format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", o.url("/")).as_bytes());
+        let got = c.response(false).ok().map(|r| r.status);
+        assert_eq!(got, want, "origin sent {shown:?}");
+    }
+    // The proxy is still fine.
+    let o = Origin::start(|_, _| ok("", "fine"));
+    assert_eq!(get(&p, &o.url("/")).text(), "fine");
+}
+
 // ---------------------------------------------------------------- cache rules
 
 #[test]

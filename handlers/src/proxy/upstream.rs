@@ -589,6 +589,14 @@ impl Fetch {
                         .fail(502, &format!("{what} sent an invalid response: {e}."));
                     return false;
                 }
+                Ok(Some((n, _))) if n > MAX_HEAD => {
+                    let what = self.ex.target.authority();
+                    self.ex.fail(
+                        502,
+                        &format!("{what} sent a response head that is too large."),
+                    );
+                    return false;
+                }
                 Ok(None) => {
                     if self.buf.len() > MAX_HEAD {
                         let what = self.ex.target.authority();
