@@ -940,6 +940,32 @@ fn rule12_concurrent_misses_collapse_into_one_fetch() {
 }
 
 #[test]
+fn rule12_a_slow_first_client_does_not_hold_back_the_others() {
+    let body = "z".repeat(4 << 20);
+    let o = Origin::start(move |_, _| Answer {
+        delay: Duration::from_millis(300),
+        ..ok("Cache-Control: max-age=600\r\n", &body)
+    });
+    let p = proxy();
+    let url = o.url("/big");
+    // The first client asks and then reads nothing.
+    let mut slow = Client::connect(p.local_addr());
+    slow.send(format!("GET {url} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let r = get(&p, &url);
+    assert_eq!(r.body.len(), 4 << 20);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "waited {:?}",
+        t.elapsed()
+    );
+    assert_eq!(x_cache(&get(&p, &url)), "HIT");
+    assert_eq!(slow.response(false).unwrap().body.len(), 4 << 20);
+    assert_eq!(o.hits(), 1);
+}
+
+#[test]
 fn rule13_stale_while_revalidate_and_stale_if_error() {
     let down = Arc::new(AtomicUsize::new(0));
     let d2 = down.clone();

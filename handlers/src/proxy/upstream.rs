@@ -845,7 +845,9 @@ impl Fetch {
         }
         if let Some(tx) = &self.sender {
             match tx.send(out) {
-                Ok(Flow::Pause) => self.paused = true,
+                // While the body is being stored (at most --max-object-size), a slow
+                // client does not hold back the cache fill or the clients waiting for it.
+                Ok(Flow::Pause) => self.paused = self.store.is_none(),
                 Ok(Flow::Continue) => {}
                 Err(_) => self.sender = None,
             }
