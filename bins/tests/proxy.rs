@@ -777,7 +777,7 @@ fn http_date(offset_secs: i64) -> String {
 #[test]
 fn rule9_freshness_and_age() {
     let o = Origin::start(|r, _| match r.target.as_str() {
-        "/max-age" => ok("Cache-Control: max-age=1\r\n", "m"),
+        "/max-age" | "/max-age?head" => ok("Cache-Control: max-age=1\r\n", "m"),
         "/s-maxage" => ok("Cache-Control: max-age=0, s-maxage=600\r\n", "s"),
         "/expires" => ok(
             &format!("Date: {}\r\nExpires: {}\r\n", http_date(0), http_date(600)),
@@ -822,6 +822,7 @@ fn rule9_freshness_and_age() {
         "Age carries the origin's age: {age}"
     );
     get(&p, &o.url("/max-age"));
+    get(&p, &o.url("/max-age?head"));
     assert_eq!(x_cache(&get(&p, &o.url("/max-age"))), "HIT");
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(
@@ -829,6 +830,11 @@ fn rule9_freshness_and_age() {
         "MISS",
         "stale without validators: refetched"
     );
+    // A HEAD on a stale entry refreshes it with a GET, whose answer is stored.
+    let head = request(&p, "HEAD", &o.url("/max-age?head"), "");
+    assert_eq!((head.status, x_cache(&head)), (200, "MISS"));
+    assert_eq!(o.last().method, "GET");
+    assert_eq!(x_cache(&get(&p, &o.url("/max-age?head"))), "HIT");
 }
 
 #[test]

@@ -304,7 +304,9 @@ impl Inner {
                 return reply(resp, responder);
             }
         }
-        let storable_req = cacheable && is_get && !req_cc.no_store;
+        // A revalidation is a GET even for a HEAD, so its full answer may be stored too.
+        let revalidating = matches!(mode, Mode::Revalidate(_));
+        let storable_req = cacheable && (is_get || revalidating) && !req_cc.no_store;
         // Past the cache: the exchange needs its own copy of the request.
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);
