@@ -730,6 +730,10 @@ fn rule8_storage_rules() {
             &format!("lang={}", r.header("accept-language").unwrap_or("-")),
         ),
         "/vary-star" => ok("Cache-Control: max-age=600\r\nVary: *\r\n", "f"),
+        "/becomes-no-store" if r.header("cache-control") == Some("no-cache") => {
+            ok("Cache-Control: no-store\r\n", "new")
+        }
+        "/becomes-no-store" => ok("Cache-Control: max-age=600\r\n", "old"),
         _ => ok("", "?"),
     }
     });
@@ -754,6 +758,22 @@ fn rule8_storage_rules() {
     assert_eq!(twice("/no-cache", "").1, "REVALIDATED");
     assert_eq!(o.hits() - before, 2);
     assert_eq!(o.last().header("if-none-match"), Some("\"nc\""));
+    // A revalidation answered with something unstorable drops the stored entry.
+    assert_eq!(twice("/becomes-no-store", "").1, "HIT");
+    let r = request(
+        &p,
+        "GET",
+        &o.url("/becomes-no-store"),
+        "Cache-Control: no-cache\r\n",
+    );
+    assert_eq!((x_cache(&r), r.text().as_str()), ("MISS", "new"));
+    let r = request(
+        &p,
+        "GET",
+        &o.url("/becomes-no-store"),
+        "Cache-Control: only-if-cached\r\n",
+    );
+    assert_eq!(r.status, 504, "the old entry was kept");
     // Vary: one variant per Accept-Language.
     let en = request(&p, "GET", &o.url("/vary"), "Accept-Language: en\r\n");
     let fr = request(&p, "GET", &o.url("/vary"), "Accept-Language: fr\r\n");

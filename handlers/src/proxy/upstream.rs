@@ -754,8 +754,14 @@ impl Fetch {
                 headers: fields.clone(),
                 body: Vec::with_capacity(body_len.unwrap_or(0) as usize),
             });
-        } else if let Some(s) = self.ex.slot.take() {
-            s.done();
+        } else {
+            if let (Mode::Revalidate(_), Some(cache)) = (&self.ex.mode, &inner.cache) {
+                // The origin replaced the stale entry with something we may not keep.
+                cache.invalidate(&self.ex.url);
+            }
+            if let Some(s) = self.ex.slot.take() {
+                s.done();
+            }
         }
         if let Some(r) = self.ex.responder.take() {
             inner.log(&self.ex.req, h.status, body_len, CacheState::Miss.as_str());
