@@ -1206,6 +1206,24 @@ fn binary_flags_fail_with_one_line_and_exit_2() {
 }
 
 #[test]
+fn binary_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reactor-proxy"))
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("forward proxy on"), "{line}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
 fn curl_x_and_curl_p_through_the_binary() {
     if !have("curl") {
         eprintln!("curl not installed: skipped");

@@ -149,7 +149,7 @@ fn main() {
         .handler(Proxy::new(proxy))
         .start()
         .unwrap_or_else(|e| die("reactor-proxy", e, 1));
-    eprintln!("reactor-proxy: {mode} on http://{}/", running.local_addr());
+    // Signal handlers first, so that whoever sees the ready line may already send SIGTERM.
     if let Err(e) = stop_on_signals(running.stop_handle()) {
         die(
             "reactor-proxy",
@@ -157,5 +157,6 @@ fn main() {
             1,
         );
     }
+    eprintln!("reactor-proxy: {mode} on http://{}/", running.local_addr());
     running.wait();
 }
