@@ -461,11 +461,8 @@ impl Cache {
 
     /// The stored variant of `url` that matches the request's `Vary` fields.
     pub fn lookup(&self, url: &str, req: &Headers) -> Option<Arc<Entry>> {
-        let variants = {
-            let mut lru = self.lru.lock().ok()?;
-            lru.get(url)?.clone()
-        };
-        variants.into_iter().rev().find(|e| e.matches(req))
+        let mut lru = self.lru.lock().ok()?;
+        lru.get(url)?.iter().rev().find(|e| e.matches(req)).cloned()
     }
 
     /// Stores `entry` for `url`, replacing the variant with the same `Vary` values.
