@@ -191,6 +191,45 @@ impl Context<'_> {
             .reregister(source, mio::Token(SOCKET_BASE + id.0), interest)
     }
 
+    /// Calls the handler of socket `id` now, as if it were readable and writable. For a
+    /// producer that stopped reading (edge-triggered readiness already consumed) and must be
+    /// re-driven, e.g. from a stream's resume hook through [`ReactorHandle::run`]. Does
+    /// nothing if the socket is gone or its handler is running.
+    pub fn poke(&mut self, id: SocketId) {
+        let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(id.0) else {
+            return;
+        };
+        let Some(mut h) = handler.take() else {
+            return;
+        };
+        let ready = Ready {
+            id,
+            readable: true,
+            writable: true,
+            timed_out: false,
+        };
+        let keep = {
+            let mut cx = Context {
+                registry: self.registry,
+                sockets: &mut *self.sockets,
+                shared: self.shared,
+                notifier: self.notifier,
+                conn: None,
+                responders: 0,
+                now: self.now,
+            };
+            h.ready(ready, &mut cx)
+        };
+        if keep {
+            if let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(id.0) {
+                *handler = Some(h);
+            }
+        } else {
+            let _ = self.registry.deregister(h.source());
+            self.sockets.try_remove(id.0);
+        }
+    }
+
     /// Sets (or clears) the time at which the socket's handler is called with `timed_out`.
     pub fn set_deadline(&mut self, id: SocketId, deadline: Option<Instant>) {
         if let Some(SocketEntry::Owned { deadline: d, .. }) = self.sockets.get_mut(id.0) {

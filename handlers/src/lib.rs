@@ -6,6 +6,7 @@ pub mod file_cache;
 pub mod listing;
 pub mod listing_page;
 pub mod path;
+pub mod proxy;
 pub mod range;
 pub mod static_files;
 pub mod status;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use reactor::{Reply, Request, Response};
 
 pub use listing::DirectoryListing;
+pub use proxy::{Proxy, ProxyConfig};
 pub use static_files::StaticFiles;
 pub use status::StatusPage;
 

@@ -1,0 +1,162 @@
+//! reactor-proxy: a caching HTTP forward proxy (CONNECT included) on the reactor, or with
+//! `--upstream` a caching reverse proxy in front of one origin.
+
+use std::fs::OpenOptions;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reactor::access_log::LogSink;
+use reactor::{Config, Server};
+use reactor_bins::cli::{die, init_logging, parse_value, stop_on_signals};
+use reactor_handlers::proxy::access::Cidr;
+use reactor_handlers::proxy::{parse_ports, parse_upstream, Proxy, ProxyConfig};
+
+const USAGE: &str = "\
+Usage: reactor-proxy [OPTIONS]
+
+A caching HTTP/1.1 proxy: point `curl -x http://127.0.0.1:8888` or a browser at it.
+
+Options:
+  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8888]
+  --workers N              independent reactors (threads), SO_REUSEPORT [default: 1]
+  --threads N              blocking-pool threads (name lookups) [default: 4]
+  --access-log FILE|-      access log in Combined Log Format (- for stdout)
+  --cache-log FILE|-       one line per proxied request: Combined Log Format plus the
+                           cache state (HIT, MISS, REVALIDATED, STALE)
+  --log-level LEVEL        error log level: error, warn, info, debug, trace, off [default: warn]
+                           (info logs one line per request with its cache state)
+  --connect-ports LIST     ports CONNECT may reach, comma-separated [default: 443]
+  --forwarded-for          append the client address to X-Forwarded-For
+  --upstream-timeout SECS  origin connect / inactivity timeout, then 504 [default: 30]
+  --cache-size BYTES       cache size, 0 disables caching [default: 268435456]
+  --max-object-size BYTES  largest response body stored [default: 8388608]
+  --allow CIDR             also admit clients from CIDR (repeatable; loopback always)
+  --upstream http://HOST:PORT
+                           reverse mode: send origin-form requests to this origin
+  --max-body BYTES         largest request body forwarded [default: 1048576]
+  -h, --help               show this help
+";
+
+struct Options {
+    config: Config,
+    proxy: ProxyConfig,
+    log_level: String,
+    access_log: Option<String>,
+    cache_log: Option<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    use lexopt::prelude::*;
+    let mut config = Config {
+        bind: ([127, 0, 0, 1], 8888).into(),
+        ..Config::default()
+    };
+    let mut proxy = ProxyConfig::default();
+    let mut log_level = "warn".to_string();
+    let mut access_log = None;
+    let mut cache_log = None;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("bind") => config.bind = parse_value("--bind", parser.value().ok())?,
+            Long("workers") => config.workers = parse_value("--workers", parser.value().ok())?,
+            Long("threads") => config.threads = parse_value("--threads", parser.value().ok())?,
+            Long("access-log") => {
+                access_log = Some(parse_value("--access-log", parser.value().ok())?)
+            }
+            Long("cache-log") => cache_log = Some(parse_value("--cache-log", parser.value().ok())?),
+            Long("log-level") => log_level = parse_value("--log-level", parser.value().ok())?,
+            Long("connect-ports") => {
+                let s: String = parse_value("--connect-ports", parser.value().ok())?;
+                proxy.connect_ports =
+                    parse_ports(&s).map_err(|e| format!("--connect-ports: {e}"))?;
+            }
+            Long("forwarded-for") => proxy.forwarded_for = true,
+            Long("upstream-timeout") => {
+                let secs: u64 = parse_value("--upstream-timeout", parser.value().ok())?;
+                if secs == 0 {
+                    return Err("--upstream-timeout must be at least 1".into());
+                }
+                proxy.upstream_timeout = Duration::from_secs(secs);
+            }
+            Long("cache-size") => {
+                proxy.cache_size = parse_value("--cache-size", parser.value().ok())?
+            }
+            Long("max-object-size") => {
+                proxy.max_object_size = parse_value("--max-object-size", parser.value().ok())?
+            }
+            Long("allow") => {
+                let c: Cidr = parse_value("--allow", parser.value().ok())?;
+                proxy.access.allow.push(c);
+            }
+            Long("upstream") => {
+                let s: String = parse_value("--upstream", parser.value().ok())?;
+                proxy.upstream = Some(parse_upstream(&s).map_err(|e| format!("--upstream: {e}"))?);
+            }
+            Long("max-body") => {
+                config.limits.max_body = parse_value("--max-body", parser.value().ok())?
+            }
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("{} (try --help)", other.unexpected())),
+        }
+    }
+    if config.workers == 0 || config.threads == 0 {
+        return Err("--workers and --threads must be at least 1".into());
+    }
+    Ok(Options {
+        config,
+        proxy,
+        log_level,
+        access_log,
+        cache_log,
+    })
+}
+
+/// A log sink: `-` for stdout, else a file opened for appending (exit 2 if it cannot be).
+fn open_log(flag: &str, target: &str) -> LogSink {
+    let sink: Box<dyn std::io::Write + Send> = if target == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(target)
+            .unwrap_or_else(|e| die("reactor-proxy", format!("{flag} {target}: {e}"), 2));
+        Box::new(file)
+    };
+    Arc::new(Mutex::new(sink))
+}
+
+fn main() {
+    let opts = parse_args().unwrap_or_else(|e| die("reactor-proxy", e, 2));
+    init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-proxy", e, 2));
+    let mut config = opts.config;
+    let mut proxy = opts.proxy;
+    if let Some(target) = &opts.access_log {
+        config.access_log = Some(open_log("--access-log", target));
+    }
+    if let Some(target) = &opts.cache_log {
+        proxy.cache_log = Some(open_log("--cache-log", target));
+    }
+    let mode = match &proxy.upstream {
+        Some(up) => format!("reverse proxy for {}", up.url()),
+        None => "forward proxy".to_string(),
+    };
+    let running = Server::new(config)
+        .handler(Proxy::new(proxy))
+        .start()
+        .unwrap_or_else(|e| die("reactor-proxy", e, 1));
+    // Signal handlers first, so that whoever sees the ready line may already send SIGTERM.
+    if let Err(e) = stop_on_signals(running.stop_handle()) {
+        die(
+            "reactor-proxy",
+            format!("cannot install signal handlers: {e}"),
+            1,
+        );
+    }
+    eprintln!("reactor-proxy: {mode} on http://{}/", running.local_addr());
+    running.wait();
+}
