@@ -37,6 +37,34 @@ pub fn init_logging(level: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot start logging: {e}"))
 }
 
+/// A log sink for `--access-log`-style flags: `-` for stdout, else a file opened for
+/// appending. The error names the flag and the file.
+pub fn open_log(flag: &str, target: &str) -> Result<reactor::access_log::LogSink, String> {
+    let sink: Box<dyn std::io::Write + Send> = if target == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(target)
+            .map_err(|e| format!("{flag} {target}: {e}"))?;
+        Box::new(file)
+    };
+    Ok(std::sync::Arc::new(std::sync::Mutex::new(sink)))
+}
+
+/// Starts `server`, makes SIGINT/SIGTERM stop it gracefully, prints
+/// `PROGRAM: WHAT on http://ADDR/` on stderr (only once signals are handled, so whoever
+/// waits for that line may signal at once), and waits until it stops.
+pub fn serve_until_stopped(program: &str, server: reactor::Server, what: &str) {
+    let running = server.start().unwrap_or_else(|e| die(program, e, 1));
+    if let Err(e) = stop_on_signals(running.stop_handle()) {
+        die(program, format!("cannot install signal handlers: {e}"), 1);
+    }
+    eprintln!("{program}: {what} on http://{}/", running.local_addr());
+    running.wait();
+}
+
 /// Makes SIGINT and SIGTERM stop `running` gracefully; a second signal forces the stop.
 pub fn stop_on_signals(stop: reactor::StopHandle) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};

@@ -11,16 +11,21 @@ use crate::request::Request;
 pub type LogSink = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// What one log line says about one response.
-pub(crate) struct Entry<'a> {
+pub struct Entry<'a> {
+    /// The request, if one was parsed (`"-"` in the line otherwise).
     pub req: Option<&'a Request>,
+    /// The client.
     pub peer: std::net::SocketAddr,
+    /// Status sent.
     pub status: u16,
+    /// Body bytes sent (`-` when 0, as nginx writes it).
     pub body_bytes: u64,
 }
 
-/// Appends one Combined Log Format line for `e` to `out`. `date` is an IMF-fixdate
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`), rewritten as `[06/Nov/1994:08:49:37 +0000]`.
-pub(crate) fn format_line(out: &mut Vec<u8>, e: &Entry<'_>, date: &[u8; 29]) {
+/// Appends one Combined Log Format line for `e` to `out`, newline included. `date` is an
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, see [`crate::date::http_date_bytes`]),
+/// rewritten as `[06/Nov/1994:08:49:37 +0000]`.
+pub fn format_line(out: &mut Vec<u8>, e: &Entry<'_>, date: &[u8; 29]) {
     let _ = write!(out, "{} - - [", e.peer.ip());
     out.extend_from_slice(&date[5..7]);
     out.push(b'/');

@@ -100,6 +100,64 @@ fn put2(out: &mut [u8], v: u32) {
     out[1] = b'0' + (v % 10) as u8;
 }
 
+/// A UTC calendar date and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    /// Year (0..=9999).
+    pub year: i64,
+    /// Month, 1..=12.
+    pub month: u32,
+    /// Day of the month, 1..=31.
+    pub day: u32,
+    /// Hour, 0..=23.
+    pub hour: u32,
+    /// Minute, 0..=59.
+    pub minute: u32,
+    /// Second, 0..=59.
+    pub second: u32,
+    /// Day of the week, 0 = Sunday.
+    pub weekday: u32,
+}
+
+/// The UTC calendar date and time of `t`, clamped to 0000-01-01 ..= 9999-12-31 23:59:59
+/// (a time before the epoch with a fraction of a second rounds towards the past).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let c = reactor::date::civil(UNIX_EPOCH + Duration::from_secs(951_782_400));
+/// assert_eq!((c.year, c.month, c.day, c.weekday), (2000, 2, 29, 2));
+/// ```
+pub fn civil(t: SystemTime) -> Civil {
+    const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+    const MAX: i64 = MAX_SECS as i64;
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(MAX),
+        Err(e) => {
+            let d = e.duration();
+            let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            let s = if d.subsec_nanos() > 0 {
+                s.saturating_add(1)
+            } else {
+                s
+            };
+            s.saturating_neg()
+        }
+    }
+    .clamp(MIN, MAX);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    Civil {
+        year,
+        month,
+        day,
+        hour: sod / 3600,
+        minute: sod / 60 % 60,
+        second: sod % 60,
+        weekday: (days + 4).rem_euclid(7) as u32, // 1970-01-01 was a Thursday
+    }
+}
+
 /// IMF-fixdate bytes, e.g. `b"Sun, 06 Nov 1994 08:49:37 GMT"` (always 29
 /// bytes). Times outside 1970..=9999 are clamped (see the module docs).
 ///
@@ -108,21 +166,17 @@ fn put2(out: &mut [u8], v: u32) {
 /// assert_eq!(&reactor::date::http_date_bytes(UNIX_EPOCH), b"Thu, 01 Jan 1970 00:00:00 GMT");
 /// ```
 pub fn http_date_bytes(t: SystemTime) -> [u8; 29] {
-    let secs = clamped_secs(t);
-    let days = (secs / 86_400) as i64;
-    let sod = (secs % 86_400) as u32;
-    let (year, month, day) = civil_from_days(days);
-    let weekday = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
+    let c = civil(UNIX_EPOCH + std::time::Duration::from_secs(clamped_secs(t)));
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[0..3].copy_from_slice(DAY_NAMES[weekday]);
-    put2(&mut out[5..7], day);
-    out[8..11].copy_from_slice(MONTH_NAMES[(month - 1) as usize]);
-    let year = year as u32; // 1970..=9999 thanks to the clamp
+    out[0..3].copy_from_slice(DAY_NAMES[c.weekday as usize]);
+    put2(&mut out[5..7], c.day);
+    out[8..11].copy_from_slice(MONTH_NAMES[(c.month - 1) as usize]);
+    let year = c.year as u32; // 1970..=9999 thanks to the clamp
     put2(&mut out[12..14], year / 100);
     put2(&mut out[14..16], year % 100);
-    put2(&mut out[17..19], sod / 3600);
-    put2(&mut out[20..22], sod / 60 % 60);
-    put2(&mut out[23..25], sod % 60);
+    put2(&mut out[17..19], c.hour);
+    put2(&mut out[20..22], c.minute);
+    put2(&mut out[23..25], c.second);
     out
 }
 

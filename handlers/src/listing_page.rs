@@ -27,7 +27,12 @@
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use reactor::date::civil;
+use reactor::response::escape_html;
+
+use crate::path::encode_segment;
 
 /// One directory entry as the listing shows it.
 #[derive(Debug, Clone)]
@@ -172,7 +177,7 @@ footer{margin-top:1em;color:#777;font-size:.85em}
 /// path, ending in `/`). `entries` are shown in the given order; `sort` only
 /// decides the header links and the sort indicator.
 pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort) -> String {
-    let title = html_escape(url_path);
+    let title = escape_html(url_path);
     let mut out = String::with_capacity(2048 + entries.len() * 160);
     let _ = write!(
         out,
@@ -208,8 +213,8 @@ pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort) -> String {
     }
     let (mut dirs, mut files) = (0usize, 0usize);
     for e in entries.iter().filter(|e| shown(e)) {
-        let href = percent_encode_segment(&e.name);
-        let name = html_escape(&e.name);
+        let href = encode_segment(&e.name);
+        let name = escape_html(&e.name);
         let (slash, class, size) = if e.is_dir {
             dirs += 1;
             ("/", " class=\"d\"", "-".to_string())
@@ -264,7 +269,7 @@ pub fn render_json(url_path: &str, entries: &[Entry]) -> String {
             e.size,
             rfc3339(e.modified)
         );
-        let mut href = percent_encode_segment(&e.name);
+        let mut href = encode_segment(&e.name);
         if e.is_dir {
             href.push('/');
         }
@@ -272,50 +277,6 @@ pub fn render_json(url_path: &str, entries: &[Entry]) -> String {
         out.push('}');
     }
     out.push_str("]}");
-    out
-}
-
-/// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values.
-///
-/// ```
-/// assert_eq!(reactor_handlers::listing_page::html_escape("<a href='x'>&\"</a>"),
-///            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
-/// ```
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes one path segment: every byte of the UTF-8 encoding
-/// except the RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`)
-/// becomes `%XX` (uppercase hex), including `/`, so the result is always a
-/// single segment.
-///
-/// ```
-/// assert_eq!(reactor_handlers::listing_page::percent_encode_segment("a b#é"), "a%20b%23%C3%A9");
-/// ```
-pub fn percent_encode_segment(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
     out
 }
 
@@ -364,65 +325,28 @@ fn human_size(size: u64) -> String {
     }
 }
 
-/// Civil date and time (UTC) of `t`, clamped to years 0000..=9999.
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
-    const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-    let secs = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(MAX),
-        // Round towards the past for pre-epoch times with a fraction.
-        Err(e) => {
-            let d = e.duration();
-            let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            let s = if d.subsec_nanos() > 0 {
-                s.saturating_add(1)
-            } else {
-                s
-            };
-            s.saturating_neg()
-        }
-    }
-    .clamp(MIN, MAX);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // All of these are small and non-negative by construction.
-    let small = |v: i64| u32::try_from(v).unwrap_or(0);
-    (
-        y,
-        small(m),
-        small(d),
-        small(rem / 3600),
-        small(rem % 3600 / 60),
-        small(rem % 60),
-    )
-}
-
 /// `2026-11-21 05:27` (UTC), as in the HTML "Last modified" column.
 fn listing_date(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, _) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}")
+    let c = civil(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute
+    )
 }
 
 /// `2026-11-21T05:27:09Z`, as in the JSON `modified` field.
 fn rfc3339(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    let c = civil(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
@@ -444,22 +368,22 @@ mod tests {
     #[test]
     fn escapes_html() {
         assert_eq!(
-            html_escape("<script>alert(1)</script>"),
+            escape_html("<script>alert(1)</script>"),
             "&lt;script&gt;alert(1)&lt;/script&gt;"
         );
-        assert_eq!(html_escape("a&b"), "a&amp;b");
-        assert_eq!(html_escape("\"it's\""), "&quot;it&#39;s&quot;");
-        assert_eq!(html_escape("plain café"), "plain café");
+        assert_eq!(escape_html("a&b"), "a&amp;b");
+        assert_eq!(escape_html("\"it's\""), "&quot;it&#39;s&quot;");
+        assert_eq!(escape_html("plain café"), "plain café");
     }
 
     #[test]
     fn encodes_segments() {
-        assert_eq!(percent_encode_segment("a b#c?d%e"), "a%20b%23c%3Fd%25e");
-        assert_eq!(percent_encode_segment("café"), "caf%C3%A9");
-        assert_eq!(percent_encode_segment("日本"), "%E6%97%A5%E6%9C%AC");
-        assert_eq!(percent_encode_segment("<\">/:"), "%3C%22%3E%2F%3A");
+        assert_eq!(encode_segment("a b#c?d%e"), "a%20b%23c%3Fd%25e");
+        assert_eq!(encode_segment("café"), "caf%C3%A9");
+        assert_eq!(encode_segment("日本"), "%E6%97%A5%E6%9C%AC");
+        assert_eq!(encode_segment("<\">/:"), "%3C%22%3E%2F%3A");
         assert_eq!(
-            percent_encode_segment("AZaz09-._~"),
+            encode_segment("AZaz09-._~"),
             "AZaz09-._~",
             "unreserved characters are kept"
         );

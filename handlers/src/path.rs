@@ -179,10 +179,29 @@ pub fn resolve(raw_path: &str, allow_dotfiles: bool) -> Result<ResolvedPath, Pat
 /// assert_eq!(encode_path("/a b/ü?#"), "/a%20b/%C3%BC%3F%23");
 /// ```
 pub fn encode_path(decoded: &str) -> String {
+    percent_encode(decoded, true)
+}
+
+/// Percent-encodes one path segment: like [`encode_path`], but `/` is encoded too, so
+/// the result is always a single segment (for links to names in a listing).
+///
+/// ```
+/// use reactor_handlers::path::encode_segment;
+/// assert_eq!(encode_segment("a b/#é"), "a%20b%2F%23%C3%A9");
+/// ```
+pub fn encode_segment(name: &str) -> String {
+    percent_encode(name, false)
+}
+
+/// Every byte but the RFC 3986 unreserved characters (and `/` when `keep_slash`) as `%XX`.
+fn percent_encode(s: &str, keep_slash: bool) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(decoded.len());
-    for &b in decoded.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(char::from(b));
         } else {
             out.push('%');

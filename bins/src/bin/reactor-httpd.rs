@@ -1,11 +1,9 @@
 //! reactor-httpd: serves a directory over HTTP/1.1 on the reactor.
 
-use std::fs::OpenOptions;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reactor::{Config, Server};
-use reactor_bins::cli::{die, init_logging, parse_value, stop_on_signals};
+use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles, StatusPage};
 
 const USAGE: &str = "\
@@ -134,17 +132,8 @@ fn main() {
     root.follow_symlinks = opts.follow_symlinks;
     let mut config = opts.config;
     if let Some(target) = &opts.access_log {
-        let sink: Box<dyn std::io::Write + Send> = if target == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(target)
-                .unwrap_or_else(|e| die("reactor-httpd", format!("--access-log {target}: {e}"), 2));
-            Box::new(file)
-        };
-        config.access_log = Some(Arc::new(Mutex::new(sink)));
+        config.access_log =
+            Some(open_log("--access-log", target).unwrap_or_else(|e| die("reactor-httpd", e, 2)));
     }
     let mut server = Server::new(config);
     if let Some(path) = &opts.status {
@@ -155,21 +144,6 @@ fn main() {
     if opts.listing {
         server = server.handler(DirectoryListing::new(root.clone()));
     }
-    let running = server
-        .start()
-        .unwrap_or_else(|e| die("reactor-httpd", e, 1));
-    // Signals are handled before the ready line, so whoever waits for it may signal at once.
-    if let Err(e) = stop_on_signals(running.stop_handle()) {
-        die(
-            "reactor-httpd",
-            format!("cannot install signal handlers: {e}"),
-            1,
-        );
-    }
-    eprintln!(
-        "reactor-httpd: serving {} on http://{}/",
-        root.dir().display(),
-        running.local_addr()
-    );
-    running.wait();
+    let what = format!("serving {}", root.dir().display());
+    serve_until_stopped("reactor-httpd", server, &what);
 }

@@ -1,13 +1,10 @@
 //! reactor-proxy: a caching HTTP forward proxy (CONNECT included) on the reactor, or with
 //! `--upstream` a caching reverse proxy in front of one origin.
 
-use std::fs::OpenOptions;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reactor::access_log::LogSink;
 use reactor::{Config, Server};
-use reactor_bins::cli::{die, init_logging, parse_value, stop_on_signals};
+use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_handlers::proxy::access::Cidr;
 use reactor_handlers::proxy::{parse_ports, parse_upstream, Proxy, ProxyConfig};
 
@@ -115,48 +112,23 @@ fn parse_args() -> Result<Options, String> {
     })
 }
 
-/// A log sink: `-` for stdout, else a file opened for appending (exit 2 if it cannot be).
-fn open_log(flag: &str, target: &str) -> LogSink {
-    let sink: Box<dyn std::io::Write + Send> = if target == "-" {
-        Box::new(std::io::stdout())
-    } else {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(target)
-            .unwrap_or_else(|e| die("reactor-proxy", format!("{flag} {target}: {e}"), 2));
-        Box::new(file)
-    };
-    Arc::new(Mutex::new(sink))
-}
-
 fn main() {
     let opts = parse_args().unwrap_or_else(|e| die("reactor-proxy", e, 2));
     init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-proxy", e, 2));
     let mut config = opts.config;
     let mut proxy = opts.proxy;
     if let Some(target) = &opts.access_log {
-        config.access_log = Some(open_log("--access-log", target));
+        config.access_log =
+            Some(open_log("--access-log", target).unwrap_or_else(|e| die("reactor-proxy", e, 2)));
     }
     if let Some(target) = &opts.cache_log {
-        proxy.cache_log = Some(open_log("--cache-log", target));
+        proxy.cache_log =
+            Some(open_log("--cache-log", target).unwrap_or_else(|e| die("reactor-proxy", e, 2)));
     }
     let mode = match &proxy.upstream {
         Some(up) => format!("reverse proxy for {}", up.url()),
         None => "forward proxy".to_string(),
     };
-    let running = Server::new(config)
-        .handler(Proxy::new(proxy))
-        .start()
-        .unwrap_or_else(|e| die("reactor-proxy", e, 1));
-    // Signal handlers first, so that whoever sees the ready line may already send SIGTERM.
-    if let Err(e) = stop_on_signals(running.stop_handle()) {
-        die(
-            "reactor-proxy",
-            format!("cannot install signal handlers: {e}"),
-            1,
-        );
-    }
-    eprintln!("reactor-proxy: {mode} on http://{}/", running.local_addr());
-    running.wait();
+    let server = Server::new(config).handler(Proxy::new(proxy));
+    serve_until_stopped("reactor-proxy", server, &mode);
 }

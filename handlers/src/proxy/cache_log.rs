@@ -6,10 +6,11 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use reactor::access_log::LogSink;
+use reactor::access_log::{self, Entry, LogSink};
 use reactor::Request;
 
-/// Formats one line. `bytes`: the body length when known.
+/// Formats one line: the core's Combined Log Format line plus the cache state.
+/// `bytes`: the body length when known.
 pub fn format_line(
     req: &Request,
     status: u16,
@@ -17,35 +18,15 @@ pub fn format_line(
     state: &str,
     now: SystemTime,
 ) -> Vec<u8> {
-    let date = reactor::date::http_date_bytes(now);
     let mut out = Vec::with_capacity(160);
-    let _ = write!(out, "{} - - [", req.peer.ip());
-    out.extend_from_slice(&date[5..7]);
-    out.push(b'/');
-    out.extend_from_slice(&date[8..11]);
-    out.push(b'/');
-    out.extend_from_slice(&date[12..16]);
-    out.push(b':');
-    out.extend_from_slice(&date[17..25]);
-    out.extend_from_slice(b" +0000] \"");
-    escaped(&mut out, req.method.as_bytes());
-    out.push(b' ');
-    escaped(&mut out, req.target.as_bytes());
-    let _ = write!(out, " {}\" {status} ", req.version.as_str());
-    match bytes {
-        Some(n) if n > 0 => {
-            let _ = write!(out, "{n}");
-        }
-        _ => out.push(b'-'),
-    }
-    for name in ["referer", "user-agent"] {
-        out.extend_from_slice(b" \"");
-        match req.headers.get_bytes(name) {
-            Some(v) => escaped(&mut out, v),
-            None => out.push(b'-'),
-        }
-        out.push(b'"');
-    }
+    let entry = Entry {
+        req: Some(req),
+        peer: req.peer,
+        status,
+        body_bytes: bytes.unwrap_or(0),
+    };
+    access_log::format_line(&mut out, &entry, &reactor::date::http_date_bytes(now));
+    out.pop(); // the newline: the state goes before it
     out.push(b' ');
     out.extend_from_slice(state.as_bytes());
     out.push(b'\n');
@@ -67,16 +48,6 @@ pub fn write(sink: Option<&LogSink>, req: &Request, status: u16, bytes: Option<u
     if let Ok(mut w) = sink.lock() {
         if let Err(e) = w.write_all(&line).and_then(|()| w.flush()) {
             log::error!("cache log: {e}");
-        }
-    }
-}
-
-fn escaped(out: &mut Vec<u8>, s: &[u8]) {
-    for &b in s {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            let _ = write!(out, "\\x{b:02X}");
-        } else {
-            out.push(b);
         }
     }
 }
