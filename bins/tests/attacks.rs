@@ -5,18 +5,20 @@
 //! binary as a child process. The tests take a shared lock and run one at a time, so the
 //! figures (printed with `--nocapture`) are not skewed by each other.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use reactor::testing::{serve, Client, TestResponse};
+use reactor::testing::{serve, Client};
 use reactor::{Config, Context, Handler, Reply, Request, Response, Server};
 
-const HTTPD: &str = env!("CARGO_BIN_EXE_reactor-httpd");
+mod common;
+
+use common::{Httpd, TempDir, HTTPD};
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
 
 /// One test at a time: they measure memory, CPU time and latency of their own server.
@@ -39,29 +41,6 @@ fn raise_nofile() -> libc::rlim_t {
     lim.rlim_cur
 }
 
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "reactor-attacks-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Deterministic content for file `seed` (an LCG; every byte differs between files).
 fn content(seed: u32, len: usize) -> Vec<u8> {
     let mut x: u32 = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -76,7 +55,7 @@ fn content(seed: u32, len: usize) -> Vec<u8> {
 /// `<tmp>/outside.txt` holds the secret; `<tmp>/root/` is the document root, with a small
 /// file, a subdirectory and symlinks that lead out of the root.
 fn site() -> (TempDir, PathBuf) {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("reactor-attacks");
     let root = tmp.0.join("root");
     std::fs::create_dir_all(root.join("sub")).unwrap();
     std::fs::write(tmp.0.join("outside.txt"), SECRET).unwrap();
@@ -101,99 +80,6 @@ fn site() -> (TempDir, PathBuf) {
 /// A sparse file of `len` zero bytes (cheap to make; content does not matter).
 fn sparse(path: &Path, len: u64) {
     std::fs::File::create(path).unwrap().set_len(len).unwrap();
-}
-
-/// The binary as a child process, its stderr drained by a thread (so logging never blocks
-/// it), killed on drop.
-struct Httpd {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Httpd {
-    fn start(root: &Path, args: &[&str]) -> Httpd {
-        Httpd::start_with(Command::new(HTTPD), root, args)
-    }
-
-    fn start_with(mut cmd: Command, root: &Path, args: &[&str]) -> Httpd {
-        let mut child = cmd
-            .args(["--bind", "127.0.0.1:0", "--root"])
-            .arg(root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .parse()
-            .unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stderr.read_to_end(&mut sink);
-        });
-        Httpd { child, addr }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Resident set size in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS")
-    }
-
-    /// User plus system CPU time, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // Fields 14 and 15 of stat(5); `after` starts at field 3.
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    }
-
-    fn signal(&self, sig: i32) {
-        unsafe { libc::kill(self.pid(), sig) };
-    }
-
-    /// Waits up to `limit` for the process to exit; its exit code.
-    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn get(&self, path: &str) -> TestResponse {
-        let mut c = Client::connect(self.addr);
-        c.get(path)
-    }
-}
-
-impl Drop for Httpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Sends `raw` on a fresh connection, half-closes, and reads everything the server sends

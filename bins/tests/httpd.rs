@@ -1,37 +1,17 @@
 //! reactor-httpd's handlers over real sockets: static files, validators, ranges, path
 //! safety, listings, the status page, and the binary itself (flags, curl).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Httpd, TempDir, HTTPD};
 
 use reactor::testing::{serve, Client, TestResponse};
 use reactor::{Config, Running, Server};
 use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles, StatusPage};
-
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "reactor-httpd-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
 
@@ -48,7 +28,7 @@ fn big_content() -> Vec<u8> {
 
 /// A site: `<tmp>/outside.txt` (a secret) and `<tmp>/root/` (the document root).
 fn site() -> (TempDir, PathBuf) {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("reactor-httpd-test");
     let root = tmp.0.join("root");
     let w = |p: &str, data: &[u8]| {
         let path = root.join(p);
@@ -357,8 +337,6 @@ fn status_page_counts() {
 
 // ---- the binary ----
 
-const HTTPD: &str = env!("CARGO_BIN_EXE_reactor-httpd");
-
 fn run_fail(args: &[&str]) -> (i32, String) {
     let out = Command::new(HTTPD).args(args).output().unwrap();
     (
@@ -388,43 +366,6 @@ fn bad_flags_and_missing_root_exit_2_with_one_line() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("--root DIR"));
 }
 
-/// The binary on port 0; stops (SIGTERM) on drop.
-struct Httpd {
-    child: Child,
-    addr: String,
-}
-
-impl Httpd {
-    fn start(args: &[&str]) -> Httpd {
-        let mut child = Command::new(HTTPD)
-            .args(["--bind", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_string();
-        Httpd { child, addr }
-    }
-}
-
-impl Drop for Httpd {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 fn curl(args: &[&str]) -> (String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20"])
@@ -446,14 +387,15 @@ fn curl(args: &[&str]) -> (String, String) {
 fn binary_serves_with_curl_keep_alive_http10_and_access_log() {
     let (tmp, root) = site();
     let log = tmp.0.join("access.log");
-    let h = Httpd::start(&[
-        "--root",
-        root.to_str().unwrap(),
-        "--access-log",
-        log.to_str().unwrap(),
-        "--status",
-        "/server-status",
-    ]);
+    let mut h = Httpd::start(
+        &root,
+        &[
+            "--access-log",
+            log.to_str().unwrap(),
+            "--status",
+            "/server-status",
+        ],
+    );
     let url = |p: &str| format!("http://{}{p}", h.addr);
     let (body, err) = curl(&["-v", &url("/hello.txt"), &url("/hello.txt")]);
     assert_eq!(body, "hello world\nhello world\n");
@@ -477,7 +419,8 @@ fn binary_serves_with_curl_keep_alive_http10_and_access_log() {
     );
     let (status, _) = curl(&[&url("/server-status?format=json")]);
     assert!(status.contains("\"requests\":"), "{status}");
-    drop(h);
+    h.signal(libc::SIGTERM);
+    assert_eq!(h.wait_exit(Duration::from_secs(10)), Some(0));
     let log = std::fs::read_to_string(log).unwrap();
     assert!(log.lines().count() >= 8, "{log}");
     assert!(
@@ -493,13 +436,7 @@ fn binary_serves_with_curl_keep_alive_http10_and_access_log() {
 #[test]
 fn binary_no_listing_and_workers() {
     let (_tmp, root) = site();
-    let h = Httpd::start(&[
-        "--root",
-        root.to_str().unwrap(),
-        "--no-listing",
-        "--workers",
-        "2",
-    ]);
+    let h = Httpd::start(&root, &["--no-listing", "--workers", "2"]);
     let out = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
         .arg(format!("http://{}/list/", h.addr))
@@ -515,10 +452,9 @@ fn binary_no_listing_and_workers() {
 #[test]
 fn sigterm_exits_zero() {
     let (_tmp, root) = site();
-    let mut h = Httpd::start(&["--root", root.to_str().unwrap()]);
-    unsafe { libc::kill(h.child.id() as i32, libc::SIGTERM) };
-    let status = h.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    let mut h = Httpd::start(&root, &[]);
+    h.signal(libc::SIGTERM);
+    assert_eq!(h.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
 /// Polls `path` until its body satisfies `ok`, for at most 5 s (caches revalidate every 1 s).

@@ -6,11 +6,13 @@
 //!
 //! python3 with aiosmtpd, and openssl, are required: tests fail without them.
 
+mod common;
+
+use common::TempDir;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reactor_bins::smtp::{Attachment, Client, Config, Credentials, Mail, Stage, TlsMode};
 
@@ -18,32 +20,11 @@ const PASSWORD: &str = "correct horse battery staple";
 const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp");
 const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("smtp-test-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(p.join("out")).unwrap();
-        TempDir(p)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn out(&self) -> PathBuf {
-        self.join("out")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory with an `out/` folder the test server writes into.
+fn scratch() -> TempDir {
+    let dir = TempDir::new("smtp-test");
+    fs::create_dir_all(dir.join("out")).unwrap();
+    dir
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
@@ -142,7 +123,7 @@ impl Server {
             .arg("--key")
             .arg(&key)
             .arg("--out")
-            .arg(dir.out())
+            .arg(dir.join("out"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(fs::File::create(dir.join("server.log")).unwrap())
@@ -314,7 +295,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn library_send_mail_over_starttls_with_auth() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("starttls", &dir);
 
     let pdf = noise(300_000, 1);
@@ -361,7 +342,7 @@ fn library_send_mail_over_starttls_with_auth() {
     assert_eq!(report.reply.code, 250);
     assert!(report.reply.text().contains("queued as 1"));
 
-    let envelope = fs::read_to_string(dir.out().join("msg1.env")).unwrap();
+    let envelope = fs::read_to_string(dir.join("out").join("msg1.env")).unwrap();
     assert_eq!(
         envelope.lines().collect::<Vec<_>>(),
         [
@@ -372,11 +353,11 @@ fn library_send_mail_over_starttls_with_auth() {
         ]
     );
     assert_eq!(
-        fs::read_to_string(dir.out().join("auth.log")).unwrap(),
+        fs::read_to_string(dir.join("out").join("auth.log")).unwrap(),
         "PLAIN ok\n"
     );
 
-    let m = parse_message(&dir.out().join("msg1.eml"), &dir);
+    let m = parse_message(&dir.join("out").join("msg1.eml"), &dir);
     m.assert_clean();
     assert_eq!(m.header("subject"), Some(mail.subject.as_str()));
     assert_eq!(m.header("from"), Some("Zoë Sender <sender@example.com>"));
@@ -390,7 +371,7 @@ fn library_send_mail_over_starttls_with_auth() {
     assert_eq!(m.header("mime-version"), Some("1.0"));
     assert!(m.header("date").is_some());
     assert_eq!(m.header("bcc"), None);
-    assert!(!fs::read_to_string(dir.out().join("msg1.eml"))
+    assert!(!fs::read_to_string(dir.join("out").join("msg1.eml"))
         .unwrap()
         .contains("secret@"));
     assert_eq!(
@@ -422,7 +403,7 @@ fn write_attachments(dir: &TempDir) -> (PathBuf, PathBuf, Vec<u8>, Vec<u8>) {
 
 #[test]
 fn cli_sends_over_starttls_with_password_from_env() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("starttls", &dir);
     let (a, b, da, db) = write_attachments(&dir);
     let html = dir.join("body.html");
@@ -475,7 +456,7 @@ fn cli_sends_over_starttls_with_password_from_env() {
         "secret leaked: {err}"
     );
 
-    let m = parse_message(&dir.out().join("msg1.eml"), &dir);
+    let m = parse_message(&dir.join("out").join("msg1.eml"), &dir);
     m.assert_clean();
     assert_eq!(m.header("subject"), Some("Zwei Anhänge"));
     assert_eq!(
@@ -489,7 +470,7 @@ fn cli_sends_over_starttls_with_password_from_env() {
 
 #[test]
 fn cli_implicit_tls_with_password_file() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("implicit", &dir);
     let pw = dir.join("pw");
     fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
@@ -520,10 +501,10 @@ fn cli_implicit_tls_with_password_file() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        fs::read_to_string(dir.out().join("auth.log")).unwrap(),
+        fs::read_to_string(dir.join("out").join("auth.log")).unwrap(),
         "LOGIN ok\n"
     );
-    parse_message(&dir.out().join("msg1.eml"), &dir).assert_clean();
+    parse_message(&dir.join("out").join("msg1.eml"), &dir).assert_clean();
 }
 
 fn basic_args<'a>(server: &'a str, ca: &'a str) -> Vec<&'a str> {
@@ -545,19 +526,19 @@ fn basic_args<'a>(server: &'a str, ca: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn wrong_password_fails_at_auth_with_server_reply() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("starttls", &dir);
     let (addr, ca) = (server.addr(), ca.to_str().unwrap().to_string());
     let mut args = basic_args(&addr, &ca);
     args.extend(["--to", "a@x.org"]);
     let out = smtp_send(&args, Some("wrong"));
     assert_fails(&out, 6, "AUTH PLAIN failed: 535");
-    assert!(!dir.out().join("msg1.eml").exists());
+    assert!(!dir.join("out").join("msg1.eml").exists());
 }
 
 #[test]
 fn rejected_recipients() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("starttls", &dir);
     let (addr, ca) = (server.addr(), ca.to_str().unwrap().to_string());
 
@@ -573,13 +554,13 @@ fn rejected_recipients() {
     let out = smtp_send(&args, Some(PASSWORD));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("recipient reject1@x.org refused: 550"));
-    let envelope = fs::read_to_string(dir.out().join("msg1.env")).unwrap();
+    let envelope = fs::read_to_string(dir.join("out").join("msg1.env")).unwrap();
     assert_eq!(envelope, "me@example.com\nok@x.org\n");
 }
 
 #[test]
 fn server_dropping_the_connection_mid_data() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, _ca) = Server::start("drop", &dir);
     let big = dir.join("big.bin");
     fs::write(&big, noise(4_000_000, 4)).unwrap();
@@ -607,7 +588,7 @@ fn server_dropping_the_connection_mid_data() {
 
 #[test]
 fn server_without_starttls() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("plain", &dir);
     let (addr, ca) = (server.addr(), ca.to_str().unwrap().to_string());
     let mut args = basic_args(&addr, &ca);
@@ -625,7 +606,7 @@ fn server_without_starttls() {
         "refusing to send credentials over an unencrypted connection",
     );
     assert!(
-        !dir.out().join("auth.log").exists(),
+        !dir.join("out").join("auth.log").exists(),
         "AUTH must not be sent"
     );
 
@@ -633,14 +614,14 @@ fn server_without_starttls() {
     let out = smtp_send(&args, Some(PASSWORD));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        fs::read_to_string(dir.out().join("auth.log")).unwrap(),
+        fs::read_to_string(dir.join("out").join("auth.log")).unwrap(),
         "PLAIN ok\n"
     );
 }
 
 #[test]
 fn untrusted_certificate_is_refused() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, _ca) = Server::start("starttls", &dir);
     let out = smtp_send(
         &[
@@ -665,12 +646,12 @@ fn untrusted_certificate_is_refused() {
         "{}",
         stderr(&out)
     );
-    assert!(!dir.out().join("auth.log").exists());
+    assert!(!dir.join("out").join("auth.log").exists());
 }
 
 #[test]
 fn library_errors_name_the_stage() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("starttls", &dir);
     let mut config = Config::new("127.0.0.1", server.port);
     config.tls_ca = Some(ca);
@@ -761,7 +742,7 @@ fn bad_input_is_refused_before_connecting() {
 
 #[test]
 fn dry_run_prints_the_message() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (a, b, da, db) = write_attachments(&dir);
     let out = smtp_send(
         &[
@@ -835,7 +816,7 @@ fn run_measured(args: &[&str], dir: &TempDir) -> (String, u64) {
 
 #[test]
 fn hundred_megabyte_attachment_streams_in_bounded_memory() {
-    let dir = TempDir::new();
+    let dir = scratch();
     let (server, ca) = Server::start("sink", &dir);
     let big = dir.join("big.bin");
     let mut f = fs::File::create(&big).unwrap();
