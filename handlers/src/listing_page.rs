@@ -346,7 +346,31 @@ fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    proptest! {
+        #[test]
+        fn links_decode_back_to_the_name(name in any::<String>()) {
+            let href = encode_segment(&name);
+            prop_assert!(href.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+            prop_assert_eq!(crate::path::percent_decode(&href).ok(), Some(name.into_bytes()));
+        }
+
+        #[test]
+        fn pages_never_carry_raw_markup_or_control_characters(
+            name in any::<String>(),
+            query in any::<String>(),
+            secs in any::<u64>(),
+        ) {
+            let (sort, _) = parse_query(Some(&query));
+            let e = entry(&name, secs % 2 == 0, secs, secs % 400_000_000_000);
+            let html = render_html("/d/", std::slice::from_ref(&e), sort);
+            prop_assert!(!html.contains("<script"));
+            let json = render_json("/d/", &[e]);
+            prop_assert!(!json.chars().any(|c| (c as u32) < 0x20));
+        }
+    }
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
