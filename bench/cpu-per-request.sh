@@ -6,7 +6,7 @@ pid=$1 url=$2 secs=${3:-5} conns=${4:-50}
 ticks() { awk '{print $14+$15}' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
 t0=$(ticks)
-out=$(wrk -t1 -c"$conns" -d"${secs}s" "$url")
+out=$(wrk -t1 -c"$conns" -d"${secs}s" ${WRK_HEADER:+-H "$WRK_HEADER"} "$url")
 t1=$(ticks)
 reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 echo "$out" | grep -E "Requests/sec|Latency" 

@@ -133,6 +133,8 @@ pub(crate) struct Conn {
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
     pub readable: bool,
+    /// The peer has shut its writing side (EPOLLRDHUP seen).
+    pub read_closed: bool,
     pub writable: bool,
     /// Count of writable events, to tell whether one arrived while a job was running.
     pub writable_events: u32,
@@ -160,7 +162,10 @@ impl Conn {
             body_sent: 0,
             tunnel_peer: None,
             tunnel: None,
-            readable: true,
+            // Nothing to read until the first readable event (registration reports data
+            // that arrived before it).
+            readable: false,
+            read_closed: false,
             writable: true,
             writable_events: 0,
             deadline: Some(deadline),
@@ -207,8 +212,17 @@ impl Conn {
         }
         let large = matches!(self.phase, Phase::Body(_));
         match self.input.read_from(&mut self.stream, env.bufs, large) {
-            Ok(0) => Err(()),
-            Ok(_) => Ok(true),
+            Ok((0, _)) => Err(()),
+            Ok((_, filled)) => {
+                // A read that did not fill the buffer took all the socket had: with
+                // edge-triggered readiness, new data brings a new event, so skip the read
+                // that would only say WouldBlock (as nginx does). Not once the peer has
+                // shut its side: no event would announce that end of stream.
+                if !filled && !self.read_closed {
+                    self.readable = false;
+                }
+                Ok(true)
+            }
             Err(e) => match e.kind() {
                 io::ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -503,9 +517,15 @@ impl Conn {
                 });
                 n += 1;
             }
+            let asked: usize = slices[..n].iter().map(|s| s.len()).sum();
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(()),
                 Ok(mut written) => {
+                    // A short write means the socket buffer is full: wait for the
+                    // writable edge rather than make a write that says WouldBlock.
+                    if written < asked {
+                        self.writable = false;
+                    }
                     self.ready_bytes -= written;
                     while written > 0 {
                         let Some(front) = self.ready.front() else {

@@ -77,14 +77,15 @@ impl InBuf {
     }
 
     /// Reads once from `r` into the free space, taking a buffer from `pool` if needed
-    /// (a large one when `large`, or when a small one is full). `Ok(0)` is end of stream;
-    /// an error of kind `OutOfMemory` means even a large buffer is full.
+    /// (a large one when `large`, or when a small one is full). Returns the bytes read
+    /// (0: end of stream) and whether they filled the free space (if not, the socket had
+    /// no more for now). An error of kind `OutOfMemory` means even a large buffer is full.
     pub fn read_from(
         &mut self,
         r: &mut impl Read,
         pool: &mut BufPool,
         large: bool,
-    ) -> io::Result<usize> {
+    ) -> io::Result<(usize, bool)> {
         let small = self.buf.len() == SMALL;
         let full = !self.buf.is_empty() && self.end == self.buf.len() && self.start == 0;
         if self.buf.is_empty() || (small && (large || full)) {
@@ -109,9 +110,10 @@ impl InBuf {
                 "read buffer full",
             ));
         }
+        let space = self.buf.len() - self.end;
         let n = r.read(&mut self.buf[self.end..])?;
         self.end += n;
-        Ok(n)
+        Ok((n, n == space))
     }
 
     /// Returns the buffer to `pool` if nothing is left in it.
@@ -146,11 +148,14 @@ mod tests {
         let mut b = InBuf::default();
         let data = vec![7u8; 5000];
         let mut src: &[u8] = &data;
-        assert_eq!(b.read_from(&mut src, &mut pool, false).unwrap(), SMALL);
+        assert_eq!(
+            b.read_from(&mut src, &mut pool, false).unwrap(),
+            (SMALL, true)
+        );
         assert_eq!(b.capacity(), SMALL);
         // Full and nothing consumed: moves to a large buffer, keeping the bytes.
         assert_eq!(
-            b.read_from(&mut src, &mut pool, false).unwrap(),
+            b.read_from(&mut src, &mut pool, false).unwrap().0,
             5000 - SMALL
         );
         assert_eq!(b.capacity(), 8 * 1024);
@@ -176,7 +181,7 @@ mod tests {
             io::ErrorKind::OutOfMemory
         );
         b.consume(SMALL - 4);
-        assert_eq!(b.read_from(&mut src, &mut pool, true).unwrap(), 10);
+        assert_eq!(b.read_from(&mut src, &mut pool, true).unwrap(), (10, false));
         assert_eq!(b.data().len(), 14);
     }
 }

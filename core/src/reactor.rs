@@ -115,6 +115,7 @@ impl Reactor {
                         let key = t - CONN_BASE;
                         if let Some(c) = self.conns.get_mut(key) {
                             c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                            c.read_closed |= ev.is_read_closed() || ev.is_error();
                             if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                                 c.writable = true;
                                 c.writable_events = c.writable_events.wrapping_add(1);
