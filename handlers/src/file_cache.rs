@@ -18,8 +18,10 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::conditional::file_etag;
 use crate::static_files::content_type;
 
-/// Files up to this size have their content cached.
-pub const MAX_CACHED_CONTENT: u64 = 32 * 1024;
+/// Files up to this size have their content cached (larger ones go out with sendfile).
+pub const MAX_CACHED_CONTENT: u64 = 128 * 1024;
+/// Most content bytes a cache holds; past it, new entries keep no content.
+pub const CONTENT_BUDGET: u64 = 64 * 1024 * 1024;
 
 /// What identifies one version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +69,26 @@ pub struct CachedFile {
     checked: AtomicU64,
 }
 
-/// A bounded map from request path to [`CachedFile`].
+/// The entries and the content bytes they hold.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Arc<CachedFile>>,
+    content_bytes: u64,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.map.remove(key) {
+            self.content_bytes -= old.content.as_ref().map_or(0, |c| c.len() as u64);
+        }
+    }
+}
+
+/// A bounded map from request path to [`CachedFile`]: at most `max_entries` open files
+/// and [`CONTENT_BUDGET`] bytes of content.
 #[derive(Debug)]
 pub struct FileCache {
-    map: Mutex<HashMap<String, Arc<CachedFile>>>,
+    entries: Mutex<Entries>,
     start: Instant,
     validity: Duration,
     max_entries: usize,
@@ -80,7 +98,7 @@ impl FileCache {
     /// A cache of at most `max_entries` files, each revalidated after `validity`.
     pub fn new(max_entries: usize, validity: Duration) -> Self {
         FileCache {
-            map: Mutex::new(HashMap::new()),
+            entries: Mutex::default(),
             start: Instant::now(),
             validity,
             max_entries,
@@ -93,7 +111,7 @@ impl FileCache {
 
     /// The entry for `key` if it was validated within the validity period.
     pub fn fresh(&self, key: &str) -> Option<Arc<CachedFile>> {
-        let entry = self.map.lock().ok()?.get(key)?.clone();
+        let entry = self.entries.lock().ok()?.map.get(key)?.clone();
         let age = self
             .now_ms()
             .saturating_sub(entry.checked.load(Ordering::Relaxed));
@@ -104,30 +122,40 @@ impl FileCache {
     pub fn load(&self, key: &str, path: &Path) -> io::Result<Arc<CachedFile>> {
         let meta = std::fs::metadata(path)?;
         let identity = Identity::of(&meta);
-        let existing = self.map.lock().ok().and_then(|m| m.get(key).cloned());
+        let (existing, content_room) = match self.entries.lock() {
+            Ok(e) => (
+                e.map.get(key).cloned(),
+                e.content_bytes + meta.len() <= CONTENT_BUDGET,
+            ),
+            Err(_) => (None, false),
+        };
         if let Some(e) = existing.filter(|e| e.identity == identity && e.path == path) {
             e.checked.store(self.now_ms(), Ordering::Relaxed);
             return Ok(e);
         }
-        let entry = Arc::new(self.open(path)?);
-        if let Ok(mut map) = self.map.lock() {
-            if map.len() >= self.max_entries && !map.contains_key(key) {
+        let entry = Arc::new(self.open(path, content_room)?);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
+            if entries.map.len() >= self.max_entries {
                 // Make room: drop an arbitrary tenth (cheap, and hot files come back).
-                let victims: Vec<String> = map
+                let victims: Vec<String> = entries
+                    .map
                     .keys()
                     .take(self.max_entries / 10 + 1)
                     .cloned()
                     .collect();
                 for v in victims {
-                    map.remove(&v);
+                    entries.remove(&v);
                 }
             }
-            map.insert(key.to_owned(), entry.clone());
+            entries.content_bytes += entry.content.as_ref().map_or(0, |c| c.len() as u64);
+            entries.map.insert(key.to_owned(), entry.clone());
         }
         Ok(entry)
     }
 
-    fn open(&self, path: &Path) -> io::Result<CachedFile> {
+    /// Opens `path`, reading its content too if it is small and `content_room` allows.
+    fn open(&self, path: &Path, content_room: bool) -> io::Result<CachedFile> {
         // O_NONBLOCK: opening a FIFO must not hang a pool thread.
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -141,7 +169,7 @@ impl FileCache {
             ));
         }
         let len = meta.len();
-        let content = if len <= MAX_CACHED_CONTENT {
+        let content = if len <= MAX_CACHED_CONTENT && content_room {
             let mut buf = Vec::with_capacity(len as usize);
             (&mut file).take(len).read_to_end(&mut buf)?;
             if buf.len() as u64 != len {
@@ -199,7 +227,18 @@ mod tests {
             std::fs::write(&q, "x").unwrap();
             cache.load(&format!("/{i}"), &q).unwrap();
         }
-        assert!(cache.map.lock().unwrap().len() <= 10);
+        let entries = cache.entries.lock().unwrap();
+        assert!(entries.map.len() <= 10);
+        let held: u64 = entries
+            .map
+            .values()
+            .filter_map(|e| e.content.as_ref())
+            .map(|c| c.len() as u64)
+            .sum();
+        assert_eq!(
+            entries.content_bytes, held,
+            "content accounting matches the entries"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }
