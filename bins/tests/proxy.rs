@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reactor::testing::{serve, Client, TestResponse};
+use reactor::testing::{serve, Client, MemoryLog, TestResponse};
 use reactor::{Config, Running, Server};
 use reactor_handlers::proxy::access::AccessList;
 use reactor_handlers::proxy::{parse_upstream, Proxy, ProxyConfig};
@@ -1035,26 +1035,12 @@ fn rule13_stale_while_revalidate_and_stale_if_error() {
     );
 }
 
-/// A log sink the test can read.
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn rule14_x_cache_states_cache_log_and_only_if_cached() {
     let o = Origin::start(|_, _| ok("Cache-Control: max-age=600\r\nETag: \"e\"\r\n", "x"));
-    let log = SharedBuf::default();
+    let log = MemoryLog::default();
     let p = proxy_with(ProxyConfig {
-        cache_log: Some(Arc::new(Mutex::new(Box::new(log.clone())))),
+        cache_log: Some(log.sink()),
         ..Default::default()
     });
     let url = o.url("/s");
@@ -1071,7 +1057,7 @@ fn rule14_x_cache_states_cache_log_and_only_if_cached() {
     let r = request(&p, "GET", &url, "Pragma: no-cache\r\n");
     assert!(matches!(x_cache(&r), "MISS" | "REVALIDATED"));
     assert_eq!(o.hits(), 3);
-    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let log = log.text();
     let states: Vec<&str> = log.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
     assert_eq!(states, ["MISS", "MISS", "HIT", "MISS", "MISS"], "{log}");
     assert!(

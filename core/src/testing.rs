@@ -20,7 +20,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::access_log::LogSink;
 
 use crate::server::{Running, Server};
 
@@ -31,6 +34,39 @@ pub fn serve(server: Server) -> Running {
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .start()
         .expect("server starts")
+}
+
+/// A log the test can read back: give [`MemoryLog::sink`] to the server (as its access
+/// log, say) and read what was written with [`MemoryLog::text`].
+#[derive(Clone, Default)]
+pub struct MemoryLog(Arc<Mutex<Vec<u8>>>);
+
+impl MemoryLog {
+    /// A sink writing into this log.
+    pub fn sink(&self) -> LogSink {
+        Arc::new(Mutex::new(Box::new(self.clone())))
+    }
+
+    /// Everything written so far (lossy UTF-8).
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Write for MemoryLog {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if let Ok(mut buf) = self.0.lock() {
+            buf.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A parsed response.

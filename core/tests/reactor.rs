@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reactor::testing::{serve, Client};
+use reactor::testing::{serve, Client, MemoryLog};
 use reactor::{
     Body, Config, Context, Flow, Handler, Ready, Reply, Request, Response, Server, SocketHandler,
 };
@@ -406,24 +406,12 @@ fn tunnel_relays_both_ways() {
     );
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-impl Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn stats_and_access_log_are_exact_under_concurrency() {
-    let log = SharedBuf::default();
+    let log = MemoryLog::default();
     let config = Config {
         workers: 2,
-        access_log: Some(Arc::new(Mutex::new(Box::new(log.clone())))),
+        access_log: Some(log.sink()),
         ..Config::default()
     };
     let server = Server::new(config).handler(Echo);
@@ -453,7 +441,7 @@ fn stats_and_access_log_are_exact_under_concurrency() {
     assert_eq!(snap.accepted, 8);
     assert_eq!(snap.active_connections, 0);
     std::thread::sleep(Duration::from_millis(300));
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     assert_eq!(text.lines().count(), 400);
     let line = text
         .lines()
