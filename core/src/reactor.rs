@@ -17,7 +17,8 @@ use crate::notify::{ConnRef, Msg, Notifier};
 use crate::server::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
 
 const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
+/// The token of the reactor's `mio::Waker`.
+pub(crate) const WAKER: Token = Token(1);
 /// Connection tokens are slab keys plus this offset.
 const CONN_BASE: usize = 2;
 /// Handler-owned socket tokens are slab keys plus this offset.
@@ -411,6 +412,3 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
-
-/// Token of the waker, for the server's setup.
-pub(crate) const WAKER_TOKEN: Token = WAKER;

@@ -15,7 +15,7 @@ use crate::handler::Handler;
 use crate::notify::Notifier;
 use crate::parse::Limits;
 use crate::pool::Pool;
-use crate::reactor::{Reactor, WAKER_TOKEN};
+use crate::reactor::{Reactor, WAKER};
 use crate::stats::Stats;
 
 /// Timeouts, as nginx names them where it has them.
@@ -174,7 +174,7 @@ impl Server {
         let mut notifiers = Vec::with_capacity(workers);
         for _ in 0..workers {
             let poll = Poll::new()?;
-            let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+            let waker = Waker::new(poll.registry(), WAKER)?;
             notifiers.push(Notifier::new(waker));
             polls.push(poll);
         }
