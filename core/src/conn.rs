@@ -312,19 +312,11 @@ impl Conn {
         Ok(got)
     }
 
-    fn dispatch(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
-        let Some(req) = self.current.as_mut() else {
-            return Err(());
-        };
-        let shared = env.shared;
-        let Some(handler) = shared.handlers.get(index) else {
-            self.respond(env, Response::error(404));
-            return Ok(true);
-        };
-        let mut cx = Context {
+    fn context<'e>(&self, env: &'e mut Env<'_>) -> Context<'e> {
+        Context {
             registry: env.registry,
             sockets: env.sockets,
-            shared,
+            shared: env.shared,
             notifier: env.notifier,
             conn: Some(ConnRef {
                 key: env.key,
@@ -332,28 +324,45 @@ impl Conn {
             }),
             responders: 0,
             now: env.now,
+        }
+    }
+
+    /// Offers the current request to step `index` of the chain: the request filters
+    /// first, then the handlers.
+    fn dispatch(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
+        let shared = env.shared;
+        let filters = &shared.filters;
+        let mut cx = self.context(env);
+        let Some(req) = self.current.as_mut() else {
+            return Err(());
         };
-        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handler.handle(req, &mut cx)
-        }));
+        let reply =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match filters.get(index) {
+                Some(f) => Some(f.request(req, &mut cx)),
+                None => shared
+                    .handlers
+                    .get(index - filters.len())
+                    .map(|h| h.handle(req, &mut cx)),
+            }));
         let took_responder = cx.responders > 0;
         let Ok(reply) = reply else {
             log::error!("{}: handler {index} panicked; answering 500", self.peer);
             self.keep_alive = false;
-            self.respond(env, Response::error(500));
+            self.answer(env, Response::error(500));
             return Ok(true);
         };
         match reply {
-            Reply::Response(r) => self.respond(env, r),
-            Reply::Decline => self.phase = Phase::Dispatch(index + 1),
-            Reply::Later if took_responder => {
+            None => self.answer(env, Response::error(404)),
+            Some(Reply::Response(r)) => self.answer(env, r),
+            Some(Reply::Decline) => self.phase = Phase::Dispatch(index + 1),
+            Some(Reply::Later) if took_responder => {
                 self.phase = Phase::Waiting(index);
                 self.deadline = None;
                 return Ok(false);
             }
-            Reply::Later => {
+            Some(Reply::Later) => {
                 log::error!("handler {index} returned Later without taking a responder");
-                self.respond(env, Response::error(500));
+                self.answer(env, Response::error(500));
             }
         }
         Ok(true)
@@ -363,10 +372,31 @@ impl Conn {
     pub fn deliver(&mut self, env: &mut Env<'_>, reply: Option<Response>) {
         if let Phase::Waiting(i) = self.phase {
             match reply {
-                Some(r) => self.respond(env, r),
+                Some(r) => self.answer(env, r),
                 None => self.phase = Phase::Dispatch(i + 1),
             }
         }
+    }
+
+    /// Runs the response filters over the answer to the current request, then sends it.
+    fn answer(&mut self, env: &mut Env<'_>, mut resp: Response) {
+        let filters = &env.shared.filters;
+        if !filters.is_empty() {
+            let mut cx = self.context(env);
+            if let Some(req) = self.current.as_deref() {
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    for f in filters.iter().rev() {
+                        f.response(req, &mut resp, &mut cx);
+                    }
+                }));
+                if ran.is_err() {
+                    log::error!("{}: a response filter panicked; answering 500", self.peer);
+                    self.keep_alive = false;
+                    resp = Response::error(500);
+                }
+            }
+        }
+        self.respond(env, resp);
     }
 
     /// Answers a refused request and closes the connection afterwards.

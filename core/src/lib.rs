@@ -19,6 +19,7 @@ pub mod access_log;
 pub mod body;
 mod conn;
 pub mod date;
+pub mod filter;
 pub mod handler;
 mod inbuf;
 pub mod notify;
@@ -32,6 +33,7 @@ pub mod server;
 pub mod stats;
 pub mod testing;
 
+pub use filter::Filter;
 pub use handler::{Context, Handler, Ready, Reply, Responder, SocketHandler, SocketId};
 pub use notify::ReactorHandle;
 pub use parse::{HttpError, Limits};

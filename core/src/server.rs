@@ -11,6 +11,7 @@ use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::access_log::LogSink;
+use crate::filter::Filter;
 use crate::handler::Handler;
 use crate::notify::Notifier;
 use crate::parse::Limits;
@@ -90,6 +91,7 @@ impl Default for Config {
 
 /// What every reactor of a server shares (read-only, or atomics).
 pub(crate) struct Shared {
+    pub filters: Vec<Box<dyn Filter>>,
     pub handlers: Vec<Box<dyn Handler>>,
     pub config: Config,
     pub pool: Pool,
@@ -122,6 +124,7 @@ pub(crate) struct StopState {
 /// ```
 pub struct Server {
     config: Config,
+    filters: Vec<Box<dyn Filter>>,
     handlers: Vec<Box<dyn Handler>>,
     stats: Arc<Stats>,
 }
@@ -131,6 +134,7 @@ impl Server {
     pub fn new(config: Config) -> Self {
         Server {
             config,
+            filters: Vec::new(),
             handlers: Vec::new(),
             stats: Arc::new(Stats::default()),
         }
@@ -145,6 +149,13 @@ impl Server {
     /// Appends a handler to the chain.
     pub fn handler(mut self, h: impl Handler) -> Self {
         self.handlers.push(Box::new(h));
+        self
+    }
+
+    /// Appends a filter: its request side runs before every handler, its response side
+    /// after them (see [`Filter`]).
+    pub fn filter(mut self, f: impl Filter) -> Self {
+        self.filters.push(Box::new(f));
         self
     }
 
@@ -165,6 +176,7 @@ impl Server {
         }
         let pool = Pool::new(self.config.threads, self.config.queue)?;
         let shared = Arc::new(Shared {
+            filters: self.filters,
             handlers: self.handlers,
             config: self.config,
             pool: pool.clone(),

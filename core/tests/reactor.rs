@@ -566,3 +566,54 @@ fn a_panicking_handler_costs_one_500() {
     assert_eq!(c.get("/boom").status, 500);
     assert_eq!(Client::connect(s.local_addr()).get("/ok").text(), "fine");
 }
+
+/// Request filters run before the handlers (and may answer or pass on, now or later);
+/// response filters run on every answer that came through the chain, 404 included.
+#[test]
+fn filters_wrap_the_handler_chain() {
+    use reactor::Filter;
+
+    struct Guard;
+    impl Filter for Guard {
+        fn request(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
+            match req.path() {
+                "/secret" => Reply::Response(Response::error(403)),
+                "/later" => {
+                    let r = cx.responder();
+                    std::thread::spawn(move || r.decline());
+                    Reply::Later
+                }
+                _ => {
+                    req.target = req.target.replace("/old", "/new");
+                    Reply::Decline
+                }
+            }
+        }
+        fn response(&self, req: &Request, resp: &mut Response, _: &mut Context<'_>) {
+            resp.headers
+                .push(("X-Filtered".into(), req.path().to_string().into()));
+        }
+    }
+    struct Only;
+    impl Handler for Only {
+        fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
+            if req.path() == "/missing" {
+                return Reply::Decline;
+            }
+            Echo.handle(req, cx)
+        }
+    }
+    let s = serve(Server::new(Config::default()).filter(Guard).handler(Only));
+    let mut c = Client::connect(s.local_addr());
+    let r = c.get("/old/x");
+    assert_eq!((r.status, r.text().as_str()), (200, "GET /new/x "));
+    assert_eq!(r.header("x-filtered"), Some("/new/x"));
+    let r = c.get("/secret");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-filtered"), Some("/secret"));
+    let r = Client::connect(s.local_addr()).get("/later");
+    assert_eq!((r.status, r.text().as_str()), (200, "GET /later "));
+    let r = Client::connect(s.local_addr()).get("/missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-filtered"), Some("/missing"));
+}
