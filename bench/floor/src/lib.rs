@@ -34,13 +34,18 @@ pub static RESPONSE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| 
     r
 });
 
-/// One client connection: bytes read but not yet answered, answers not yet written.
+/// One client connection: the start of a request head that has not fully arrived, and the
+/// part of an answer the socket did not take. Both are usually empty (no memory held).
 struct Conn {
     stream: TcpStream,
-    inbuf: Box<[u8]>,
-    filled: usize,
-    out: Vec<u8>,
-    sent: usize,
+    partial: Vec<u8>,
+    pending: Vec<u8>,
+}
+
+/// Buffers shared by all connections (one thread): the read buffer and the batch of answers.
+struct Scratch {
+    read: Box<[u8]>,
+    batch: Vec<u8>,
 }
 
 /// Serves on `listener` forever (until polling itself fails).
@@ -52,6 +57,10 @@ pub fn serve(listener: StdListener) -> io::Result<()> {
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut conns: Slab<Conn> = Slab::new();
     let mut events = Events::with_capacity(1024);
+    let mut scratch = Scratch {
+        read: vec![0; READ_BUF].into_boxed_slice(),
+        batch: Vec::new(),
+    };
     loop {
         if let Err(e) = poll.poll(&mut events, None) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -68,7 +77,7 @@ pub fn serve(listener: StdListener) -> io::Result<()> {
             let Some(conn) = conns.get_mut(key) else {
                 continue;
             };
-            if drive(conn).is_err() {
+            if drive(conn, &mut scratch).is_err() {
                 let mut conn = conns.remove(key);
                 let _ = poll.registry().deregister(&mut conn.stream);
             }
@@ -92,10 +101,8 @@ fn accept_all(listener: &TcpListener, poll: &Poll, conns: &mut Slab<Conn>) {
                 {
                     entry.insert(Conn {
                         stream,
-                        inbuf: vec![0; READ_BUF].into_boxed_slice(),
-                        filled: 0,
-                        out: Vec::new(),
-                        sent: 0,
+                        partial: Vec::new(),
+                        pending: Vec::new(),
                     });
                 }
             }
@@ -109,36 +116,68 @@ fn accept_all(listener: &TcpListener, poll: &Poll, conns: &mut Slab<Conn>) {
 
 /// Writes what is pending, then reads and answers until the socket would block.
 /// `Err` means the connection is finished (closed by the peer or failed).
-fn drive(conn: &mut Conn) -> io::Result<()> {
+fn drive(conn: &mut Conn, scratch: &mut Scratch) -> io::Result<()> {
     loop {
-        while conn.sent < conn.out.len() {
-            match conn.stream.write(&conn.out[conn.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => conn.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        if !conn.pending.is_empty() {
+            let pending = std::mem::take(&mut conn.pending);
+            if !write_or_keep(conn, &pending)? {
+                return Ok(());
             }
         }
-        conn.out.clear();
-        conn.sent = 0;
-        if conn.filled == READ_BUF {
-            return Err(io::ErrorKind::InvalidData.into()); // a head over 64 KiB
-        }
-        match conn.stream.read(&mut conn.inbuf[conn.filled..]) {
+        let n = match conn.stream.read(&mut scratch.read) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => conn.filled += n,
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
+        };
+        let requests = if conn.partial.is_empty() {
+            let (requests, used) = count_heads(&scratch.read[..n]);
+            conn.partial.extend_from_slice(&scratch.read[used..n]);
+            requests
+        } else {
+            conn.partial.extend_from_slice(&scratch.read[..n]);
+            let (requests, used) = count_heads(&conn.partial);
+            conn.partial.drain(..used);
+            requests
+        };
+        if conn.partial.len() > READ_BUF {
+            return Err(io::ErrorKind::InvalidData.into()); // a head over 64 KiB
         }
-        let (requests, consumed) = count_heads(&conn.inbuf[..conn.filled]);
-        conn.inbuf.copy_within(consumed..conn.filled, 0);
-        conn.filled -= consumed;
-        for _ in 0..requests {
-            conn.out.extend_from_slice(&RESPONSE);
+        let answers: &[u8] = match requests {
+            0 => continue,
+            1 => &RESPONSE,
+            _ => {
+                scratch.batch.clear();
+                for _ in 0..requests {
+                    scratch.batch.extend_from_slice(&RESPONSE);
+                }
+                &scratch.batch
+            }
+        };
+        if !write_or_keep(conn, answers)? {
+            return Ok(());
         }
     }
+}
+
+/// Writes `bytes` in one call if the socket takes them; what it does not take is kept in
+/// `conn.pending` (then `Ok(false)`: wait for the socket to become writable).
+fn write_or_keep(conn: &mut Conn, bytes: &[u8]) -> io::Result<bool> {
+    let mut at = 0;
+    while at < bytes.len() {
+        match conn.stream.write(&bytes[at..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.pending = bytes[at..].to_vec();
+                return Ok(false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 /// Complete request heads in `buf` (each ends with `\r\n\r\n`) and the bytes they span.
