@@ -26,6 +26,7 @@ mod address;
 pub mod cli;
 pub mod client;
 mod date;
+mod deadline;
 mod dotstuff;
 pub mod encoding;
 mod error;
@@ -33,7 +34,7 @@ mod mail;
 mod mime;
 mod password;
 mod random;
-mod reply;
+pub mod reply;
 mod tls;
 mod transport;
 
@@ -42,4 +43,4 @@ pub use client::{AuthMechanism, Client, Config, Credentials, SendReport, TlsMode
 pub use error::{Error, ErrorKind, Stage};
 pub use mail::{Attachment, AttachmentSource, Mail};
 pub use mime::Message;
-pub use reply::{Capabilities, Reply};
+pub use reply::{Capabilities, Reply, ReplyError, ReplyParser};

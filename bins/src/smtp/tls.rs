@@ -1,19 +1,18 @@
 //! TLS with rustls (ring provider): certificates verified against the
 //! webpki roots plus an optional private CA.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use super::deadline::DeadlineSocket;
 use super::error::{Error, Stage};
 
 /// A TLS session over TCP.
-pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+pub type TlsStream = StreamOwned<ClientConnection, DeadlineSocket>;
 
 /// Builds the client configuration: webpki roots, plus every certificate in
 /// the PEM file `extra_ca` when given.
@@ -42,12 +41,12 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, Error
 }
 
 /// Runs the TLS handshake over `sock` for `host` (a name or IP address),
-/// verifying the certificate, within `timeout` per read.
+/// verifying the certificate, within the socket's deadline (the whole
+/// handshake, however slowly the server answers).
 pub fn handshake(
-    mut sock: TcpStream,
+    mut sock: DeadlineSocket,
     host: &str,
     config: Arc<ClientConfig>,
-    timeout: Duration,
 ) -> Result<TlsStream, Error> {
     let bare = host
         .trim_start_matches('[')
@@ -57,9 +56,6 @@ pub fn handshake(
         .map_err(|e| Error::other(Stage::Tls, format!("bad server name {host:?}: {e}")))?;
     let mut conn =
         ClientConnection::new(config, name).map_err(|e| Error::other(Stage::Tls, e.to_string()))?;
-    sock.set_read_timeout(Some(timeout))
-        .and_then(|()| sock.set_write_timeout(Some(timeout)))
-        .map_err(|e| Error::io(Stage::Tls, e))?;
     while conn.is_handshaking() {
         conn.complete_io(&mut sock)
             .map_err(|e| Error::io(Stage::Tls, e))?;
