@@ -30,7 +30,13 @@ usage: smtp-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR]...
   --attach FILE           attachment (repeatable)
   --inline CID=FILE       inline image for <img src=\"cid:CID\"> (repeatable)
   --tls starttls|implicit|none   default starttls (implicit on port 465)
-  --tls-ca FILE           also trust the CA certificates in this PEM file
+  --tls-ca FILE           also trust the CA certificates in this PEM file; a
+                          certificate in it that the server presents as its
+                          own (self-signed) is trusted as-is
+  --tls-fingerprint sha256:HEX   trust only the server certificate with this
+                          SHA-256 fingerprint (as `openssl x509 -fingerprint
+                          -sha256` prints it)
+  --tls-no-verify-name    do not check the certificate's name
   --allow-plaintext-auth  allow AUTH without TLS
   --timeout SECS          time allowed per protocol step (default 120)
   --helo NAME             name sent in EHLO (default: host name)
@@ -49,6 +55,8 @@ pub struct Options {
     auth: Option<AuthMechanism>,
     tls: Option<TlsMode>,
     tls_ca: Option<PathBuf>,
+    tls_fingerprint: Option<[u8; 32]>,
+    tls_no_verify_name: bool,
     allow_plaintext_auth: bool,
     timeout: Option<Duration>,
     helo: Option<String>,
@@ -107,6 +115,10 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                 })
             }
             Long("tls-ca") => o.tls_ca = Some(value(&mut p)?.into()),
+            Long("tls-fingerprint") => {
+                o.tls_fingerprint = Some(super::verify::parse_fingerprint(&value(&mut p)?)?)
+            }
+            Long("tls-no-verify-name") => o.tls_no_verify_name = true,
             Long("allow-plaintext-auth") => o.allow_plaintext_auth = true,
             Long("timeout") => {
                 let v = value(&mut p)?;
@@ -214,6 +226,8 @@ pub fn run(mut o: Options) -> Result<(), Error> {
     let mut config = Config::new(host, port);
     config.tls = tls;
     config.tls_ca = o.tls_ca.clone();
+    config.tls_fingerprint = o.tls_fingerprint;
+    config.tls_verify_name = !o.tls_no_verify_name;
     config.allow_plaintext_auth = o.allow_plaintext_auth;
     config.helo_name = o.helo.clone();
     if let Some(t) = o.timeout {

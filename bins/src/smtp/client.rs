@@ -101,8 +101,13 @@ pub struct Config {
     pub port: u16,
     /// TLS mode; STARTTLS by default.
     pub tls: TlsMode,
-    /// A PEM file of extra trusted CA certificates.
+    /// A PEM file of extra trusted CA certificates, or of the server's own
+    /// (self-signed) certificate, which is then trusted as-is.
     pub tls_ca: Option<PathBuf>,
+    /// Trust only the server certificate with this SHA-256 digest.
+    pub tls_fingerprint: Option<[u8; 32]>,
+    /// Check that the certificate is for `host` (on by default).
+    pub tls_verify_name: bool,
     /// Credentials for AUTH, if the server needs them.
     pub credentials: Option<Credentials>,
     /// Allow AUTH over an unencrypted connection (off by default).
@@ -121,6 +126,8 @@ impl Config {
             port,
             tls: TlsMode::StartTls,
             tls_ca: None,
+            tls_fingerprint: None,
+            tls_verify_name: true,
             credentials: None,
             allow_plaintext_auth: false,
             timeout: Duration::from_secs(120),
@@ -151,7 +158,11 @@ pub struct Client {
 impl Client {
     /// Prepares a client; fails if the CA file cannot be loaded.
     pub fn new(config: Config) -> Result<Client, Error> {
-        let tls = tls::client_config(config.tls_ca.as_deref())?;
+        let tls = tls::client_config(&tls::Trust {
+            ca_file: config.tls_ca.as_deref(),
+            fingerprint: config.tls_fingerprint,
+            skip_name: !config.tls_verify_name,
+        })?;
         Ok(Client { config, tls })
     }
 

@@ -37,6 +37,7 @@ mod random;
 pub mod reply;
 mod tls;
 mod transport;
+mod verify;
 
 pub use address::{AddressError, Mailbox};
 pub use client::{AuthMechanism, Client, Config, Credentials, SendReport, TlsMode};
