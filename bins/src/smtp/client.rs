@@ -13,6 +13,7 @@ use super::dotstuff::DotStuffer;
 use super::error::{Error, ErrorKind, Stage};
 use super::mail::Mail;
 use super::mime::Message;
+use super::payload::Payload;
 use super::reply::{Capabilities, Reply, ReplyParser};
 use super::tls;
 pub use super::transport::{SocketTransport, Transport};
@@ -171,8 +172,9 @@ impl Client {
         self.send_message(&Message::new(mail)?)
     }
 
-    /// Connects and sends an already built message.
-    pub fn send_message(&self, message: &Message<'_>) -> Result<SendReport, Error> {
+    /// Connects and sends an already built message: a [`Message`] or a
+    /// complete one read by [`super::RawMessage`].
+    pub fn send_message(&self, message: &dyn Payload) -> Result<SendReport, Error> {
         let c = &self.config;
         let io = SocketTransport::connect(&c.host, c.port, c.timeout, self.tls.clone())?;
         deliver(io, c, message)
@@ -229,7 +231,7 @@ impl State {
 pub fn deliver<T: Transport>(
     io: T,
     config: &Config,
-    message: &Message<'_>,
+    message: &dyn Payload,
 ) -> Result<SendReport, Error> {
     let mut session = Session {
         io,
@@ -281,11 +283,11 @@ pub fn deliver<T: Transport>(
     })
 }
 
-struct Session<'a, 'm, T> {
+struct Session<'a, T> {
     io: T,
     replies: ReplyParser,
     config: &'a Config,
-    message: &'a Message<'m>,
+    message: &'a dyn Payload,
     caps: Capabilities,
     deadline: Instant,
     accepted: Vec<String>,
@@ -293,7 +295,7 @@ struct Session<'a, 'm, T> {
     final_reply: Option<Reply>,
 }
 
-impl<T: Transport> Session<'_, '_, T> {
+impl<T: Transport> Session<'_, T> {
     /// Gives the next step its whole time budget: every read, write and
     /// handshake in it must be done by then.
     fn start_step(&mut self) {
@@ -359,10 +361,17 @@ impl<T: Transport> Session<'_, '_, T> {
                     }
                     cmd.push_str(" SMTPUTF8");
                 }
+                if self.message.eight_bit() {
+                    if self.caps.eight_bit_mime {
+                        cmd.push_str(" BODY=8BITMIME");
+                    } else {
+                        log::warn!("8-bit message but the server does not offer 8BITMIME");
+                    }
+                }
                 if let Some(limit) = self.caps.size {
                     let size = self
                         .message
-                        .encoded_size()
+                        .size()
                         .map_err(|e| Error::io(Stage::Input, e))?;
                     if limit > 0 && size > limit {
                         return Err(Error::other(
@@ -514,7 +523,7 @@ impl<T: Transport> Session<'_, '_, T> {
         let fail = |e| Error::io(Stage::Data, e);
         log::debug!("C: <message {}>", self.message.message_id());
         let mut wire = DotStuffer::new(BufWriter::with_capacity(64 * 1024, &mut self.io));
-        self.message.write_to(&mut wire).map_err(fail)?;
+        self.message.write_content(&mut wire).map_err(fail)?;
         wire.finish().map_err(fail)?.flush().map_err(fail)?;
         log::debug!("C: .");
         Ok(())

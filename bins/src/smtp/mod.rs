@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod address;
+pub mod addrlist;
 pub mod cli;
 pub mod client;
 mod date;
@@ -33,7 +34,9 @@ mod error;
 mod mail;
 mod mime;
 mod password;
+mod payload;
 mod random;
+mod raw;
 pub mod reply;
 mod tls;
 mod transport;
@@ -44,4 +47,6 @@ pub use client::{AuthMechanism, Client, Config, Credentials, SendReport, TlsMode
 pub use error::{Error, ErrorKind, Stage};
 pub use mail::{Attachment, AttachmentSource, Mail};
 pub use mime::Message;
+pub use payload::Payload;
+pub use raw::{RawMessage, RawOptions};
 pub use reply::{Capabilities, Reply, ReplyError, ReplyParser};
