@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::accounts::{self, Account};
 use super::client::{AuthMechanism, Client, Config, Credentials, TlsMode};
 use super::error::{Error, Stage};
 use super::mail::{Attachment, Mail};
@@ -43,7 +44,8 @@ usage: smtp-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR]...
                           -sha256` prints it)
   --tls-no-verify-name    do not check the certificate's name
   --allow-plaintext-auth  allow AUTH without TLS
-  --timeout SECS          time allowed per protocol step (default 120)
+  --timeout SECS          time allowed per protocol step, the whole message
+                          transfer included (default 120)
   --helo NAME             name sent in EHLO (default: host name)
   --dry-run               print the message instead of sending it
 
@@ -57,6 +59,10 @@ sendmail mode (a complete RFC 5322 message; on stdin unless --message):
   Ignored for compatibility: -bm -F NAME -oX -B TYPE -V ID -X FILE -L TAG
   -O OPT=VAL -U -G -m -N DSN -R RET.
   -v, --verbose           log the SMTP transcript (secrets redacted)
+  --config FILE           accounts file (default: $XDG_CONFIG_HOME or
+                          ~/.config, then smtp-send/config.toml)
+  --account NAME          use this account of the file (default: its
+                          `default`); flags override its settings
 
 exit codes: 0 sent, 2 usage or message error, 3 connect, 4 greeting/EHLO,
 5 TLS, 6 AUTH, 7 MAIL FROM, 8 RCPT (all refused), 9 DATA";
@@ -81,6 +87,10 @@ pub struct Options {
     text_file: Option<PathBuf>,
     html_file: Option<PathBuf>,
     mail: Mail,
+    config: Option<PathBuf>,
+    account: Option<String>,
+    /// The password source an account gives.
+    secret: Option<password::Source>,
     /// sendmail mode: a complete message on stdin or in `message`.
     raw: bool,
     message: Option<PathBuf>,
@@ -136,22 +146,10 @@ pub fn parse_invocation(
             Long("server") => o.server = Some(value(&mut p)?),
             Long("user") => o.user = Some(value(&mut p)?),
             Long("password-file") => o.password_file = Some(value(&mut p)?.into()),
-            Long("auth") => {
-                o.auth = Some(match value(&mut p)?.to_ascii_lowercase().as_str() {
-                    "plain" => AuthMechanism::Plain,
-                    "login" => AuthMechanism::Login,
-                    "xoauth2" => AuthMechanism::XOAuth2,
-                    other => return Err(format!("unknown --auth {other:?}")),
-                })
-            }
-            Long("tls") => {
-                o.tls = Some(match value(&mut p)?.as_str() {
-                    "starttls" => TlsMode::StartTls,
-                    "implicit" => TlsMode::Implicit,
-                    "none" => TlsMode::None,
-                    other => return Err(format!("unknown --tls {other:?}")),
-                })
-            }
+            Long("auth") => o.auth = Some(parse_auth(&value(&mut p)?)?),
+            Long("tls") => o.tls = Some(parse_tls(&value(&mut p)?)?),
+            Long("config") => o.config = Some(value(&mut p)?.into()),
+            Long("account") => o.account = Some(value(&mut p)?),
             Long("tls-ca") => o.tls_ca = Some(value(&mut p)?.into()),
             Long("tls-fingerprint") => {
                 o.tls_fingerprint = Some(super::verify::parse_fingerprint(&value(&mut p)?)?)
@@ -220,6 +218,14 @@ pub fn parse_invocation(
             _ => return Err(arg.unexpected().to_string()),
         }
     }
+    let path = accounts::locate(o.config.as_deref(), |k| std::env::var_os(k));
+    if let Some(path) = path {
+        if let Some(account) = accounts::load(&path, o.config.is_some(), o.account.as_deref())? {
+            o.apply(account)?;
+        }
+    } else if o.account.is_some() {
+        return Err("--account needs an accounts file (set HOME or use --config)".into());
+    }
     if o.raw {
         return check_raw(o);
     }
@@ -239,6 +245,61 @@ pub fn parse_invocation(
         return Err("--server is required (or use --dry-run)".into());
     }
     Ok(Command::Send(Box::new(o)))
+}
+
+fn parse_auth(v: &str) -> Result<AuthMechanism, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "plain" => Ok(AuthMechanism::Plain),
+        "login" => Ok(AuthMechanism::Login),
+        "xoauth2" => Ok(AuthMechanism::XOAuth2),
+        other => Err(format!("unknown --auth {other:?}")),
+    }
+}
+
+fn parse_tls(v: &str) -> Result<TlsMode, String> {
+    match v {
+        "starttls" => Ok(TlsMode::StartTls),
+        "implicit" => Ok(TlsMode::Implicit),
+        "none" => Ok(TlsMode::None),
+        other => Err(format!("unknown --tls {other:?}")),
+    }
+}
+
+impl Options {
+    /// Fills what the command line left unset from an account.
+    fn apply(&mut self, a: Account) -> Result<(), String> {
+        self.server = self.server.take().or(a.server);
+        self.user = self.user.take().or(a.user);
+        if self.mail.from.is_empty() {
+            self.mail.from = a.from.unwrap_or_default();
+        }
+        if self.tls.is_none() {
+            self.tls = a.tls.as_deref().map(parse_tls).transpose()?;
+        }
+        if self.auth.is_none() {
+            self.auth = a.auth.as_deref().map(parse_auth).transpose()?;
+        }
+        self.tls_ca = self.tls_ca.take().or(a.tls_ca);
+        if self.tls_fingerprint.is_none() {
+            let pin = a.tls_fingerprint.as_deref();
+            self.tls_fingerprint = pin.map(super::verify::parse_fingerprint).transpose()?;
+        }
+        self.tls_no_verify_name |= a.tls_no_verify_name.unwrap_or(false);
+        self.allow_plaintext_auth |= a.allow_plaintext_auth.unwrap_or(false);
+        self.helo = self.helo.take().or(a.helo);
+        if self.timeout.is_none() {
+            self.timeout = match a.timeout {
+                Some(0) => return Err("accounts file: timeout must be positive".into()),
+                t => t.map(Duration::from_secs),
+            };
+        }
+        self.secret = match (a.password_command, a.password) {
+            (Some(cmd), _) => Some(password::Source::Command(cmd)),
+            (None, Some(p)) => Some(password::Source::Literal(p)),
+            (None, None) => None,
+        };
+        Ok(())
+    }
 }
 
 /// Completes and checks the options of sendmail mode.
@@ -360,7 +421,7 @@ fn send(o: &Options, message: &dyn Payload) -> Result<(), Error> {
         config.timeout = t;
     }
     if let Some(user) = &o.user {
-        let secret = password::obtain(user, o.password_file.as_deref())
+        let secret = password::obtain(user, o.password_file.as_deref(), o.secret.as_ref())
             .map_err(|e| Error::other(Stage::Input, e))?;
         config.credentials = Some(Credentials {
             user: user.clone(),

@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 mod address;
 pub mod addrlist;
 pub mod cli;
