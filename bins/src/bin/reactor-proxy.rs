@@ -6,7 +6,7 @@ use std::time::Duration;
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_handlers::proxy::access::Cidr;
-use reactor_handlers::proxy::{parse_ports, parse_upstream, Proxy, ProxyConfig};
+use reactor_handlers::proxy::{parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
@@ -30,6 +30,9 @@ Options:
   --allow CIDR             also admit clients from CIDR (repeatable; loopback always)
   --upstream http://HOST:PORT
                            reverse mode: send origin-form requests to this origin
+                           (https://HOST:PORT: TLS to it, certificate verified)
+  --upstream-ca FILE       also trust the CA certificates of this PEM file for
+                           https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
   -h, --help               show this help
 ";
@@ -89,6 +92,12 @@ fn parse_args() -> Result<Options, String> {
             Long("upstream") => {
                 let s: String = parse_value("--upstream", parser.value().ok())?;
                 proxy.upstream = Some(parse_upstream(&s).map_err(|e| format!("--upstream: {e}"))?);
+            }
+            Long("upstream-ca") => {
+                let path: std::path::PathBuf = parse_value("--upstream-ca", parser.value().ok())?;
+                let tls =
+                    tls::client_config(Some(&path)).map_err(|e| format!("--upstream-ca {e}"))?;
+                proxy.upstream_tls = Some(tls);
             }
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?

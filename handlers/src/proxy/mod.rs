@@ -30,6 +30,8 @@ pub mod headers;
 pub mod lru;
 pub mod pool;
 pub mod target;
+pub mod tls;
+mod tunnel;
 mod upstream;
 
 use std::collections::HashMap;
@@ -71,6 +73,9 @@ pub struct ProxyConfig {
     pub dns_ttl: Duration,
     /// Where to write one line per proxied request with its cache state, if anywhere.
     pub cache_log: Option<reactor::access_log::LogSink>,
+    /// TLS towards `https://` upstreams ([`tls::client_config`]); `None`: the webpki
+    /// roots only.
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ProxyConfig {
@@ -87,6 +92,7 @@ impl Default for ProxyConfig {
             pool_idle_timeout: Duration::from_secs(30),
             dns_ttl: Duration::from_secs(30),
             cache_log: None,
+            upstream_tls: None,
         }
     }
 }
@@ -125,6 +131,8 @@ pub(crate) struct Inner {
     cache: Option<Cache>,
     dns: Arc<Dns>,
     inflight: Mutex<HashMap<String, Vec<Waiter>>>,
+    /// The TLS client configuration for `https://` origins.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The `X-Cache` states.
@@ -157,8 +165,13 @@ impl Proxy {
     pub fn new(config: ProxyConfig) -> Self {
         let cache =
             (config.cache_size > 0).then(|| Cache::new(config.cache_size, config.max_object_size));
+        let tls = config
+            .upstream_tls
+            .clone()
+            .or_else(|| tls::client_config(None).ok());
         Proxy {
             inner: Arc::new(Inner {
+                tls,
                 dns: Arc::new(Dns::new(config.dns_ttl)),
                 cache,
                 config,
@@ -184,7 +197,7 @@ impl Handler for Proxy {
             );
         }
         if req.method == "CONNECT" {
-            return upstream::connect(inner, req, cx);
+            return tunnel::connect(inner, req, cx);
         }
         let target = match &inner.config.upstream {
             Some(up) if req.target.starts_with('/') => Target {
@@ -551,11 +564,11 @@ impl Drop for Slot {
     }
 }
 
-/// Parses `--upstream http://HOST:PORT` for reverse mode.
+/// Parses `--upstream http://HOST:PORT` (or `https://`) for reverse mode.
 pub fn parse_upstream(s: &str) -> Result<Target, String> {
-    let t = target::parse_absolute(s).map_err(|e| e.to_string())?;
+    let t = target::parse_origin_url(s).map_err(|e| e.to_string())?;
     if t.path != "/" {
-        return Err("the upstream must be http://HOST:PORT without a path".into());
+        return Err("the upstream must be http(s)://HOST:PORT without a path".into());
     }
     Ok(t)
 }

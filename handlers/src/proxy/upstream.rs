@@ -3,9 +3,8 @@
 //! chunked or close-delimited) into a stream with backpressure, storing it in the cache
 //! when allowed, and handing the connection back to the pool. Also CONNECT tunnels.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,15 +14,15 @@ use mio::Interest;
 use reactor::body::BodyDecoder;
 use reactor::request::Framing;
 use reactor::{
-    Body, BodySender, Context, Flow, Ready, Reply, Request, Responder, Response, SocketHandler,
-    SocketId,
+    Body, BodySender, Context, Flow, Ready, Request, Responder, Response, SocketHandler, SocketId,
 };
 
 use super::cache::{self, field, unix_now, Entry};
 use super::head::{Head, HeadScanner};
 use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
 use super::pool::IdleSet;
-use super::target::{parse_authority, same_origin_url, Target};
+use super::target::{same_origin_url, Target};
+use super::tls::OriginStream;
 use super::{CacheState, Inner, Slot};
 
 /// Largest response head accepted from an origin.
@@ -176,7 +175,7 @@ impl Drop for Exchange {
 
 /// Looks `host` up (at once when cached, else on the blocking pool) and continues with
 /// `then` on this reactor.
-fn resolve_then<T: Send + 'static>(
+pub(crate) fn resolve_then<T: Send + 'static>(
     inner: &Arc<Inner>,
     host: String,
     port: u16,
@@ -225,12 +224,16 @@ type Handoff = Arc<Mutex<Option<Exchange>>>;
 
 thread_local! {
     /// This reactor thread's idle origin connections.
-    static IDLE: std::cell::RefCell<IdleSet<Handoff>> = std::cell::RefCell::new(IdleSet::default());
+    static IDLE: std::cell::RefCell<IdleSet<PoolKey, Handoff>> = std::cell::RefCell::new(IdleSet::default());
 }
 
+/// What makes idle connections interchangeable: the address, and for TLS the server name.
+type PoolKey = (SocketAddr, Option<String>);
+
 fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pooled: bool) {
+    let key: PoolKey = (addr, ex.target.tls.then(|| ex.target.host.clone()));
     if pooled && ex.idempotent {
-        while let Some((id, handoff)) = IDLE.with(|p| p.borrow_mut().unpark(addr)) {
+        while let Some((id, handoff)) = IDLE.with(|p| p.borrow_mut().unpark(&key)) {
             match handoff.lock() {
                 Ok(mut h) => *h = Some(ex),
                 Err(_) => return,
@@ -243,19 +246,29 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
             }
         }
     }
-    let stream = match TcpStream::connect(addr) {
+    let tcp = match TcpStream::connect(addr) {
         Ok(s) => s,
         Err(e) => {
             let what = ex.target.authority();
             return ex.fail(502, &format!("Cannot connect to {what}: {e}."));
         }
     };
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let stream = match (&key.1, &ex.inner.tls) {
+        (None, _) => OriginStream::Plain(tcp),
+        (Some(name), Some(config)) => match OriginStream::tls(tcp, config, name) {
+            Ok(s) => s,
+            Err(e) => return ex.fail(502, &format!("Cannot start TLS: {e}.")),
+        },
+        (Some(_), None) => {
+            return ex.fail(502, "TLS to the origin is not configured (no TLS roots).")
+        }
+    };
     let timeout = ex.inner.config.upstream_timeout;
     let fetch = Fetch {
         ex,
         stream,
-        addr,
+        key,
         reused: false,
         idle: None,
         park: false,
@@ -285,6 +298,7 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Connecting,
+    Handshake,
     Writing,
     Head,
     Body,
@@ -308,8 +322,8 @@ struct Stored {
 /// An origin connection working on one exchange, driven by the reactor.
 struct Fetch {
     ex: Exchange,
-    stream: TcpStream,
-    addr: SocketAddr,
+    stream: OriginStream,
+    key: PoolKey,
     reused: bool,
     /// Parked in this thread's idle set, waiting for an exchange.
     idle: Option<Handoff>,
@@ -331,15 +345,9 @@ struct Fetch {
     timeout: Duration,
 }
 
-/// A second descriptor for the same socket (to tunnel it once the reactor deregisters
-/// and closes the first).
-fn dup(s: &TcpStream) -> io::Result<std::net::TcpStream> {
-    Ok(std::net::TcpStream::from(s.as_fd().try_clone_to_owned()?))
-}
-
 impl SocketHandler for Fetch {
     fn source(&mut self) -> &mut dyn mio::event::Source {
-        &mut self.stream
+        self.stream.tcp()
     }
 
     fn ready(&mut self, ready: Ready, cx: &mut Context<'_>) -> bool {
@@ -358,13 +366,20 @@ impl SocketHandler for Fetch {
             cx.set_deadline(ready.id, Some(at));
         }
         if self.phase == Phase::Connecting {
-            match self.stream.take_error() {
+            match self.stream.tcp().take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.failed(e, cx),
             }
-            match self.stream.peer_addr() {
-                Ok(_) => self.phase = Phase::Writing,
+            match self.stream.tcp().peer_addr() {
+                Ok(_) => self.phase = Phase::Handshake,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
+                Err(e) => return self.failed(e, cx),
+            }
+        }
+        if self.phase == Phase::Handshake {
+            match self.stream.handshake() {
+                Ok(true) => self.phase = Phase::Writing,
+                Ok(false) => return true,
                 Err(e) => return self.failed(e, cx),
             }
         }
@@ -377,6 +392,11 @@ impl SocketHandler for Fetch {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return self.failed(e, cx),
                 }
+            }
+            match self.stream.flushed() {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(e) => return self.failed(e, cx),
             }
             self.phase = Phase::Head;
             let at = cx.now() + self.timeout;
@@ -429,7 +449,10 @@ impl Fetch {
         let config = &self.ex.inner.config;
         let (limit, idle_timeout) = (config.pool_per_origin, config.pool_idle_timeout);
         let handoff: Handoff = Arc::new(Mutex::new(None));
-        let parked = IDLE.with(|p| p.borrow_mut().park(self.addr, id, handoff.clone(), limit));
+        let parked = IDLE.with(|p| {
+            p.borrow_mut()
+                .park(self.key.clone(), id, handoff.clone(), limit)
+        });
         if parked {
             self.idle = Some(handoff);
             let at = cx.now() + idle_timeout;
@@ -441,11 +464,9 @@ impl Fetch {
     /// An event while parked: only a timeout or the origin closing (or sending stray
     /// bytes) is expected, and each ends the connection.
     fn idle_event(&mut self, ready: Ready) -> bool {
-        let mut b = [0u8; 1];
-        let alive = !ready.timed_out
-            && matches!(self.stream.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        let alive = !ready.timed_out && self.stream.still_idle();
         if !alive {
-            IDLE.with(|p| p.borrow_mut().forget(self.addr, ready.id));
+            IDLE.with(|p| p.borrow_mut().forget(&self.key, ready.id));
             self.idle = None;
         }
         alive
@@ -480,12 +501,14 @@ impl Fetch {
             return false;
         }
         if self.reused && !self.got_bytes {
-            connect_origin(self.ex.retry(), self.addr, cx, false);
+            connect_origin(self.ex.retry(), self.key.0, cx, false);
             return false;
         }
         let what = self.ex.target.authority();
         let detail = if self.phase == Phase::Connecting {
             format!("Cannot connect to {what}: {e}.")
+        } else if self.phase == Phase::Handshake {
+            format!("The TLS handshake with {what} failed: {e}.")
         } else {
             format!("The connection to {what} failed: {e}.")
         };
@@ -505,7 +528,7 @@ impl Fetch {
                 false
             }
             _ if self.reused && !self.got_bytes => {
-                connect_origin(self.ex.retry(), self.addr, cx, false);
+                connect_origin(self.ex.retry(), self.key.0, cx, false);
                 false
             }
             _ => {
@@ -873,118 +896,5 @@ impl Fetch {
         }
         let what = self.ex.target.authority();
         self.ex.fail(502, &format!("{what}: {detail}."));
-    }
-}
-
-/// CONNECT: check the port, resolve, connect without blocking, then turn the client
-/// connection into a tunnel.
-pub(crate) fn connect(inner: &Arc<Inner>, req: &Request, cx: &mut Context<'_>) -> Reply {
-    let (host, port) = match parse_authority(&req.target) {
-        Ok(x) => x,
-        Err(e) => {
-            return Reply::Response(
-                Response::error_with(400, &format!("Bad CONNECT target: {e}."))
-                    .with_header("Connection", "close"),
-            )
-        }
-    };
-    if !inner.config.connect_ports.contains(&port) {
-        log::info!("{}: CONNECT to port {port} refused", req.peer);
-        return Reply::Response(Response::error_with(
-            403,
-            &format!("CONNECT to port {port} is not allowed."),
-        ));
-    }
-    let state = (
-        format!("{host}:{port}"),
-        cx.responder(),
-        inner.config.upstream_timeout,
-    );
-    resolve_then(
-        inner,
-        host,
-        port,
-        cx,
-        state,
-        |(what, responder, timeout), r, cx| {
-            let addr = match r {
-                Ok(a) => a,
-                Err(e) => return responder.send(Response::error_with(502, &e)),
-            };
-            match TcpStream::connect(addr) {
-                Ok(stream) => {
-                    let t = Tunnel {
-                        what,
-                        responder: Some(responder),
-                        stream,
-                        timeout,
-                    };
-                    match cx.register(Box::new(t), Interest::WRITABLE) {
-                        Ok(id) => {
-                            let at = cx.now() + timeout;
-                            cx.set_deadline(id, Some(at));
-                        }
-                        Err(e) => log::error!("cannot register a tunnel socket: {e}"),
-                    }
-                }
-                Err(e) => {
-                    let detail = format!("Cannot connect to {what}: {e}.");
-                    responder.send(Response::error_with(502, &detail));
-                }
-            }
-        },
-    );
-    Reply::Later
-}
-
-/// A CONNECT target being connected to.
-struct Tunnel {
-    what: String,
-    responder: Option<Responder>,
-    stream: TcpStream,
-    timeout: Duration,
-}
-
-impl Tunnel {
-    fn answer(&mut self, r: Response) {
-        if let Some(responder) = self.responder.take() {
-            responder.send(r);
-        }
-    }
-}
-
-impl SocketHandler for Tunnel {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        &mut self.stream
-    }
-
-    fn ready(&mut self, ready: Ready, _cx: &mut Context<'_>) -> bool {
-        let stream = &self.stream;
-        if ready.timed_out {
-            let detail = format!(
-                "{} did not accept the connection within {} s.",
-                self.what,
-                self.timeout.as_secs_f64()
-            );
-            self.answer(Response::error_with(504, &detail));
-            return false;
-        }
-        let err = match stream.take_error() {
-            Ok(None) => match stream.peer_addr() {
-                Ok(_) => None,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
-                Err(e) => Some(e),
-            },
-            Ok(Some(e)) | Err(e) => Some(e),
-        };
-        let resp = match err {
-            Some(e) => Response::error_with(502, &format!("Cannot connect to {}: {e}.", self.what)),
-            None => match dup(stream).and_then(Response::tunnel) {
-                Ok(r) => r,
-                Err(e) => Response::error_with(502, &format!("Cannot open the tunnel: {e}.")),
-            },
-        };
-        self.answer(resp);
-        false
     }
 }
