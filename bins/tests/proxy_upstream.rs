@@ -1,14 +1,19 @@
 //! reactor-proxy's upstream side over real sockets: origin heads dripped byte by byte,
 //! TLS origins, several origins with balancing and health, parent proxies, proxy auth.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{Httpd, TempDir};
 use reactor::testing::{serve, Client, TestResponse};
 use reactor::{Config, Running, Server};
+use reactor_handlers::proxy::balance::Balance;
 use reactor_handlers::proxy::{parse_upstream, tls, Proxy, ProxyConfig};
 
 /// Reads one request head (no body expected) from `s`; `None` when the peer closed.
@@ -86,31 +91,9 @@ fn heads_dripped_one_byte_per_write_with_interim_responses() {
 
 // ------------------------------------------------------------------ TLS origins
 
-/// A scratch directory removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("proxyup-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A test CA (`ca.pem`) and two P-256 leaves it signed: `good` for 127.0.0.1 and
 /// localhost, `wrong` for other.example only. Made with the openssl CLI.
-fn make_certs(dir: &Scratch) {
+fn make_certs(dir: &TempDir) {
     let script = r#"set -e
 ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
 openssl req -x509 $ec -days 2 -subj "/CN=proxyup test CA" \
@@ -134,15 +117,15 @@ done"#;
 
 /// A TLS origin (rustls server on std threads) presenting `leaf`: answers every request
 /// with `you asked PATH`, keep-alive; counts TCP connections.
-fn tls_origin(dir: &Scratch, leaf: &str) -> (SocketAddr, Arc<AtomicUsize>) {
+fn tls_origin(dir: &TempDir, leaf: &str) -> (SocketAddr, Arc<AtomicUsize>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.path(&format!("{leaf}.pem")))
+        CertificateDer::pem_file_iter(dir.join(&format!("{leaf}.pem")))
             .unwrap()
             .map(Result::unwrap)
             .collect();
-    let key = PrivateKeyDer::from_pem_file(dir.path(&format!("{leaf}.key"))).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join(&format!("{leaf}.key"))).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)
@@ -197,8 +180,8 @@ fn tls_origin(dir: &Scratch, leaf: &str) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, conns)
 }
 
-fn https_proxy(origin: &str, ca: Option<&str>) -> Running {
-    let upstream_tls = ca.map(|ca| tls::client_config(Some(ca.as_ref())).unwrap());
+fn https_proxy(origin: &str, ca: Option<&Path>) -> Running {
+    let upstream_tls = ca.map(|ca| tls::client_config(Some(ca)).unwrap());
     proxy_with(ProxyConfig {
         upstream: Some(parse_upstream(origin).unwrap()),
         upstream_tls,
@@ -208,12 +191,12 @@ fn https_proxy(origin: &str, ca: Option<&str>) -> Running {
 
 #[test]
 fn https_upstream_verified_and_pooled() {
-    let dir = Scratch::new("tls-good");
+    let dir = TempDir::new("tls-good");
     make_certs(&dir);
     let (addr, conns) = tls_origin(&dir, "good");
     let p = https_proxy(
         &format!("https://127.0.0.1:{}", addr.port()),
-        Some(&dir.path("ca.pem")),
+        Some(&dir.join("ca.pem")),
     );
     for i in 0..5 {
         let r = get(&p, &format!("/n{i}"));
@@ -229,7 +212,7 @@ fn https_upstream_verified_and_pooled() {
 
 #[test]
 fn https_upstream_failed_verification_is_a_502_naming_the_cause() {
-    let dir = Scratch::new("tls-bad");
+    let dir = TempDir::new("tls-bad");
     make_certs(&dir);
     // Not signed by anything the proxy trusts (webpki roots only).
     let (addr, _) = tls_origin(&dir, "good");
@@ -243,7 +226,7 @@ fn https_upstream_failed_verification_is_a_502_naming_the_cause() {
     let (addr, _) = tls_origin(&dir, "wrong");
     let p = https_proxy(
         &format!("https://127.0.0.1:{}", addr.port()),
-        Some(&dir.path("ca.pem")),
+        Some(&dir.join("ca.pem")),
     );
     let r = get(&p, "/x");
     assert_eq!(r.status, 502);
@@ -259,7 +242,7 @@ fn https_upstream_failed_verification_is_a_502_naming_the_cause() {
     });
     let p = https_proxy(
         &format!("https://127.0.0.1:{}", plain.port()),
-        Some(&dir.path("ca.pem")),
+        Some(&dir.join("ca.pem")),
     );
     let r = get(&p, "/x");
     assert_eq!(r.status, 502);
@@ -308,11 +291,16 @@ impl Drop for Binary {
 
 #[test]
 fn binary_https_upstream_with_upstream_ca() {
-    let dir = Scratch::new("tls-bin");
+    let dir = TempDir::new("tls-bin");
     make_certs(&dir);
     let (addr, _) = tls_origin(&dir, "good");
     let up = format!("https://127.0.0.1:{}", addr.port());
-    let b = Binary::start(&["--upstream", &up, "--upstream-ca", &dir.path("ca.pem")]);
+    let b = Binary::start(&[
+        "--upstream",
+        &up,
+        "--upstream-ca",
+        dir.join("ca.pem").to_str().unwrap(),
+    ]);
     let mut c = Client::connect(b.addr());
     let r = c.get("/via-binary");
     assert_eq!(r.status, 200);
@@ -321,4 +309,212 @@ fn binary_https_upstream_with_upstream_ca() {
         "{}",
         r.text()
     );
+}
+
+// ------------------------------------------------------------------ several origins
+
+/// A thread origin answering `NAME PATH`; `/health` answers 200 or 503 after `healthy`.
+/// Every request head is recorded.
+struct Named {
+    addr: SocketAddr,
+    healthy: Arc<std::sync::atomic::AtomicBool>,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn named(name: &'static str) -> Named {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (h2, heads2) = (healthy.clone(), heads.clone());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let (healthy, heads) = (h2.clone(), heads2.clone());
+            std::thread::spawn(move || {
+                while let Some(head) = read_head(&mut s) {
+                    let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    if s.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    heads.lock().unwrap().push(head);
+                    let status = if path == "/health" && !healthy.load(Ordering::SeqCst) {
+                        "503 Down"
+                    } else {
+                        "200 OK"
+                    };
+                    let body = format!("{name} {path}");
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Named {
+        addr,
+        healthy,
+        heads,
+    }
+}
+
+fn balanced(addrs: &[SocketAddr], tweak: impl FnOnce(&mut ProxyConfig)) -> Running {
+    let mut ups = addrs
+        .iter()
+        .map(|a| parse_upstream(&format!("http://{a}")).unwrap());
+    let mut cfg = ProxyConfig {
+        upstream: ups.next(),
+        more_upstreams: ups.collect(),
+        ..ProxyConfig::default()
+    };
+    tweak(&mut cfg);
+    proxy_with(cfg)
+}
+
+/// The origin name in a `NAME PATH` answer.
+fn who(r: &TestResponse) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text().split(' ').next().unwrap_or("").to_string()
+}
+
+/// A port nothing listens on.
+fn dead_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[test]
+fn round_robin_uri_hash_and_forwarded_headers() {
+    let (a, b, c) = (named("a"), named("b"), named("c"));
+    let p = balanced(&[a.addr, b.addr, c.addr], |cfg| cfg.forwarded_for = true);
+    let names: Vec<String> = (0..6).map(|i| who(&get(&p, &format!("/r{i}")))).collect();
+    assert_eq!(names, ["a", "b", "c", "a", "b", "c"]);
+    // Host names the site (the first upstream) on every origin.
+    let head = c.heads.lock().unwrap()[0].clone();
+    assert!(head.contains(&format!("Host: {}\r\n", a.addr)), "{head}");
+    assert!(head.contains("X-Forwarded-For: 127.0.0.1\r\n"), "{head}");
+    assert!(
+        head.contains("Forwarded: for=127.0.0.1;proto=http\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("X-Forwarded-Proto: http\r\n"), "{head}");
+
+    let p = balanced(&[a.addr, b.addr, c.addr], |cfg| {
+        cfg.balance = Balance::UriHash
+    });
+    for i in 0..10 {
+        let path = format!("/h{i}");
+        let first = who(&get(&p, &path));
+        for _ in 0..3 {
+            assert_eq!(who(&get(&p, &path)), first, "{path}");
+        }
+    }
+}
+
+#[test]
+fn refused_origins_are_skipped_and_left_out() {
+    let live = named("live");
+    // Both GET and POST: a refused connection never received the request.
+    let p = balanced(&[dead_addr(), live.addr], |_| {});
+    for i in 0..4 {
+        assert_eq!(who(&get(&p, &format!("/g{i}"))), "live");
+        let mut c = Client::connect(p.local_addr());
+        c.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(who(&c.response(false).unwrap()), "live");
+    }
+    // Left out after its first failure (max_fails 1): later requests never try it, so
+    // the live origin sees every one of them.
+    assert_eq!(live.heads.lock().unwrap().len(), 8);
+    // Every origin down: a 502 naming the cause.
+    let p = balanced(&[dead_addr(), dead_addr()], |_| {});
+    let r = get(&p, "/");
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("Cannot connect"), "{}", r.text());
+}
+
+#[test]
+fn active_health_checks_take_origins_out_and_back() {
+    let (a, b) = (named("a"), named("b"));
+    let p = balanced(&[a.addr, b.addr], |cfg| {
+        cfg.health_check = Some("/health".into());
+        cfg.health_interval = Duration::from_millis(100);
+    });
+    b.healthy.store(false, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Once a check has seen b fail, every request goes to a.
+    loop {
+        assert!(std::time::Instant::now() < deadline, "b never taken out");
+        let names: Vec<String> = (0..4).map(|_| who(&get(&p, "/x"))).collect();
+        if names.iter().all(|n| n == "a") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.healthy.store(true, Ordering::SeqCst);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "b never back");
+        let names: Vec<String> = (0..4).map(|_| who(&get(&p, "/x"))).collect();
+        if names.iter().any(|n| n == "b") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let checks = b.heads.lock().unwrap();
+    assert!(checks
+        .iter()
+        .any(|h| h.starts_with("GET /health HTTP/1.1\r\n")));
+}
+
+#[test]
+fn one_origin_of_three_killed_mid_run_no_client_errors_on_get() {
+    let root = TempDir::new("proxyup-www");
+    let page = "the same page on every origin\n".repeat(20);
+    std::fs::write(root.join("page.html"), &page).unwrap();
+    let origins: Vec<Httpd> = (0..3).map(|_| Httpd::start(&root.0, &[])).collect();
+    let mut args = vec!["--cache-size".to_string(), "0".to_string()];
+    for o in &origins {
+        args.extend(["--upstream".to_string(), format!("http://{}", o.addr)]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = Binary::start(&args);
+    let done = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (done, addr, page) = (done.clone(), proxy.addr(), page.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let mut errors = Vec::new();
+                for i in 0..150 {
+                    let r = c.get("/page.html");
+                    if r.status != 200 || r.text() != page {
+                        errors.push(format!("request {i}: {} {}", r.status, r.text()));
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                errors
+            })
+        })
+        .collect();
+    while done.load(Ordering::SeqCst) < 150 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    origins[1].signal(libc::SIGKILL);
+    let errors: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(done.load(Ordering::SeqCst), 600);
 }

@@ -22,11 +22,14 @@
 //! ```
 
 pub mod access;
+pub mod balance;
 pub mod cache;
 pub mod cache_log;
 pub mod dns;
+mod exchange;
 pub mod head;
 pub mod headers;
+mod health;
 pub mod lru;
 pub mod pool;
 pub mod target;
@@ -43,10 +46,11 @@ use reactor::{Body, Context, Handler, ReactorHandle, Reply, Request, Responder, 
 
 use crate::conditional::{evaluate, Conditions, Precondition, Validators};
 use access::AccessList;
+use balance::{Balance, Origins};
 use cache::{unix_now, Cache, CacheControl, Entry, Use};
 use dns::Dns;
+use exchange::{Exchange, Mode};
 use target::{parse_proxy_target, Target};
-use upstream::{Exchange, Mode};
 
 /// How the proxy behaves.
 #[derive(Clone)]
@@ -76,6 +80,20 @@ pub struct ProxyConfig {
     /// TLS towards `https://` upstreams ([`tls::client_config`]); `None`: the webpki
     /// roots only.
     pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Further origins of the same site, balanced with `upstream` (which still names the
+    /// site: cache keys and `Host`).
+    pub more_upstreams: Vec<Target>,
+    /// How an origin is chosen among several.
+    pub balance: Balance,
+    /// Failed connections in a row that take an origin out (0: never). Default 1.
+    pub max_fails: u32,
+    /// How long an origin stays out after `max_fails`. Default 10 s.
+    pub fail_timeout: Duration,
+    /// Active health checks: `GET` this path of every origin every `health_interval`
+    /// (2xx or 3xx: up; anything else or no answer: down until a check passes).
+    pub health_check: Option<String>,
+    /// Time between active health checks. Default 5 s.
+    pub health_interval: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -93,6 +111,12 @@ impl Default for ProxyConfig {
             dns_ttl: Duration::from_secs(30),
             cache_log: None,
             upstream_tls: None,
+            more_upstreams: Vec::new(),
+            balance: Balance::RoundRobin,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            health_check: None,
+            health_interval: Duration::from_secs(5),
         }
     }
 }
@@ -133,6 +157,8 @@ pub(crate) struct Inner {
     inflight: Mutex<HashMap<String, Vec<Waiter>>>,
     /// The TLS client configuration for `https://` origins.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Reverse mode: the origins and their health.
+    origins: Option<Arc<Origins>>,
 }
 
 /// The `X-Cache` states.
@@ -169,8 +195,18 @@ impl Proxy {
             .upstream_tls
             .clone()
             .or_else(|| tls::client_config(None).ok());
+        let origins = config.upstream.as_ref().map(|first| {
+            let mut all = vec![first.clone()];
+            all.extend(config.more_upstreams.iter().cloned());
+            let (max, timeout) = (config.max_fails, config.fail_timeout);
+            Arc::new(Origins::new(all, config.balance, max, timeout))
+        });
+        if let (Some(origins), Some(path)) = (&origins, &config.health_check) {
+            health::spawn(origins, path.clone(), &config, tls.clone());
+        }
         Proxy {
             inner: Arc::new(Inner {
+                origins,
                 tls,
                 dns: Arc::new(Dns::new(config.dns_ttl)),
                 cache,
@@ -359,7 +395,7 @@ impl Inner {
             slot,
             storable_req,
         );
-        upstream::start(ex, cx);
+        exchange::start(ex, cx);
         Reply::Later
     }
 
@@ -432,7 +468,7 @@ impl Inner {
             Some(slot),
             true,
         );
-        upstream::start(ex, cx);
+        exchange::start(ex, cx);
     }
 
     /// A response from a stored entry: the client's conditionals answered (304), `Age`,

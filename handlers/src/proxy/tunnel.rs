@@ -10,8 +10,8 @@ use mio::net::TcpStream;
 use mio::Interest;
 use reactor::{Context, Ready, Reply, Request, Responder, Response, SocketHandler};
 
+use super::exchange::resolve_then;
 use super::target::parse_authority;
-use super::upstream::resolve_then;
 use super::Inner;
 
 /// CONNECT: check the port, resolve, connect without blocking, then turn the client

@@ -1,7 +1,8 @@
 //! Talking to origins on the reactor: name lookup (pool, cached), non-blocking connect,
 //! writing the request, parsing the response head, relaying the body (Content-Length,
 //! chunked or close-delimited) into a stream with backpressure, storing it in the cache
-//! when allowed, and handing the connection back to the pool. Also CONNECT tunnels.
+//! when allowed, and handing the connection back to the pool. What is asked, and of
+//! which origin, is the [`Exchange`]'s business (`exchange.rs`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,16 +15,17 @@ use mio::Interest;
 use reactor::body::BodyDecoder;
 use reactor::request::Framing;
 use reactor::{
-    Body, BodySender, Context, Flow, Ready, Request, Responder, Response, SocketHandler, SocketId,
+    Body, BodySender, Context, Flow, Ready, Responder, Response, SocketHandler, SocketId,
 };
 
 use super::cache::{self, field, unix_now, Entry};
+use super::exchange::{fail_or_retry, Exchange, Mode};
 use super::head::{Head, HeadScanner};
-use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
+use super::headers::{connection_tokens, response_fields, VIA};
 use super::pool::IdleSet;
-use super::target::{same_origin_url, Target};
+use super::target::same_origin_url;
 use super::tls::OriginStream;
-use super::{CacheState, Inner, Slot};
+use super::CacheState;
 
 /// Largest response head accepted from an origin.
 const MAX_HEAD: usize = 64 * 1024;
@@ -33,190 +35,6 @@ const READ_SIZE: usize = 64 * 1024;
 thread_local! {
     /// The reactor thread's read buffer (allocated and zeroed once, not per event).
     static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// What the exchange is for.
-#[derive(Clone)]
-pub(crate) enum Mode {
-    /// A plain forward (a miss, or an uncacheable request).
-    Forward,
-    /// Validate this stale entry (without a responder: in the background).
-    Revalidate(Arc<Entry>),
-}
-
-/// One request to an origin and everyone interested in its outcome.
-pub(crate) struct Exchange {
-    inner: Arc<Inner>,
-    req: Request,
-    target: Target,
-    url: String,
-    mode: Mode,
-    responder: Option<Responder>,
-    slot: Option<Slot>,
-    storable_req: bool,
-    wire: Vec<u8>,
-    upstream_head: bool,
-    idempotent: bool,
-    request_time: u64,
-}
-
-impl Exchange {
-    pub(crate) fn new(
-        inner: Arc<Inner>,
-        req: Request,
-        target: Target,
-        mode: Mode,
-        responder: Option<Responder>,
-        slot: Option<Slot>,
-        storable_req: bool,
-    ) -> Exchange {
-        let method = match mode {
-            Mode::Revalidate(_) => "GET",
-            Mode::Forward => req.method.as_str(),
-        };
-        let trace_like = req.method == "OPTIONS" || req.method == "TRACE";
-        let max_forwards = req
-            .header("max-forwards")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .map(|n| if trace_like { n.saturating_sub(1) } else { n });
-        let host = match &inner.config.upstream {
-            Some(up) => up.authority(),
-            None => target.authority(),
-        };
-        let validators = match &mode {
-            Mode::Revalidate(e) => Some((e.etag(), e.last_modified())),
-            Mode::Forward => None,
-        };
-        let wire = build_request(
-            &req,
-            &Outgoing {
-                method,
-                path: &target.path,
-                host: &host,
-                forwarded_for: inner.config.forwarded_for,
-                max_forwards,
-                validators,
-                with_body: true,
-            },
-        );
-        let upstream_head = method == "HEAD";
-        let idempotent = matches!(
-            method,
-            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
-        );
-        Exchange {
-            url: target.url(),
-            inner,
-            req,
-            target,
-            mode,
-            responder,
-            slot,
-            storable_req,
-            wire,
-            upstream_head,
-            idempotent,
-            request_time: unix_now(),
-        }
-    }
-
-    /// Answers with an error page (or a stale entry that allows `stale-if-error`).
-    fn fail(&mut self, status: u16, detail: &str) {
-        let now = unix_now();
-        if let Some(r) = self.responder.take() {
-            match &self.mode {
-                Mode::Revalidate(e) if e.stale_if_error(now) => {
-                    r.send(self.inner.serve(e, &self.req, CacheState::Stale));
-                }
-                _ => {
-                    log::warn!(
-                        "{} \"{} {}\" {status} {detail}",
-                        self.req.peer,
-                        self.req.method,
-                        self.url
-                    );
-                    self.inner
-                        .log(&self.req, status, None, CacheState::Miss.as_str());
-                    r.send(Response::error_with(status, detail));
-                }
-            }
-        }
-        if let Some(s) = self.slot.take() {
-            s.fail(status, detail);
-        }
-    }
-
-    /// A copy to try again on a fresh connection (the interested parties move over).
-    fn retry(&mut self) -> Exchange {
-        Exchange {
-            inner: self.inner.clone(),
-            req: self.req.clone(),
-            target: self.target.clone(),
-            url: self.url.clone(),
-            mode: self.mode.clone(),
-            responder: self.responder.take(),
-            slot: self.slot.take(),
-            storable_req: self.storable_req,
-            wire: std::mem::take(&mut self.wire),
-            upstream_head: self.upstream_head,
-            idempotent: self.idempotent,
-            request_time: self.request_time,
-        }
-    }
-}
-
-impl Drop for Exchange {
-    fn drop(&mut self) {
-        if self.responder.is_some() || self.slot.is_some() {
-            self.fail(502, "The proxy lost its connection to the origin.");
-        }
-    }
-}
-
-/// Looks `host` up (at once when cached, else on the blocking pool) and continues with
-/// `then` on this reactor.
-pub(crate) fn resolve_then<T: Send + 'static>(
-    inner: &Arc<Inner>,
-    host: String,
-    port: u16,
-    cx: &mut Context<'_>,
-    state: T,
-    then: fn(T, Result<SocketAddr, String>, &mut Context<'_>),
-) {
-    if let Some(addr) = inner.dns.cached(&host, port) {
-        return then(state, Ok(addr), cx);
-    }
-    let dns = inner.dns.clone();
-    let handle = cx.handle();
-    let cell = Arc::new(Mutex::new(Some(state)));
-    let cell2 = cell.clone();
-    let job = move || {
-        let r = dns
-            .resolve(&host, port)
-            .map_err(|e| format!("Cannot resolve {host}: {e}."));
-        if let Some(state) = cell2.lock().ok().and_then(|mut c| c.take()) {
-            handle.run(move |cx| then(state, r, cx));
-        }
-    };
-    if cx.spawn_blocking(job).is_err() {
-        if let Some(state) = cell.lock().ok().and_then(|mut c| c.take()) {
-            then(
-                state,
-                Err("The proxy is busy; try again shortly.".into()),
-                cx,
-            );
-        }
-    }
-}
-
-/// Starts an exchange: resolve, connect (or reuse a pooled connection), register.
-pub(crate) fn start(ex: Exchange, cx: &mut Context<'_>) {
-    let inner = ex.inner.clone();
-    let (host, port) = (ex.target.host.clone(), ex.target.port);
-    resolve_then(&inner, host, port, cx, ex, |mut ex, r, cx| match r {
-        Ok(addr) => connect_origin(ex, addr, cx, true),
-        Err(e) => ex.fail(502, &e),
-    });
 }
 
 /// Hands a new exchange to an idle connection: the connection's `ready` takes it.
@@ -230,8 +48,15 @@ thread_local! {
 /// What makes idle connections interchangeable: the address, and for TLS the server name.
 type PoolKey = (SocketAddr, Option<String>);
 
-fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pooled: bool) {
-    let key: PoolKey = (addr, ex.target.tls.then(|| ex.target.host.clone()));
+/// Connects to `addr` for `ex`, or hands `ex` to an idle connection there (`pooled`).
+pub(crate) fn connect_origin(
+    mut ex: Exchange,
+    addr: SocketAddr,
+    cx: &mut Context<'_>,
+    pooled: bool,
+) {
+    let dest = ex.dest();
+    let key: PoolKey = (addr, dest.tls.then(|| dest.host.clone()));
     if pooled && ex.idempotent {
         while let Some((id, handoff)) = IDLE.with(|p| p.borrow_mut().unpark(&key)) {
             match handoff.lock() {
@@ -249,8 +74,9 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
     let tcp = match TcpStream::connect(addr) {
         Ok(s) => s,
         Err(e) => {
-            let what = ex.target.authority();
-            return ex.fail(502, &format!("Cannot connect to {what}: {e}."));
+            let what = ex.dest().authority();
+            let detail = format!("Cannot connect to {what}: {e}.");
+            return fail_or_retry(&mut ex, 502, &detail, false, cx);
         }
     };
     let _ = tcp.set_nodelay(true);
@@ -504,7 +330,7 @@ impl Fetch {
             connect_origin(self.ex.retry(), self.key.0, cx, false);
             return false;
         }
-        let what = self.ex.target.authority();
+        let what = self.ex.dest().authority();
         let detail = if self.phase == Phase::Connecting {
             format!("Cannot connect to {what}: {e}.")
         } else if self.phase == Phase::Handshake {
@@ -512,7 +338,12 @@ impl Fetch {
         } else {
             format!("The connection to {what} failed: {e}.")
         };
-        self.ex.fail(502, &detail);
+        if self.got_bytes {
+            self.ex.fail(502, &detail);
+        } else {
+            let sent = self.sent();
+            fail_or_retry(&mut self.ex, 502, &detail, sent, cx);
+        }
         false
     }
 
@@ -532,13 +363,16 @@ impl Fetch {
                 false
             }
             _ => {
-                let what = self.ex.target.authority();
-                let detail = if self.got_bytes {
-                    format!("{what} closed the connection in the middle of the response head.")
+                let what = self.ex.dest().authority();
+                if self.got_bytes {
+                    let detail =
+                        format!("{what} closed the connection in the middle of the response head.");
+                    self.ex.fail(502, &detail);
                 } else {
-                    format!("{what} closed the connection without answering.")
-                };
-                self.ex.fail(502, &detail);
+                    let detail = format!("{what} closed the connection without answering.");
+                    let sent = self.sent();
+                    fail_or_retry(&mut self.ex, 502, &detail, sent, cx);
+                }
                 false
             }
         }
@@ -559,11 +393,21 @@ impl Fetch {
             self.abort("the origin stalled in the middle of the body");
             return false;
         }
-        let what = self.ex.target.authority();
+        let what = self.ex.dest().authority();
         let secs = self.timeout.as_secs_f64();
-        self.ex
-            .fail(504, &format!("{what} did not answer within {secs} s."));
+        let detail = format!("{what} did not answer within {secs} s.");
+        if self.got_bytes {
+            self.ex.fail(504, &detail);
+        } else {
+            let sent = self.sent();
+            fail_or_retry(&mut self.ex, 504, &detail, sent, cx);
+        }
         false
+    }
+
+    /// True once (part of) the request may have reached the origin.
+    fn sent(&self) -> bool {
+        !matches!(self.phase, Phase::Connecting | Phase::Handshake)
     }
 
     /// Bytes from the origin. False: this connection is finished.
@@ -575,13 +419,13 @@ impl Fetch {
         loop {
             match self.scanner.next(&self.buf) {
                 Some(Err(e)) => {
-                    let what = self.ex.target.authority();
+                    let what = self.ex.dest().authority();
                     self.ex
                         .fail(502, &format!("{what} sent an invalid response: {e}."));
                     return false;
                 }
                 Some(Ok((n, _))) if n > MAX_HEAD => {
-                    let what = self.ex.target.authority();
+                    let what = self.ex.dest().authority();
                     self.ex.fail(
                         502,
                         &format!("{what} sent a response head that is too large."),
@@ -590,7 +434,7 @@ impl Fetch {
                 }
                 None => {
                     if self.buf.len() > MAX_HEAD {
-                        let what = self.ex.target.authority();
+                        let what = self.ex.dest().authority();
                         self.ex.fail(
                             502,
                             &format!("{what} sent a response head that is too large."),
@@ -625,6 +469,7 @@ impl Fetch {
 
     /// The final response head arrived: decide framing, cacheability, and answer.
     fn head(&mut self, h: Head, id: SocketId, cx: &mut Context<'_>) -> bool {
+        self.ex.origin_answered();
         let inner = self.ex.inner.clone();
         let tokens = connection_tokens(
             h.headers
@@ -673,7 +518,7 @@ impl Fetch {
                     Decoder::Framed(BodyDecoder::new(Framing::Length(n), u64::MAX))
                 }
                 _ => {
-                    let what = self.ex.target.authority();
+                    let what = self.ex.dest().authority();
                     self.ex
                         .fail(502, &format!("{what} sent an invalid Content-Length."));
                     return false;
@@ -894,7 +739,7 @@ impl Fetch {
         if let Some(s) = self.ex.slot.take() {
             s.done();
         }
-        let what = self.ex.target.authority();
+        let what = self.ex.dest().authority();
         self.ex.fail(502, &format!("{what}: {detail}."));
     }
 }
