@@ -14,7 +14,7 @@ use common::{Httpd, TempDir};
 use reactor::testing::{serve, Client, TestResponse};
 use reactor::{Config, Running, Server};
 use reactor_handlers::proxy::balance::Balance;
-use reactor_handlers::proxy::{parse_upstream, tls, Proxy, ProxyConfig};
+use reactor_handlers::proxy::{parse_parent, parse_upstream, tls, Proxy, ProxyConfig};
 
 /// Reads one request head (no body expected) from `s`; `None` when the peer closed.
 fn read_head(s: &mut TcpStream) -> Option<String> {
@@ -517,4 +517,141 @@ fn one_origin_of_three_killed_mid_run_no_client_errors_on_get() {
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(done.load(Ordering::SeqCst), 600);
+}
+
+// ------------------------------------------------------------------ parent proxies
+
+/// A TCP echo server.
+fn echo() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut b = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut b) {
+                    if s.write_all(&b[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Asks `proxy` for a tunnel to `to` and checks bytes go both ways through it.
+fn tunnel_echoes(proxy: SocketAddr, to: SocketAddr) {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "CONNECT {to} HTTP/1.1\r\nHost: {to}\r\n\r\n").unwrap();
+    let head = read_head(&mut s).expect("an answer to CONNECT");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    s.write_all(b"ping through the chain").unwrap();
+    let mut got = [0u8; 22];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping through the chain");
+}
+
+/// The forward proxy with `parent`, CONNECT allowed to `port`.
+fn child_of(parent: SocketAddr, port: u16) -> Running {
+    proxy_with(ProxyConfig {
+        parent: Some(parse_parent(&parent.to_string()).unwrap()),
+        connect_ports: vec![port],
+        ..ProxyConfig::default()
+    })
+}
+
+#[test]
+fn parent_chaining_through_a_second_reactor_proxy() {
+    let o = named("origin");
+    let e = echo();
+    let parent = proxy_with(ProxyConfig {
+        connect_ports: vec![e.port()],
+        ..ProxyConfig::default()
+    });
+    let child = child_of(parent.local_addr(), e.port());
+    let r = get(&child, &format!("http://{}/chained?q=1", o.addr));
+    assert_eq!(r.text(), "origin /chained?q=1");
+    let head = o.heads.lock().unwrap()[0].clone();
+    assert_eq!(head.matches("reactor-proxy").count(), 2, "{head}");
+    assert!(head.contains(&format!("Host: {}\r\n", o.addr)), "{head}");
+    tunnel_echoes(child.local_addr(), e);
+    // The parent refusing the tunnel (port not allowed there) is a 502 naming it.
+    let strict = proxy_with(ProxyConfig::default());
+    let child = child_of(strict.local_addr(), e.port());
+    let mut c = Client::connect(child.local_addr());
+    c.send(format!("CONNECT {e} HTTP/1.1\r\nHost: {e}\r\n\r\n").as_bytes());
+    let r = c.response(false).unwrap();
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("parent proxy refused"), "{}", r.text());
+    // A parent that is not there: 502.
+    let child = child_of(dead_addr(), e.port());
+    let r = get(&child, &format!("http://{}/x", o.addr));
+    assert_eq!(r.status, 502);
+}
+
+/// squid on a free port with a generated configuration; stopped on drop.
+struct Squid {
+    child: std::process::Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Squid {
+    fn start() -> Squid {
+        let dir = TempDir::new("proxyup-squid");
+        // squid drops root for its own user, which must write here.
+        std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let port = dead_addr().port();
+        let d = dir.0.display();
+        let conf = format!(
+            "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\ncache_log {d}/cache.log\n\
+             access_log none\ncache_store_log none\ncoredump_dir {d}\ncache deny all\n\
+             http_access allow localhost\nhttp_access deny all\nshutdown_lifetime 0 seconds\n"
+        );
+        std::fs::write(dir.join("squid.conf"), conf).unwrap();
+        let child = std::process::Command::new("squid")
+            .args(["-N", "-f"])
+            .arg(dir.join("squid.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("squid is needed for this test (.ci/run installs it)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "squid did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Squid {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn parent_chaining_through_squid() {
+    let squid = Squid::start();
+    let o = named("origin");
+    let e = echo();
+    let child = child_of(([127, 0, 0, 1], squid.port).into(), e.port());
+    for i in 0..3 {
+        let r = get(&child, &format!("http://{}/sq{i}", o.addr));
+        assert_eq!(r.text(), format!("origin /sq{i}"));
+    }
+    let head = o.heads.lock().unwrap()[0].clone();
+    assert!(head.contains("squid"), "squid's Via is missing: {head}");
+    assert!(head.contains("reactor-proxy"), "{head}");
+    tunnel_echoes(child.local_addr(), e);
 }

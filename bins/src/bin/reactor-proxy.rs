@@ -6,7 +6,7 @@ use std::time::Duration;
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_handlers::proxy::access::Cidr;
-use reactor_handlers::proxy::{parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
+use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
@@ -40,6 +40,8 @@ Options:
   --health-check PATH      also GET PATH of every origin every --health-interval:
                            2xx/3xx up, anything else down
   --health-interval SECS   time between health checks [default: 5]
+  --parent HOST:PORT       send forward-proxy misses (and CONNECT) through this
+                           parent proxy
   --upstream-ca FILE       also trust the CA certificates of this PEM file for
                            https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
@@ -132,6 +134,10 @@ fn parse_args() -> Result<Options, String> {
                     return Err("--health-interval must be at least 1".into());
                 }
                 proxy.health_interval = Duration::from_secs(secs);
+            }
+            Long("parent") => {
+                let s: String = parse_value("--parent", parser.value().ok())?;
+                proxy.parent = Some(parse_parent(&s).map_err(|e| format!("--parent: {e}"))?);
             }
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?

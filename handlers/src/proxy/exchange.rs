@@ -46,6 +46,8 @@ pub(crate) struct Exchange {
     lease: Option<Lease>,
     /// Origins tried so far, when balanced.
     tried: Vec<usize>,
+    /// Sent to the parent proxy (absolute-form), not to the origin.
+    via_parent: bool,
 }
 
 impl Exchange {
@@ -72,6 +74,14 @@ impl Exchange {
                 (up.tls, &up.host, up.port) == (target.tls, &target.host, target.port)
             });
         let host = target.authority();
+        let via_parent = !balanced && inner.config.parent.is_some();
+        let absolute;
+        let path = if via_parent {
+            absolute = target.url();
+            &absolute
+        } else {
+            &target.path
+        };
         let validators = match &mode {
             Mode::Revalidate(e) => Some((e.etag(), e.last_modified())),
             Mode::Forward => None,
@@ -80,7 +90,7 @@ impl Exchange {
             &req,
             &Outgoing {
                 method,
-                path: &target.path,
+                path,
                 host: &host,
                 forwarded_for: inner.config.forwarded_for,
                 // The client's scheme: plain HTTP to this proxy (until the core tells of
@@ -112,13 +122,15 @@ impl Exchange {
             balanced,
             lease: None,
             tried: Vec::new(),
+            via_parent,
         }
     }
 
     /// Where this attempt connects: the chosen origin when balanced, else the target.
     pub(crate) fn dest(&self) -> &Target {
-        match (&self.lease, &self.inner.origins) {
-            (Some(l), Some(o)) => o.target(l.index()),
+        match (&self.lease, &self.inner.origins, &self.inner.config.parent) {
+            (Some(l), Some(o), _) => o.target(l.index()),
+            (_, _, Some(parent)) if self.via_parent => parent,
             _ => &self.target,
         }
     }
@@ -175,6 +187,7 @@ impl Exchange {
             balanced: self.balanced,
             lease: self.lease.take(),
             tried: std::mem::take(&mut self.tried),
+            via_parent: self.via_parent,
         }
     }
 }

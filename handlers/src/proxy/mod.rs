@@ -94,6 +94,9 @@ pub struct ProxyConfig {
     pub health_check: Option<String>,
     /// Time between active health checks. Default 5 s.
     pub health_interval: Duration,
+    /// Forward-proxy misses (and CONNECT) go through this parent proxy
+    /// ([`parse_parent`]).
+    pub parent: Option<Target>,
 }
 
 impl Default for ProxyConfig {
@@ -117,6 +120,7 @@ impl Default for ProxyConfig {
             fail_timeout: Duration::from_secs(10),
             health_check: None,
             health_interval: Duration::from_secs(5),
+            parent: None,
         }
     }
 }
@@ -607,6 +611,23 @@ pub fn parse_upstream(s: &str) -> Result<Target, String> {
         return Err("the upstream must be http(s)://HOST:PORT without a path".into());
     }
     Ok(t)
+}
+
+/// Parses `--parent HOST:PORT` (a parent proxy, spoken to in plain HTTP).
+///
+/// ```
+/// let p = reactor_handlers::proxy::parse_parent("squid.example:3128").expect("valid");
+/// assert_eq!((p.host.as_str(), p.port), ("squid.example", 3128));
+/// assert!(reactor_handlers::proxy::parse_parent("squid.example").is_err());
+/// ```
+pub fn parse_parent(s: &str) -> Result<Target, String> {
+    let (host, port) = target::parse_authority(s).map_err(|e| e.to_string())?;
+    Ok(Target {
+        tls: false,
+        host,
+        port,
+        path: "/".into(),
+    })
 }
 
 /// Parses a comma-separated port list such as `443,8443`.
