@@ -4,7 +4,7 @@
 //! are forwarded to the origin over non-blocking sockets the reactor drives (`upstream`),
 //! kept alive between requests ([`pool`]); `CONNECT host:port` becomes a two-way tunnel.
 //! GET responses are kept in a shared RFC 9111 cache ([`cache`]) in our own LRU
-//! ([`lru`]); hits are answered on the reactor thread from shared bytes, without copying.
+//! ([`lru`]), variants selected by [`vary`]; hits are answered on the reactor thread from shared bytes, without copying.
 //! Targets are parsed by [`target`], names looked up by [`dns`], clients admitted by
 //! [`access`], headers rewritten by [`headers`], and [`cache_log`] records cache states.
 //!
@@ -30,6 +30,7 @@ pub mod lru;
 pub mod pool;
 pub mod target;
 mod upstream;
+pub mod vary;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,8 @@ impl Default for ProxyConfig {
     }
 }
 
-/// The proxy handler. Shared by every reactor of a server (one cache, one origin pool).
+/// The proxy handler. Shared by every reactor of a server (one cache, one origin pool);
+/// clones share it too.
 ///
 /// A caching reverse proxy in front of one origin, on two reactors:
 ///
@@ -107,6 +109,7 @@ impl Default for ProxyConfig {
 /// server.handler(Proxy::new(config)).start()?.wait();
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
 }
