@@ -163,3 +163,105 @@ fn an_overflowing_age_is_stale_never_a_fresh_hit() {
     // Still serving.
     assert_eq!(get(p.addr, &url, "").status, 200);
 }
+
+#[test]
+fn stalled_clients_of_distinct_fills_stay_within_the_fill_budget() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const SIZE: usize = 8 << 20;
+    let body = Arc::new(vec![b'f'; SIZE]);
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let o = origin(move |target| {
+        if target == "/small" {
+            return b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 2\r\n\r\nok"
+                .to_vec();
+        }
+        counter.fetch_add(1, Ordering::SeqCst);
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {SIZE}\r\n\r\n"
+        )
+        .into_bytes();
+        r.extend_from_slice(&body);
+        r
+    });
+    let p = proxy_binary(&["--cache-size", "16777216"]);
+    let base = p.peak_rss_kib();
+    // Twenty clients each ask for a distinct 8 MiB object and never read a byte.
+    let stalled: Vec<TcpStream> = (0..20)
+        .map(|i| {
+            let mut s = TcpStream::connect(p.addr).unwrap();
+            let req = format!("GET http://{o}/big{i} HTTP/1.1\r\nHost: x\r\n\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    while served.load(Ordering::SeqCst) < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let every fill run as far as it will.
+    std::thread::sleep(Duration::from_secs(2));
+    let peak = p.peak_rss_kib();
+    eprintln!("20 stalled fills: peak RSS grew by {} KiB", peak - base);
+    // Before: about 7 MiB each outside the cache (some 160 MiB). Now the fill budget
+    // (4 MiB) plus a stream window per client, the 16 MiB cache and partial fills.
+    assert!(
+        peak - base < 80 * 1024,
+        "peak RSS grew by {} KiB",
+        peak - base
+    );
+    let url = format!("http://{o}/small");
+    assert_eq!(get(p.addr, &url, "").text(), "ok");
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "HIT");
+    drop(stalled);
+}
+
+fn request(proxy: SocketAddr, method: &str, target: &str) -> TestResponse {
+    let mut c = Client::connect(proxy);
+    c.send(format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    c.response(false).expect("a response")
+}
+
+#[test]
+fn purge_removes_a_url_200_then_404_forward_and_reverse() {
+    let o = origin(|target| {
+        format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {}\r\n\r\n{target}",
+            target.len()
+        )
+        .into_bytes()
+    });
+    let p = proxy_binary(&[]);
+    let url = format!("http://{o}/p");
+    get(p.addr, &url, "");
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "HIT");
+    assert_eq!(request(p.addr, "PURGE", &url).status, 200);
+    assert_eq!(request(p.addr, "PURGE", &url).status, 404);
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "MISS");
+    assert_eq!(request(p.addr, "PURGE", "/not-a-url").status, 400);
+
+    let up = format!("http://{o}");
+    let r = proxy_binary(&["--upstream", &up]);
+    assert_eq!(get(r.addr, "/q", "").text(), "/q");
+    assert_eq!(x_cache(&get(r.addr, "/q", "")), "HIT");
+    assert_eq!(request(r.addr, "PURGE", "/q").status, 200);
+    assert_eq!(x_cache(&get(r.addr, "/q", "")), "MISS");
+}
+
+#[test]
+fn purge_only_from_the_purge_list() {
+    let o = origin(|_| {
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 1\r\n\r\nx".to_vec()
+    });
+    // Loopback may use the proxy but is not on this purge list.
+    let p = proxy_binary(&["--purge-allow", "10.1.2.0/24"]);
+    let url = format!("http://{o}/guarded");
+    get(p.addr, &url, "");
+    assert_eq!(request(p.addr, "PURGE", &url).status, 403);
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "HIT");
+    let bad = Command::new(env!("CARGO_BIN_EXE_reactor-proxy"))
+        .args(["--purge-allow", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+}

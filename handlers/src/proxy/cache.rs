@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reactor::date::parse_http_date;
 use reactor::Headers;
 
+use super::fill::FillBudget;
 use super::lru::Lru;
 pub use super::vary::vary_names;
 use super::vary::Selection;
@@ -437,6 +438,7 @@ type Variants = Arc<Vec<Arc<Entry>>>;
 pub struct Cache {
     lru: Mutex<Lru<Variants>>,
     max_object: usize,
+    fill: FillBudget,
 }
 
 impl Cache {
@@ -445,7 +447,14 @@ impl Cache {
         Cache {
             lru: Mutex::new(Lru::new(capacity, max_object.saturating_add(64 * 1024))),
             max_object,
+            fill: FillBudget::new(capacity / 4),
         }
+    }
+
+    /// What fills may queue for stalled clients beyond the cache's bytes: a quarter of
+    /// its capacity (see [`super::fill`]).
+    pub fn fill_budget(&self) -> &FillBudget {
+        &self.fill
     }
 
     /// Largest body stored.
@@ -488,11 +497,11 @@ impl Cache {
         }
     }
 
-    /// Removes every variant of `url`.
-    pub fn invalidate(&self, url: &str) {
-        if let Ok(mut lru) = self.lru.lock() {
-            lru.remove(url);
-        }
+    /// Removes every variant of `url`; true if there was one.
+    pub fn invalidate(&self, url: &str) -> bool {
+        self.lru
+            .lock()
+            .is_ok_and(|mut lru| lru.remove(url).is_some())
     }
 
     /// `(URLs, bytes)` held.

@@ -25,9 +25,11 @@ pub mod access;
 pub mod cache;
 pub mod cache_log;
 pub mod dns;
+pub mod fill;
 pub mod headers;
 pub mod lru;
 pub mod pool;
+mod purge;
 pub mod target;
 mod upstream;
 pub mod vary;
@@ -71,6 +73,8 @@ pub struct ProxyConfig {
     pub dns_ttl: Duration,
     /// Where to write one line per proxied request with its cache state, if anywhere.
     pub cache_log: Option<reactor::access_log::LogSink>,
+    /// Who may `PURGE` (default: loopback clients only).
+    pub purge_allow: AccessList,
 }
 
 impl Default for ProxyConfig {
@@ -87,6 +91,7 @@ impl Default for ProxyConfig {
             pool_idle_timeout: Duration::from_secs(30),
             dns_ttl: Duration::from_secs(30),
             cache_log: None,
+            purge_allow: AccessList::default(),
         }
     }
 }
@@ -187,6 +192,9 @@ impl Handler for Proxy {
         }
         if req.method == "CONNECT" {
             return upstream::connect(inner, req, cx);
+        }
+        if req.method == "PURGE" {
+            return Reply::Response(purge::purge(inner, req));
         }
         let target = match &inner.config.upstream {
             Some(up) if req.target.starts_with('/') => Target {
@@ -551,6 +559,24 @@ impl Drop for Slot {
                 .send(Response::error_with(502, "The origin fetch was abandoned."));
         }
     }
+}
+
+/// An origin's response head as the proxy parses it: `(bytes used, status, HTTP/1.x minor
+/// version, fields)`, `None` while incomplete. Public for fuzzing.
+///
+/// ```
+/// use reactor_handlers::proxy::parse_response_head;
+/// let (used, status, _, fields) = parse_response_head(b"HTTP/1.1 200 OK\r\nAge: 1\r\n\r\nxy")
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!((used, status, fields.len()), (29, 200, 1));
+/// assert!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn parse_response_head(
+    buf: &[u8],
+) -> Result<Option<(usize, u16, u8, Vec<(String, String)>)>, String> {
+    Ok(upstream::parse_head(buf)?.map(|(n, h)| (n, h.status, h.version, h.headers)))
 }
 
 /// Parses `--upstream http://HOST:PORT` for reverse mode.

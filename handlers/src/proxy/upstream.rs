@@ -20,6 +20,7 @@ use reactor::{
 };
 
 use super::cache::{self, field, unix_now, Entry};
+use super::fill::Backlog;
 use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
 use super::pool::IdleSet;
 use super::target::{parse_authority, same_origin_url, Target};
@@ -265,6 +266,7 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
         sender: None,
         pending: None,
         store: None,
+        backlog: None,
         paused: false,
         resume: Arc::new(AtomicBool::new(false)),
         reusable: false,
@@ -304,10 +306,10 @@ struct Stored {
 }
 
 /// A parsed response head.
-struct Head {
-    status: u16,
-    version: u8,
-    headers: Vec<(String, String)>,
+pub(crate) struct Head {
+    pub(crate) status: u16,
+    pub(crate) version: u8,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 /// An origin connection working on one exchange, driven by the reactor.
@@ -328,6 +330,8 @@ struct Fetch {
     /// The answer, held until its body (all of it already read) is decoded.
     pending: Option<(Responder, Response)>,
     store: Option<Stored>,
+    /// While storing: this client's queue beyond its window, held against the fill budget.
+    backlog: Option<Arc<Backlog>>,
     paused: bool,
     resume: Arc<AtomicBool>,
     reusable: bool,
@@ -335,7 +339,7 @@ struct Fetch {
     timeout: Duration,
 }
 
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, String> {
+pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, String> {
     let mut hs = [httparse::EMPTY_HEADER; 128];
     let mut r = httparse::Response::new(&mut hs);
     match r.parse(buf) {
@@ -497,6 +501,7 @@ impl Fetch {
         self.sender = None;
         self.pending = None;
         self.store = None;
+        self.backlog = None;
         self.paused = false;
         self.resume = Arc::new(AtomicBool::new(false));
         self.reusable = false;
@@ -783,7 +788,16 @@ impl Fetch {
                 let (body, tx) = Body::stream(body_len);
                 let flag = self.resume.clone();
                 let handle = cx.handle();
+                self.backlog = inner
+                    .cache
+                    .as_ref()
+                    .filter(|_| self.store.is_some())
+                    .map(|c| Arc::new(c.fill_budget().backlog()));
+                let backlog = self.backlog.clone();
                 tx.on_resume(move || {
+                    if let Some(b) = &backlog {
+                        b.release();
+                    }
                     flag.store(true, Ordering::Release);
                     handle.run(move |cx| cx.poke(id));
                 });
@@ -837,10 +851,7 @@ impl Fetch {
         let max = self.ex.inner.cache.as_ref().map_or(0, |c| c.max_object());
         if let Some(st) = &mut self.store {
             if st.body.len() + out.len() > max {
-                self.store = None;
-                if let Some(s) = self.ex.slot.take() {
-                    s.done();
-                }
+                self.give_up_store();
             } else {
                 st.body.extend_from_slice(&out);
             }
@@ -850,15 +861,32 @@ impl Fetch {
             return true;
         }
         if let Some(tx) = &self.sender {
+            let len = out.len();
             match tx.send(out) {
-                // While the body is being stored (at most --max-object-size), a slow
-                // client does not hold back the cache fill or the clients waiting for it.
-                Ok(Flow::Pause) => self.paused = self.store.is_none(),
+                // While the body is being stored, a slow client does not hold back the
+                // cache fill or the clients waiting for it, as long as its queue fits the
+                // fill budget; past it, the fill gives up storing and pauses the origin.
+                Ok(Flow::Pause) => {
+                    let held = self.backlog.as_ref().is_some_and(|b| b.hold(len));
+                    if self.store.is_some() && !held {
+                        self.give_up_store();
+                    }
+                    self.paused = self.store.is_none();
+                }
                 Ok(Flow::Continue) => {}
                 Err(_) => self.sender = None,
             }
         }
         self.sender.is_some() || self.store.is_some()
+    }
+
+    /// Stops storing this response; the clients waiting for it fetch for themselves.
+    fn give_up_store(&mut self) {
+        self.store = None;
+        self.backlog = None;
+        if let Some(s) = self.ex.slot.take() {
+            s.done();
+        }
     }
 
     /// The body ended exactly: finish the client's stream, store, pool the connection.
