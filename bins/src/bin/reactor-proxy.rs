@@ -45,6 +45,8 @@ Options:
   --upstream-ca FILE       also trust the CA certificates of this PEM file for
                            https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
+  --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
+                           replaces the default, loopback only)
   -h, --help               show this help
 ";
 
@@ -66,6 +68,7 @@ fn parse_args() -> Result<Options, String> {
     let mut log_level = "warn".to_string();
     let mut access_log = None;
     let mut cache_log = None;
+    let mut purge_default = true;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -138,6 +141,13 @@ fn parse_args() -> Result<Options, String> {
             Long("parent") => {
                 let s: String = parse_value("--parent", parser.value().ok())?;
                 proxy.parent = Some(parse_parent(&s).map_err(|e| format!("--parent: {e}"))?);
+            }
+            Long("purge-allow") => {
+                let c: Cidr = parse_value("--purge-allow", parser.value().ok())?;
+                if std::mem::take(&mut purge_default) {
+                    proxy.purge_allow.loopback = false;
+                }
+                proxy.purge_allow.allow.push(c);
             }
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?

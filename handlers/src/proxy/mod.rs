@@ -4,7 +4,7 @@
 //! are forwarded to the origin over non-blocking sockets the reactor drives (`upstream`),
 //! kept alive between requests ([`pool`]); `CONNECT host:port` becomes a two-way tunnel.
 //! GET responses are kept in a shared RFC 9111 cache ([`cache`]) in our own LRU
-//! ([`lru`]); hits are answered on the reactor thread from shared bytes, without copying.
+//! ([`lru`]), variants selected by [`vary`]; hits are answered on the reactor thread from shared bytes, without copying.
 //! Targets are parsed by [`target`], names looked up by [`dns`], clients admitted by
 //! [`access`], headers rewritten by [`headers`], and [`cache_log`] records cache states.
 //!
@@ -28,14 +28,17 @@ pub mod cache_log;
 pub mod dns;
 mod exchange;
 pub mod head;
+pub mod fill;
 pub mod headers;
 mod health;
 pub mod lru;
 pub mod pool;
+mod purge;
 pub mod target;
 pub mod tls;
 mod tunnel;
 mod upstream;
+pub mod vary;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,6 +100,8 @@ pub struct ProxyConfig {
     /// Forward-proxy misses (and CONNECT) go through this parent proxy
     /// ([`parse_parent`]).
     pub parent: Option<Target>,
+    /// Who may `PURGE` (default: loopback clients only).
+    pub purge_allow: AccessList,
 }
 
 impl Default for ProxyConfig {
@@ -121,11 +126,13 @@ impl Default for ProxyConfig {
             health_check: None,
             health_interval: Duration::from_secs(5),
             parent: None,
+            purge_allow: AccessList::default(),
         }
     }
 }
 
-/// The proxy handler. Shared by every reactor of a server (one cache, one origin pool).
+/// The proxy handler. Shared by every reactor of a server (one cache, one origin pool);
+/// clones share it too.
 ///
 /// A caching reverse proxy in front of one origin, on two reactors:
 ///
@@ -142,6 +149,7 @@ impl Default for ProxyConfig {
 /// server.handler(Proxy::new(config)).start()?.wait();
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
 }
@@ -238,6 +246,9 @@ impl Handler for Proxy {
         }
         if req.method == "CONNECT" {
             return tunnel::connect(inner, req, cx);
+        }
+        if req.method == "PURGE" {
+            return Reply::Response(purge::purge(inner, req));
         }
         let target = match &inner.config.upstream {
             Some(up) if req.target.starts_with('/') => Target {
@@ -602,6 +613,24 @@ impl Drop for Slot {
                 .send(Response::error_with(502, "The origin fetch was abandoned."));
         }
     }
+}
+
+/// An origin's response head as the proxy parses it: `(bytes used, status, HTTP/1.x minor
+/// version, fields)`, `None` while incomplete. Public for fuzzing.
+///
+/// ```
+/// use reactor_handlers::proxy::parse_response_head;
+/// let (used, status, _, fields) = parse_response_head(b"HTTP/1.1 200 OK\r\nAge: 1\r\n\r\nxy")
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!((used, status, fields.len()), (29, 200, 1));
+/// assert!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn parse_response_head(
+    buf: &[u8],
+) -> Result<Option<(usize, u16, u8, Vec<(String, String)>)>, String> {
+    Ok(head::parse_head(buf)?.map(|(n, h)| (n, h.status, h.version, h.headers)))
 }
 
 /// Parses `--upstream http://HOST:PORT` (or `https://`) for reverse mode.

@@ -22,6 +22,7 @@ use super::cache::{self, field, unix_now, Entry};
 use super::exchange::{fail_or_retry, Exchange, Mode};
 use super::head::{Head, HeadScanner};
 use super::headers::{connection_tokens, response_fields, VIA};
+use super::fill::Backlog;
 use super::pool::IdleSet;
 use super::target::same_origin_url;
 use super::tls::OriginStream;
@@ -106,6 +107,7 @@ pub(crate) fn connect_origin(
         sender: None,
         pending: None,
         store: None,
+        backlog: None,
         paused: false,
         resume: Arc::new(AtomicBool::new(false)),
         reusable: false,
@@ -164,6 +166,8 @@ struct Fetch {
     /// The answer, held until its body (all of it already read) is decoded.
     pending: Option<(Responder, Response)>,
     store: Option<Stored>,
+    /// While storing: this client's queue beyond its window, held against the fill budget.
+    backlog: Option<Arc<Backlog>>,
     paused: bool,
     resume: Arc<AtomicBool>,
     reusable: bool,
@@ -312,6 +316,7 @@ impl Fetch {
         self.sender = None;
         self.pending = None;
         self.store = None;
+        self.backlog = None;
         self.paused = false;
         self.resume = Arc::new(AtomicBool::new(false));
         self.reusable = false;
@@ -620,7 +625,16 @@ impl Fetch {
                 let (body, tx) = Body::stream(body_len);
                 let flag = self.resume.clone();
                 let handle = cx.handle();
+                self.backlog = inner
+                    .cache
+                    .as_ref()
+                    .filter(|_| self.store.is_some())
+                    .map(|c| Arc::new(c.fill_budget().backlog()));
+                let backlog = self.backlog.clone();
                 tx.on_resume(move || {
+                    if let Some(b) = &backlog {
+                        b.release();
+                    }
                     flag.store(true, Ordering::Release);
                     handle.run(move |cx| cx.poke(id));
                 });
@@ -674,10 +688,7 @@ impl Fetch {
         let max = self.ex.inner.cache.as_ref().map_or(0, |c| c.max_object());
         if let Some(st) = &mut self.store {
             if st.body.len() + out.len() > max {
-                self.store = None;
-                if let Some(s) = self.ex.slot.take() {
-                    s.done();
-                }
+                self.give_up_store();
             } else {
                 st.body.extend_from_slice(&out);
             }
@@ -687,15 +698,32 @@ impl Fetch {
             return true;
         }
         if let Some(tx) = &self.sender {
+            let len = out.len();
             match tx.send(out) {
-                // While the body is being stored (at most --max-object-size), a slow
-                // client does not hold back the cache fill or the clients waiting for it.
-                Ok(Flow::Pause) => self.paused = self.store.is_none(),
+                // While the body is being stored, a slow client does not hold back the
+                // cache fill or the clients waiting for it, as long as its queue fits the
+                // fill budget; past it, the fill gives up storing and pauses the origin.
+                Ok(Flow::Pause) => {
+                    let held = self.backlog.as_ref().is_some_and(|b| b.hold(len));
+                    if self.store.is_some() && !held {
+                        self.give_up_store();
+                    }
+                    self.paused = self.store.is_none();
+                }
                 Ok(Flow::Continue) => {}
                 Err(_) => self.sender = None,
             }
         }
         self.sender.is_some() || self.store.is_some()
+    }
+
+    /// Stops storing this response; the clients waiting for it fetch for themselves.
+    fn give_up_store(&mut self) {
+        self.store = None;
+        self.backlog = None;
+        if let Some(s) = self.ex.slot.take() {
+            s.done();
+        }
     }
 
     /// The body ended exactly: finish the client's stream, store, pool the connection.
