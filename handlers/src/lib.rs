@@ -1,7 +1,10 @@
 //! Handlers for the reactor: static files, directory listings and a status page, plus
 //! the pure HTTP helpers they are built from (paths, ranges, preconditions).
 
+pub mod compress;
+mod compress_stream;
 pub mod conditional;
+pub mod encoding;
 pub mod file_cache;
 pub mod htpasswd;
 pub mod listing;

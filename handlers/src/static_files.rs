@@ -47,10 +47,13 @@ impl StaticFiles {
 
     /// Serves files under `root` with the given cache.
     pub fn with_cache(root: FsRoot, cache: FileCache) -> Self {
-        StaticFiles {
-            root,
-            cache: Arc::new(cache),
-        }
+        StaticFiles::with_shared_cache(root, Arc::new(cache))
+    }
+
+    /// Serves files under `root` with a cache shared with others (the compression filter
+    /// finds compressed variants and precompressed siblings in it).
+    pub fn with_shared_cache(root: FsRoot, cache: Arc<FileCache>) -> Self {
+        StaticFiles { root, cache }
     }
 }
 

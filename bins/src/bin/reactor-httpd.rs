@@ -1,9 +1,12 @@
 //! reactor-httpd: serves a directory over HTTP/1.1 on the reactor.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
+use reactor_handlers::compress::Compression;
+use reactor_handlers::file_cache::FileCache;
 use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles, StatusPage};
 
 const USAGE: &str = "\
@@ -24,6 +27,8 @@ Options:
   --status PATH            serve the status page at PATH (e.g. /server-status)
   --dotfiles               serve and list names starting with '.'
   --follow-symlinks        follow symlinks that lead outside the root
+  --no-compress            do not compress responses on the fly (br, zstd, gzip)
+  --no-precompressed       do not serve precompressed siblings (app.js.br, .zst, .gz)
   --max-connections N      open connections per worker [default: 10000]
   --max-body BYTES         largest request body [default: 1048576]
   --header-timeout SECS    time to receive a request head [default: 20]
@@ -43,6 +48,8 @@ struct Options {
     access_log: Option<String>,
     dotfiles: bool,
     follow_symlinks: bool,
+    compress: bool,
+    precompressed: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -59,6 +66,8 @@ fn parse_args() -> Result<Options, String> {
         access_log: None,
         dotfiles: false,
         follow_symlinks: false,
+        compress: true,
+        precompressed: true,
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
     let mut parser = lexopt::Parser::from_env();
@@ -84,6 +93,8 @@ fn parse_args() -> Result<Options, String> {
             }
             Long("dotfiles") => opts.dotfiles = true,
             Long("follow-symlinks") => opts.follow_symlinks = true,
+            Long("no-compress") => opts.compress = false,
+            Long("no-precompressed") => opts.precompressed = false,
             Long("max-connections") => {
                 config.max_connections = parse_value("--max-connections", parser.value().ok())?
             }
@@ -140,7 +151,13 @@ fn main() {
         let stats = server.stats();
         server = server.handler(StatusPage::new(path.clone(), stats));
     }
-    server = server.handler(StaticFiles::new(root.clone()));
+    let cache = Arc::new(
+        FileCache::new(1000, Duration::from_secs(1)).with_precompressed(opts.precompressed),
+    );
+    if opts.compress || opts.precompressed {
+        server = server.filter(Compression::new(cache.clone(), &root).on_the_fly(opts.compress));
+    }
+    server = server.handler(StaticFiles::with_shared_cache(root.clone(), cache));
     if opts.listing {
         server = server.handler(DirectoryListing::new(root.clone()));
     }
