@@ -1,13 +1,15 @@
 //! reactor-httpd: serves a directory over HTTP/1.1 on the reactor.
 
-use std::sync::Arc;
+use std::ffi::OsString;
 use std::time::Duration;
 
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
-use reactor_handlers::compress::Compression;
-use reactor_handlers::file_cache::FileCache;
-use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles, StatusPage};
+use reactor_bins::site_config::{invocation, Invocation};
+use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
+use reactor_bins::systemd;
+use reactor_handlers::vhost::{Site, VirtualHosts};
+use reactor_handlers::StatusPage;
 
 const USAGE: &str = "\
 Usage: reactor-httpd [OPTIONS]
@@ -15,6 +17,9 @@ Usage: reactor-httpd [OPTIONS]
 Serves the files under --root over HTTP/1.1.
 
 Options:
+  --config FILE            read settings and [[site]] virtual hosts from a TOML file
+                           (each flag is a key, _ for -; flags given here win)
+  --check-config           check the --config file and exit (0 good, 2 errors)
   --root DIR               directory to serve (required)
   --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080]
   --port N                 shortcut for --bind 127.0.0.1:N (keeps --bind's address)
@@ -52,7 +57,7 @@ struct Options {
     precompressed: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
+fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     use lexopt::prelude::*;
     let mut root = None;
     let mut config = Config::default();
@@ -70,7 +75,7 @@ fn parse_args() -> Result<Options, String> {
         precompressed: true,
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
-    let mut parser = lexopt::Parser::from_env();
+    let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("root") => root = Some(parse_value::<String>("--root", parser.value().ok())?),
@@ -134,13 +139,35 @@ fn parse_args() -> Result<Options, String> {
     Ok(opts)
 }
 
+/// The options and sites an invocation asks for.
+fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
+    let opts = parse_args(inv.args.clone()).map_err(|e| inv.locate(&e))?;
+    let defaults = SiteDefaults {
+        listing: opts.listing,
+        dotfiles: opts.dotfiles,
+        follow_symlinks: opts.follow_symlinks,
+        compress: opts.compress,
+        precompressed: opts.precompressed,
+    };
+    let specs = inv.file.as_ref().map_or(&[][..], |f| &f.sites[..]);
+    let sites = build_all(specs, &opts.root, &defaults)?;
+    Ok((opts, sites))
+}
+
 fn main() {
-    let opts = parse_args().unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    let cli: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let inv = invocation(&cli, USAGE).unwrap_or_else(|errors| {
+        for e in &errors {
+            eprintln!("reactor-httpd: {e}");
+        }
+        std::process::exit(2)
+    });
+    let (opts, sites) = configure(&inv).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    if inv.check {
+        eprintln!("reactor-httpd: configuration OK");
+        return;
+    }
     init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-httpd", e, 2));
-    let mut root =
-        FsRoot::new(&opts.root).unwrap_or_else(|e| die("reactor-httpd", format!("--root: {e}"), 2));
-    root.dotfiles = opts.dotfiles;
-    root.follow_symlinks = opts.follow_symlinks;
     let mut config = opts.config;
     if let Some(target) = &opts.access_log {
         config.access_log =
@@ -151,16 +178,19 @@ fn main() {
         let stats = server.stats();
         server = server.handler(StatusPage::new(path.clone(), stats));
     }
-    let cache = Arc::new(
-        FileCache::new(1000, Duration::from_secs(1)).with_precompressed(opts.precompressed),
-    );
-    if opts.compress || opts.precompressed {
-        server = server.filter(Compression::new(cache.clone(), &root).on_the_fly(opts.compress));
+    let hosts = VirtualHosts::new(sites).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    server = hosts.install(server);
+    if inv.file.is_some() {
+        let rebuild = move || {
+            let inv = invocation(&cli, USAGE).map_err(|e| e.join("; "))?;
+            configure(&inv).map(|(_, sites)| sites)
+        };
+        reload_on_sighup(hosts, rebuild, systemd::notify)
+            .unwrap_or_else(|e| die("reactor-httpd", format!("cannot handle SIGHUP: {e}"), 1));
     }
-    server = server.handler(StaticFiles::with_shared_cache(root.clone(), cache));
-    if opts.listing {
-        server = server.handler(DirectoryListing::new(root.clone()));
-    }
-    let what = format!("serving {}", root.dir().display());
+    let what = match &inv.file {
+        Some(f) => format!("serving {}", f.path.display()),
+        None => format!("serving {}", opts.root),
+    };
     serve_until_stopped("reactor-httpd", server, &what);
 }
