@@ -8,6 +8,8 @@ use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_st
 use reactor_bins::site_config::{invocation, Invocation};
 use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
 use reactor_bins::systemd;
+use reactor_handlers::json_log::JsonAccessLog;
+use reactor_handlers::metrics::{Metrics, MetricsFilter, MetricsPage};
 use reactor_handlers::vhost::{Site, VirtualHosts};
 use reactor_handlers::StatusPage;
 
@@ -27,6 +29,8 @@ Options:
   --threads N              blocking-pool threads for disk I/O [default: 4]
   --queue N                jobs the pool may queue before requests get 503 [default: 4096]
   --access-log FILE|-      access log in Combined Log Format (- for stdout)
+  --access-log-format FMT  access log lines: combined or json [default: combined]
+  --metrics PATH           serve Prometheus metrics at PATH (e.g. /metrics)
   --log-level LEVEL        error log level: error, warn, info, debug, trace, off [default: warn]
   --no-listing             do not list directories without index.html (404 instead)
   --status PATH            serve the status page at PATH (e.g. /server-status)
@@ -55,6 +59,8 @@ struct Options {
     follow_symlinks: bool,
     compress: bool,
     precompressed: bool,
+    json_log: bool,
+    metrics: Option<String>,
 }
 
 fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
@@ -73,6 +79,8 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         follow_symlinks: false,
         compress: true,
         precompressed: true,
+        json_log: false,
+        metrics: None,
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
     let mut parser = lexopt::Parser::from_args(args);
@@ -98,6 +106,25 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             }
             Long("dotfiles") => opts.dotfiles = true,
             Long("follow-symlinks") => opts.follow_symlinks = true,
+            Long("access-log-format") => {
+                let f: String = parse_value("--access-log-format", parser.value().ok())?;
+                opts.json_log = match f.as_str() {
+                    "combined" => false,
+                    "json" => true,
+                    _ => {
+                        return Err(format!(
+                            "--access-log-format: {f:?} is not combined or json"
+                        ))
+                    }
+                };
+            }
+            Long("metrics") => {
+                let p: String = parse_value("--metrics", parser.value().ok())?;
+                if !p.starts_with('/') {
+                    return Err(format!("--metrics: path must start with '/': {p:?}"));
+                }
+                opts.metrics = Some(p);
+            }
             Long("no-compress") => opts.compress = false,
             Long("no-precompressed") => opts.precompressed = false,
             Long("max-connections") => {
@@ -169,11 +196,29 @@ fn main() {
     }
     init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-httpd", e, 2));
     let mut config = opts.config;
+    let mut json_log = None;
     if let Some(target) = &opts.access_log {
-        config.access_log =
-            Some(open_log("--access-log", target).unwrap_or_else(|e| die("reactor-httpd", e, 2)));
+        let sink = open_log("--access-log", target).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        match opts.json_log {
+            true => json_log = Some(sink),
+            false => config.access_log = Some(sink),
+        }
     }
     let mut server = Server::new(config);
+    match systemd::listener() {
+        Ok(Some(listener)) => server = server.listener(listener),
+        Ok(None) => {}
+        Err(e) => die("reactor-httpd", e, 2),
+    }
+    if let Some(sink) = json_log {
+        server = server.filter(JsonAccessLog(sink));
+    }
+    if let Some(path) = &opts.metrics {
+        let metrics = Metrics::new(server.stats());
+        server = server
+            .filter(MetricsFilter(metrics.clone()))
+            .handler(MetricsPage::new(path.clone(), metrics));
+    }
     if let Some(path) = &opts.status {
         let stats = server.stats();
         server = server.handler(StatusPage::new(path.clone(), stats));
