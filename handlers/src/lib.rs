@@ -8,6 +8,7 @@ pub mod listing_page;
 pub mod path;
 pub mod proxy;
 pub mod range;
+pub mod router;
 pub mod static_files;
 pub mod status;
 
@@ -19,6 +20,7 @@ use reactor::{Reply, Request, Response};
 
 pub use listing::DirectoryListing;
 pub use proxy::{Proxy, ProxyConfig};
+pub use router::Router;
 pub use static_files::StaticFiles;
 pub use status::StatusPage;
 
