@@ -11,6 +11,7 @@ pub mod range;
 pub mod router;
 pub mod static_files;
 pub mod status;
+pub mod websocket;
 
 use std::io;
 use std::path::{Path, PathBuf};
