@@ -5,6 +5,7 @@ pub mod conditional;
 pub mod file_cache;
 pub mod listing;
 pub mod listing_page;
+pub mod multipart;
 pub mod path;
 pub mod proxy;
 pub mod range;
