@@ -13,15 +13,18 @@ pub mod json_log;
 pub mod listing;
 pub mod listing_page;
 pub mod metrics;
+pub mod multipart;
 pub mod path;
 pub mod pattern;
 pub mod proxy;
 pub mod range;
 pub mod redirect;
+pub mod router;
 pub mod set_headers;
 pub mod static_files;
 pub mod status;
 pub mod vhost;
+pub mod websocket;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,6 +34,7 @@ use reactor::{Reply, Request, Response};
 
 pub use listing::DirectoryListing;
 pub use proxy::{Proxy, ProxyConfig};
+pub use router::Router;
 pub use static_files::StaticFiles;
 pub use status::StatusPage;
 
