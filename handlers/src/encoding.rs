@@ -103,7 +103,11 @@ pub fn negotiate(accept: Option<&str>, available: &[Encoding]) -> Option<Encodin
     let mut best: Option<(u16, Encoding)> = None;
     for &e in available {
         let q = named[e.index()].or(star).unwrap_or(0);
-        if q > 0 && best.map_or(true, |(bq, _)| q > bq) {
+        let better = match best {
+            Some((bq, _)) => q > bq,
+            None => true,
+        };
+        if q > 0 && better {
             best = Some((q, e));
         }
     }

@@ -35,10 +35,8 @@ impl Table {
         let mut by_name = HashMap::new();
         let mut default = None;
         for (i, site) in sites.iter().enumerate() {
-            if site.names.is_empty() {
-                if default.replace(i).is_some() {
-                    return Err("more than one site without host (default site)".into());
-                }
+            if site.names.is_empty() && default.replace(i).is_some() {
+                return Err("more than one site without host (default site)".into());
             }
             for name in &site.names {
                 if by_name.insert(normalize(name), i).is_some() {
