@@ -232,6 +232,25 @@ fn parse_with_current_year(s: &str, current_year: i64) -> Option<SystemTime> {
     to_system_time(&fields)
 }
 
+/// The instant of a UTC civil date and time, if it is a valid one.
+pub(crate) fn utc(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<SystemTime> {
+    to_system_time(&Fields {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+    })
+}
+
 fn to_system_time(f: &Fields) -> Option<SystemTime> {
     if !(0..=9999).contains(&f.year)
         || !(1..=12).contains(&f.month)
@@ -254,7 +273,7 @@ fn to_system_time(f: &Fields) -> Option<SystemTime> {
 }
 
 /// A non-empty run of ASCII digits (at most 9) as a number.
-fn digits(b: &[u8]) -> Option<u32> {
+pub(crate) fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 9 {
         return None;
     }

@@ -250,7 +250,17 @@ impl Reactor {
             }
             self.next_id += 1;
             let deadline = now + self.shared.config.timeouts.header;
-            let transport = Transport::plain(stream);
+            let transport = match &self.shared.config.tls {
+                None => Transport::plain(stream),
+                Some(tls) => match tls.session() {
+                    Ok(session) => Transport::tls(stream, session),
+                    Err(e) => {
+                        log::error!("{peer}: cannot start a TLS session: {e}");
+                        let _ = self.poll.registry().deregister(&mut stream);
+                        continue;
+                    }
+                },
+            };
             entry.insert(Conn::new(self.next_id, transport, peer, deadline));
             self.shared.stats.opened();
         }
@@ -314,6 +324,17 @@ impl Reactor {
                 match conn.file_sent(&env, sent) {
                     Ok(()) => self.drive(r.key, now),
                     Err(()) => self.close(r.key),
+                }
+            }
+            Msg::FileChunk(r, chunk) if self.conn_for(r) => {
+                let ok = self
+                    .conns
+                    .get_mut(r.key)
+                    .is_some_and(|c| c.file_read(chunk).is_ok());
+                if ok {
+                    self.drive(r.key, now);
+                } else {
+                    self.close(r.key);
                 }
             }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),

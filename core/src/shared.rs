@@ -12,6 +12,7 @@ use crate::notify::Notifier;
 use crate::parse::Limits;
 use crate::pool::Pool;
 use crate::stats::Stats;
+use crate::tls::Acceptor;
 
 /// Timeouts, as nginx names them where it has them.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +67,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<LogSink>,
+    /// TLS for every connection (`None`: plain HTTP).
+    pub tls: Option<Acceptor>,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             max_connections: 10_000,
             access_log: None,
+            tls: None,
         }
     }
 }
