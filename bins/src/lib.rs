@@ -3,6 +3,7 @@ pub mod cli;
 pub mod client;
 pub mod ping;
 pub mod smtp;
+pub mod tls;
 
 /// The README's code examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../../README.md")]

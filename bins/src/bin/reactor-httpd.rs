@@ -1,19 +1,21 @@
-//! reactor-httpd: serves a directory over HTTP/1.1 on the reactor.
+//! reactor-httpd: serves a directory over HTTP/1.1 (and HTTPS) on the reactor.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use reactor::{Config, Server};
-use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
+use reactor_bins::cli::{die, init_logging, open_log, parse_value, start_announced};
+use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags, Hsts, RedirectToHttps};
 use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles, StatusPage};
 
 const USAGE: &str = "\
 Usage: reactor-httpd [OPTIONS]
 
-Serves the files under --root over HTTP/1.1.
+Serves the files under --root over HTTP/1.1, or HTTPS with --tls-cert/--tls-key.
 
 Options:
   --root DIR               directory to serve (required)
-  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080]
+  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080, with TLS 127.0.0.1:8443]
   --port N                 shortcut for --bind 127.0.0.1:N (keeps --bind's address)
   --workers N              independent reactors (threads), SO_REUSEPORT [default: 1]
   --threads N              blocking-pool threads for disk I/O [default: 4]
@@ -31,6 +33,13 @@ Options:
   --body-timeout SECS      longest pause between reads of a request body [default: 60]
   --send-timeout SECS      longest stall while sending a response [default: 60]
   --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
+  --tls-cert FILE          PEM certificate chain (leaf first); serve HTTPS. Repeatable, each
+                           followed by its --tls-key; chosen by SNI, the first by default
+  --tls-key FILE           PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the --tls-cert
+                           before it. SIGHUP reads the pairs again
+  --redirect-http ADDR:PORT
+                           also listen in plain HTTP there, answering 308 to https://
+  --hsts SECONDS           add Strict-Transport-Security: max-age=SECONDS to HTTPS responses
   -h, --help               show this help
 ";
 
@@ -43,6 +52,9 @@ struct Options {
     access_log: Option<String>,
     dotfiles: bool,
     follow_symlinks: bool,
+    tls: CertFlags,
+    redirect_http: Option<SocketAddr>,
+    hsts: Option<u64>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -50,6 +62,7 @@ fn parse_args() -> Result<Options, String> {
     let mut root = None;
     let mut config = Config::default();
     let mut port: Option<u16> = None;
+    let mut bind_given = false;
     let mut opts = Options {
         root: String::new(),
         config: Config::default(),
@@ -59,13 +72,27 @@ fn parse_args() -> Result<Options, String> {
         access_log: None,
         dotfiles: false,
         follow_symlinks: false,
+        tls: CertFlags::default(),
+        redirect_http: None,
+        hsts: None,
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("root") => root = Some(parse_value::<String>("--root", parser.value().ok())?),
-            Long("bind") => config.bind = parse_value("--bind", parser.value().ok())?,
+            Long("bind") => {
+                config.bind = parse_value("--bind", parser.value().ok())?;
+                bind_given = true;
+            }
+            Long("tls-cert") => opts
+                .tls
+                .cert(parse_value("--tls-cert", parser.value().ok())?),
+            Long("tls-key") => opts.tls.key(parse_value("--tls-key", parser.value().ok())?),
+            Long("redirect-http") => {
+                opts.redirect_http = Some(parse_value("--redirect-http", parser.value().ok())?)
+            }
+            Long("hsts") => opts.hsts = Some(parse_value("--hsts", parser.value().ok())?),
             Long("port") => port = Some(parse_value("--port", parser.value().ok())?),
             Long("workers") => config.workers = parse_value("--workers", parser.value().ok())?,
             Long("threads") => config.threads = parse_value("--threads", parser.value().ok())?,
@@ -112,6 +139,13 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("{} (try --help)", other.unexpected())),
         }
     }
+    opts.tls.pairs()?;
+    if opts.tls.is_empty() && (opts.redirect_http.is_some() || opts.hsts.is_some()) {
+        return Err("--redirect-http and --hsts need --tls-cert/--tls-key".into());
+    }
+    if !opts.tls.is_empty() && !bind_given {
+        config.bind.set_port(8443);
+    }
     if let Some(p) = port {
         config.bind.set_port(p);
     }
@@ -135,7 +169,20 @@ fn main() {
         config.access_log =
             Some(open_log("--access-log", target).unwrap_or_else(|e| die("reactor-httpd", e, 2)));
     }
+    let tls = !opts.tls.is_empty();
+    if tls {
+        let pairs = opts
+            .tls
+            .pairs()
+            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs)
+            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        config.tls = Some(acceptor);
+    }
     let mut server = Server::new(config);
+    if let Some(seconds) = opts.hsts {
+        server = server.filter(Hsts::new(seconds));
+    }
     if let Some(path) = &opts.status {
         let stats = server.stats();
         server = server.handler(StatusPage::new(path.clone(), stats));
@@ -145,5 +192,23 @@ fn main() {
         server = server.handler(DirectoryListing::new(root.clone()));
     }
     let what = format!("serving {}", root.dir().display());
-    serve_until_stopped("reactor-httpd", server, &what);
+    let running = start_announced("reactor-httpd", server, &what, tls);
+    // Started second: the HTTPS port (maybe chosen by the system) is known now.
+    let _redirect = opts.redirect_http.map(|addr| {
+        let config = Config {
+            bind: addr,
+            ..Config::default()
+        };
+        let https_port = running.local_addr().port();
+        let redirect = Server::new(config)
+            .handler(RedirectToHttps { https_port })
+            .start()
+            .unwrap_or_else(|e| die("reactor-httpd", format!("--redirect-http: {e}"), 1));
+        eprintln!(
+            "reactor-httpd: redirecting http://{}/ to HTTPS",
+            redirect.local_addr()
+        );
+        redirect
+    });
+    running.wait();
 }

@@ -34,7 +34,7 @@ mod mime;
 mod password;
 mod random;
 mod reply;
-mod tls;
+pub mod tls;
 mod transport;
 
 pub use address::{AddressError, Mailbox};
