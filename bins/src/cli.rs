@@ -58,7 +58,9 @@ pub fn open_log(flag: &str, target: &str) -> Result<reactor::access_log::LogSink
 /// are handled, so whoever waits for that line may signal at once), and waits until it
 /// stops.
 pub fn serve_until_stopped(program: &str, server: reactor::Server, what: &str, tls: bool) {
-    start_announced(program, server, what, tls).wait();
+    if !start_announced(program, server, what, tls).wait() {
+        die(program, "a reactor thread died; see the log above", 70);
+    }
 }
 
 /// [`serve_until_stopped`] without the waiting: the running server.

@@ -2,6 +2,7 @@
 //! handler-owned sockets, all on one thread.
 
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -338,7 +339,13 @@ impl Reactor {
                 }
             }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),
-            Msg::Run(f) => f(&mut Context::new(&mut self.ops(), None, now)),
+            Msg::Run(f) => {
+                let mut ops = self.ops();
+                let mut cx = Context::new(&mut ops, None, now);
+                if catch_unwind(AssertUnwindSafe(|| f(&mut cx))).is_err() {
+                    log::error!("a task run on the reactor panicked");
+                }
+            }
             _ => {}
         }
     }

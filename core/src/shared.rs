@@ -2,7 +2,7 @@
 //! blocking pool, the counters and the stop flag.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,6 +101,8 @@ pub(crate) const STOP_FORCE: u8 = 2;
 /// Shared stop flag plus the wakers of every reactor.
 pub(crate) struct StopState {
     pub state: AtomicU8,
+    /// A reactor died (the process should exit with a failure status).
+    pub failed: AtomicBool,
     wakers: Vec<Arc<Notifier>>,
 }
 
@@ -108,6 +110,7 @@ impl StopState {
     pub(crate) fn new(wakers: Vec<Arc<Notifier>>) -> Self {
         StopState {
             state: AtomicU8::new(0),
+            failed: AtomicBool::new(false),
             wakers,
         }
     }

@@ -210,5 +210,11 @@ fn main() {
         );
         redirect
     });
-    running.wait();
+    if !running.wait() {
+        die(
+            "reactor-httpd",
+            "a reactor thread died; see the log above",
+            70,
+        );
+    }
 }
