@@ -74,6 +74,13 @@ enum Phase {
     Done,
 }
 
+/// The ALPN name of HTTP/1.1, the protocol this connection speaks.
+const HTTP11: &[u8] = b"http/1.1";
+
+/// The 400 page's sentence for plain HTTP sent to a TLS port.
+const PLAIN_ON_TLS: &str =
+    "This port expects HTTPS: the plain HTTP request was sent to a TLS port.";
+
 /// What the reactor should do with the connection after driving it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
@@ -142,6 +149,9 @@ impl Conn {
 
     /// Advances the state machine as far as the socket and handlers allow.
     pub fn drive(&mut self, env: &mut Env<'_>) -> Next {
+        if self.transport.flush().is_err() {
+            return Next::Close;
+        }
         loop {
             let progressed = match self.phase {
                 Phase::Head { started } => self.read_head(env, started),
@@ -163,38 +173,19 @@ impl Conn {
 
     /// Reads more request bytes. Ok(true): got some; Ok(false): would block; Err: EOF or error.
     fn fill(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
-        if !self.transport.readable {
-            return Ok(false);
-        }
         let large = matches!(self.phase, Phase::Body(_));
-        match self.input.read_from(&mut self.transport, env.bufs, large) {
-            Ok((0, _)) => Err(()),
-            Ok((_, filled)) => {
-                // A read that did not fill the buffer took all the socket had: with
-                // edge-triggered readiness, new data brings a new event, so skip the read
-                // that would only say WouldBlock (as nginx does). Not once the peer has
-                // shut its side: no event would announce that end of stream.
-                if !filled && !self.transport.read_closed {
-                    self.transport.readable = false;
-                }
-                Ok(true)
-            }
-            Err(e) => match e.kind() {
-                io::ErrorKind::WouldBlock => {
-                    self.transport.readable = false;
-                    // An idle connection holds no buffer.
-                    self.input.release(env.bufs);
-                    Ok(false)
-                }
-                io::ErrorKind::Interrupted => Ok(true),
-                _ => Err(()),
-            },
-        }
+        self.input.fill(&mut self.transport, env.bufs, large)
     }
 
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
         if !self.input.is_empty() {
             if !started {
+                if self.transport.alpn().is_some_and(|p| p != HTTP11) {
+                    // Only the HTTP/1.1 codec exists: a client must not get another
+                    // protocol by ALPN (the acceptor offers no other).
+                    log::warn!("{}: ALPN protocol without a codec; closing", self.peer);
+                    return Err(());
+                }
                 self.phase = Phase::Head { started: true };
                 // The first head's time runs from accept (its deadline is already set);
                 // after a response (status != 0) the idle keep-alive wait gives way to it.
@@ -218,10 +209,17 @@ impl Conn {
         } else if env.stopping {
             return Err(());
         }
-        self.fill(env)
+        let got = self.fill(env)?;
+        if self.transport.plain_on_tls {
+            self.transport.plain_on_tls = false;
+            self.fail(env, HttpError::new(400, PLAIN_ON_TLS));
+            return Ok(true);
+        }
+        Ok(got)
     }
 
-    fn begin_request(&mut self, env: &mut Env<'_>, req: Request) {
+    fn begin_request(&mut self, env: &mut Env<'_>, mut req: Request) {
+        req.tls = self.transport.tls_info();
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
         let framing = req.framing;
@@ -383,7 +381,7 @@ impl Conn {
             }
             match self.out.refill(&self.transport, &self.jobs(env))? {
                 Refill::More => continue,
-                Refill::Done if flushed => {
+                Refill::Done if flushed && self.transport.drained() => {
                     self.finish(env);
                     return Ok(true);
                 }
@@ -399,6 +397,11 @@ impl Conn {
             self.deadline = Some(env.now + env.shared.config.timeouts.send);
         }
         Ok(())
+    }
+
+    /// A pool job read the next chunk of a file body. Err: the connection must close.
+    pub fn file_read(&mut self, chunk: io::Result<Vec<u8>>) -> Result<(), ()> {
+        self.out.file_read(chunk, self.peer)
     }
 
     /// The response has been written completely.
@@ -427,20 +430,15 @@ impl Conn {
             self.phase = Phase::Linger;
             self.deadline = Some(env.now + env.shared.config.timeouts.linger);
         } else {
+            self.transport.close_notify();
             self.phase = Phase::Done;
         }
     }
 
     fn linger(&mut self) -> Next {
-        let mut sink = [0u8; 4096];
-        loop {
-            match self.transport.read(&mut sink) {
-                Ok(0) => return Next::Close,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Close,
-            }
+        match self.transport.discard_input() {
+            Ok(()) => Next::Keep,
+            Err(()) => Next::Close,
         }
     }
 

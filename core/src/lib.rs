@@ -37,6 +37,7 @@ mod shared;
 mod sockets;
 pub mod stats;
 pub mod testing;
+pub mod tls;
 mod transport;
 mod tunnel;
 

@@ -18,6 +18,9 @@ use crate::transport::Transport;
 
 /// Bodies this small are copied next to the head so both go in one write.
 const COALESCE: usize = 4 * 1024;
+/// A file body over a transport without sendfile (TLS) is read in chunks this big, one
+/// chunk in flight and one queued at most.
+pub(crate) const FILE_CHUNK: usize = 64 * 1024;
 /// Most buffers handed to one `writev`.
 const MAX_SLICES: usize = 8;
 
@@ -213,6 +216,9 @@ impl Output {
                     self.file = FileSend::default();
                     return Ok(Refill::More);
                 }
+                if !t.can_sendfile() {
+                    return Ok(self.read_file_chunk(jobs));
+                }
                 // Bytes queued before the file go first; then the socket must have room.
                 if !self.ready.is_empty() || !t.writable {
                     return Ok(Refill::Wait);
@@ -265,6 +271,49 @@ impl Output {
                     None if got => Ok(Refill::More),
                     None => Ok(Refill::Wait),
                 }
+            }
+        }
+    }
+
+    /// Starts a pool job reading the next chunk of the file part at the front, unless
+    /// enough is queued already (backpressure: one chunk queued, one being read).
+    fn read_file_chunk(&mut self, jobs: &Jobs<'_>) -> Refill {
+        let Some(Part::File(region)) = self.pending.front() else {
+            return Refill::Wait;
+        };
+        if self.ready_bytes >= FILE_CHUNK {
+            return Refill::Wait;
+        }
+        let file = region.file.clone();
+        let offset = region.offset + self.file.sent;
+        let len = (region.len - self.file.sent).min(FILE_CHUNK as u64) as usize;
+        let (notifier, conn) = (jobs.notifier.clone(), jobs.conn);
+        self.file.in_flight = true;
+        jobs.pool.execute(move || {
+            let chunk = sendfile::read_chunk(&file, offset, len);
+            notifier.send(Msg::FileChunk(conn, chunk));
+        });
+        Refill::Wait
+    }
+
+    /// A chunk of the file part at the front arrived from the pool. Err: the connection
+    /// must close (the file could not be read, or it is shorter than announced).
+    pub fn file_read(&mut self, chunk: io::Result<Vec<u8>>, peer: SocketAddr) -> Result<(), ()> {
+        self.file.in_flight = false;
+        match chunk {
+            Ok(bytes) if !bytes.is_empty() => {
+                self.file.sent += bytes.len() as u64;
+                self.body_sent += bytes.len() as u64;
+                self.push(bytes);
+                Ok(())
+            }
+            Ok(_) => {
+                log::warn!("{peer}: file shorter than expected; closing");
+                Err(())
+            }
+            Err(e) => {
+                log::warn!("{peer}: reading file body failed: {e}; closing");
+                Err(())
             }
         }
     }

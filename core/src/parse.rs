@@ -146,6 +146,7 @@ pub fn parse_head(
         framing,
         keep_alive,
         expect_continue: expect_continue && framing != Framing::None,
+        tls: None,
     };
     Ok(Some((req, skip + used)))
 }

@@ -14,7 +14,7 @@ use super::http::{rustls_pemfile_certs, Https};
 use super::jws::AccountKey;
 use super::protocol::{Account, ChallengeKind, Issued};
 use super::store::Store;
-use super::x509::validity;
+use reactor::tls::x509::{validity, Validity};
 use super::AcmeError;
 
 /// Let's Encrypt's production directory.
@@ -286,7 +286,7 @@ impl Manager {
     }
 }
 
-fn issued_validity(issued: &Issued) -> Option<super::x509::Validity> {
+fn issued_validity(issued: &Issued) -> Option<Validity> {
     let certs = rustls_pemfile_certs(issued.chain_pem.as_bytes()).ok()?;
     validity(certs.first()?)
 }

@@ -28,7 +28,7 @@ pub mod addrlist;
 pub mod cli;
 pub mod client;
 mod date;
-mod deadline;
+pub mod deadline;
 mod dotstuff;
 pub mod encoding;
 mod error;
@@ -39,7 +39,7 @@ mod payload;
 mod random;
 mod raw;
 pub mod reply;
-mod tls;
+pub mod tls;
 mod transport;
 mod verify;
 
