@@ -8,8 +8,10 @@
 //!                                                  └──────▶ Tunnel ──▶ closed
 //! ```
 //! Requests are handled one at a time; pipelined bytes wait in the read buffer, so
-//! responses go out in order. Every read and write loops until `WouldBlock` (the
-//! reactor's readiness is edge-triggered) and remembers that it blocked.
+//! responses go out in order. The answers to pipelined requests already received are
+//! queued whole and written together (up to [`PIPELINE_BATCH`] bytes): one write for
+//! many. Every read and write loops until `WouldBlock` (the reactor's readiness is
+//! edge-triggered) and remembers that it blocked.
 //!
 //! The protocol seam: the transport tells which protocol the client chose by ALPN; this
 //! state machine is the HTTP/1.1 driver, and an HTTP/2 codec would be a second driver over
@@ -39,6 +41,9 @@ use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
+
+/// Most bytes of answers to pipelined requests held back to go out in one write.
+const PIPELINE_BATCH: usize = 64 * 1024;
 
 /// Everything a connection needs from its reactor while it is being driven.
 pub(crate) struct Env<'a> {
@@ -215,8 +220,11 @@ impl Conn {
                     return Ok(true);
                 }
             }
-        } else if env.stopping {
-            return Err(());
+        }
+        // Answers held back for pipelined requests go out before waiting for more input.
+        let flushed = self.out.queued() == 0 || self.out.flush(&mut self.transport)?;
+        if self.input.is_empty() && env.stopping {
+            return if flushed { Err(()) } else { Ok(false) };
         }
         self.fill(env)
     }
@@ -376,6 +384,17 @@ impl Conn {
 
     fn write(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
         loop {
+            // Pipelined requests: an answer queued whole waits for the answers to the
+            // requests already received, so that they go out together in one write.
+            if self.keep_alive
+                && self.tunnel_peer.is_none()
+                && !self.input.is_empty()
+                && self.out.is_whole()
+                && self.out.queued() < PIPELINE_BATCH
+            {
+                self.finish(env);
+                return Ok(true);
+            }
             let before = self.out.queued();
             let flushed = self.out.flush(&mut self.transport)?;
             if self.out.queued() < before {

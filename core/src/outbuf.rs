@@ -16,10 +16,10 @@ use crate::response::{Body, Part, STREAM_LOW_WATER};
 use crate::sendfile::{self, Sent};
 use crate::transport::Transport;
 
-/// Bodies this small are copied next to the head so both go in one write.
+/// Bodies this small are copied next to the head so both go in one buffer.
 const COALESCE: usize = 4 * 1024;
-/// Most buffers handed to one `writev`.
-const MAX_SLICES: usize = 8;
+/// Most buffers handed to one `writev` (answers to pipelined requests add up).
+const MAX_SLICES: usize = 64;
 
 /// Bytes ready to be written.
 enum Chunk {
@@ -92,6 +92,12 @@ impl Output {
         self.ready_bytes
     }
 
+    /// True when the current response is queued whole as bytes (no file, stream or other
+    /// part still to come): it can wait in the queue for the next one.
+    pub fn is_whole(&self) -> bool {
+        self.pending.is_empty() && !self.file.in_flight
+    }
+
     /// True while a pool job writes a file region to the socket.
     pub fn file_in_flight(&self) -> bool {
         self.file.in_flight
@@ -110,6 +116,10 @@ impl Output {
                 let in_order = self.pending.is_empty();
                 match part {
                     Part::Bytes(b) if in_order && after_head.is_empty() && b.len() <= COALESCE => {
+                        head.extend_from_slice(&b);
+                        self.body_sent += b.len() as u64;
+                    }
+                    Part::Shared(b) if in_order && after_head.is_empty() && b.len() <= COALESCE => {
                         head.extend_from_slice(&b);
                         self.body_sent += b.len() as u64;
                     }
