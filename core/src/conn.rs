@@ -34,6 +34,7 @@ use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
 use crate::outbuf::{Jobs, Output, Refill};
 use crate::parse::HttpError;
+use crate::recycle::Recycler;
 use crate::request::{Framing, Request, Version};
 use crate::response::Response;
 use crate::sendfile::Sent;
@@ -57,6 +58,7 @@ pub(crate) struct Env<'a> {
     pub stopping: bool,
     pub key: usize,
     pub bufs: &'a mut BufPool,
+    pub spares: &'a mut Recycler,
 }
 
 #[derive(Debug)]
@@ -189,6 +191,9 @@ impl Conn {
                     self.transport.readable = false;
                     // An idle connection holds no buffer.
                     self.input.release(env.bufs);
+                    if let Some(buf) = self.out.take_spare() {
+                        env.spares.give_head(buf);
+                    }
                     Ok(false)
                 }
                 io::ErrorKind::Interrupted => Ok(true),
@@ -208,14 +213,16 @@ impl Conn {
                 }
             }
             let limits = &env.shared.config.limits;
-            match self.heads.next(self.input.data(), limits, self.peer) {
-                Ok(Some((req, used))) => {
+            let mut req = env.spares.request(self.peer);
+            match self.heads.next(self.input.data(), limits, &mut req) {
+                Ok(Some(used)) => {
                     self.input.consume(used);
                     self.begin_request(env, req);
                     return Ok(true);
                 }
-                Ok(None) => {}
+                Ok(None) => env.spares.give_request(req),
                 Err(e) => {
+                    env.spares.give_request(req);
                     self.fail(env, e);
                     return Ok(true);
                 }
@@ -229,14 +236,14 @@ impl Conn {
         self.fill(env)
     }
 
-    fn begin_request(&mut self, env: &mut Env<'_>, req: Request) {
+    fn begin_request(&mut self, env: &mut Env<'_>, req: Box<Request>) {
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
         let framing = req.framing;
         if req.expect_continue && self.input.is_empty() {
             self.out.push(h1::CONTINUE.to_vec());
         }
-        self.current = Some(Box::new(req));
+        self.current = Some(req);
         self.phase = if framing == Framing::None {
             Phase::Dispatch(0)
         } else {
@@ -372,7 +379,7 @@ impl Conn {
             tunnel: self.tunnel_peer.is_some(),
             date: env.date,
         };
-        let mut head = Vec::with_capacity(256);
+        let mut head = env.spares.head();
         let plan = h1::encode_head(&resp, &x, &mut head);
         self.keep_alive = plan.keep_alive;
         self.status = resp.status;
@@ -432,7 +439,12 @@ impl Conn {
             access_log::format_line(env.log, &entry, env.date);
         }
         env.shared.stats.responded(self.status, self.out.body_sent);
-        self.current = None;
+        if let Some(req) = self.current.take() {
+            env.spares.give_request(req);
+        }
+        if let Some(buf) = self.out.take_spare() {
+            env.spares.give_head(buf);
+        }
         if let Some(peer) = self.tunnel_peer.take() {
             self.start_tunnel(env, peer);
         } else if self.keep_alive {
