@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reactor::{Body, Context, Handler, Reply, Request, Response};
 
 use crate::listing_page::{parse_query, render_html, render_json, sort_entries, Entry, Sort};
-use crate::path::resolve;
+use crate::path::{canonical, resolve};
 use crate::static_files::{io_error, locate, path_error};
 use crate::{read_only, FsRoot};
 
@@ -126,6 +126,14 @@ fn store(cache: &Cache, key: &str, listing: &Arc<Listing>) {
 }
 
 impl DirectoryListing {
+    /// The page from a fresh cached listing of `key`, if it can be served on the reactor
+    /// (pages of big listings are rendered on the pool, never on the reactor).
+    fn cached_page(&self, key: &str, sort: Sort, json: bool) -> Option<Response> {
+        let listing = fresh(&self.cache, key, None)?;
+        (!listing.is_big() || listing.rendered(page_key(sort, json)).is_some())
+            .then(|| listing.page(key, sort, json))
+    }
+
     /// Lists directories under `root`.
     pub fn new(root: FsRoot) -> Self {
         DirectoryListing {
@@ -141,22 +149,24 @@ impl Handler for DirectoryListing {
         if let Some(reply) = read_only(req) {
             return reply;
         }
-        let resolved = match resolve(req.path(), self.root.dotfiles) {
-            Ok(r) if r.trailing_slash => r,
-            Ok(_) => return Reply::Decline,
-            Err(e) => return Reply::Response(path_error(e)),
-        };
         let (sort, json_query) = parse_query(req.query());
         let json = json_query
             || req
                 .header("accept")
                 .is_some_and(|a| a.contains("application/json"));
+        // A path already in normal form is its own cache key: no resolving on a hit.
+        let canonical_dir = canonical(req.path(), self.root.dotfiles).filter(|p| p.ends_with('/'));
+        if let Some(page) = canonical_dir.and_then(|key| self.cached_page(key, sort, json)) {
+            return Reply::Response(page);
+        }
+        let resolved = match resolve(req.path(), self.root.dotfiles) {
+            Ok(r) if r.trailing_slash => r,
+            Ok(_) => return Reply::Decline,
+            Err(e) => return Reply::Response(path_error(e)),
+        };
         let key = resolved.decoded.clone();
-        if let Some(listing) = fresh(&self.cache, &key, None) {
-            // Pages of big listings are rendered on the pool, never on the reactor.
-            if !listing.is_big() || listing.rendered(page_key(sort, json)).is_some() {
-                return Reply::Response(listing.page(&key, sort, json));
-            }
+        if let Some(page) = self.cached_page(&key, sort, json) {
+            return Reply::Response(page);
         }
         let root = self.root.clone();
         let cache = self.cache.clone();
