@@ -16,6 +16,9 @@ const MAX_KEPT_HEAD: usize = 8 * 1024;
 /// The spare allocations of one reactor.
 #[derive(Default)]
 pub(crate) struct Recycler {
+    // Boxed because they move to and from a connection's `current: Option<Box<Request>>`
+    // as they are: no allocation either way.
+    #[allow(clippy::vec_box)]
     requests: Vec<Box<Request>>,
     heads: Vec<Vec<u8>>,
 }
