@@ -8,8 +8,10 @@
 //!                                                  └──────▶ Tunnel ──▶ closed
 //! ```
 //! Requests are handled one at a time; pipelined bytes wait in the read buffer, so
-//! responses go out in order. Every read and write loops until `WouldBlock` (the
-//! reactor's readiness is edge-triggered) and remembers that it blocked.
+//! responses go out in order. The answers to pipelined requests already received are
+//! queued whole and written together (up to [`PIPELINE_BATCH`] bytes): one write for
+//! many. Every read and write loops until `WouldBlock` (the reactor's readiness is
+//! edge-triggered) and remembers that it blocked.
 //!
 //! The protocol seam: the transport tells which protocol the client chose by ALPN; this
 //! state machine is the HTTP/1.1 driver, and an HTTP/2 codec would be a second driver over
@@ -32,6 +34,7 @@ use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
 use crate::outbuf::{Jobs, Output, Refill};
 use crate::parse::HttpError;
+use crate::recycle::Recycler;
 use crate::request::{Framing, Request, Version};
 use crate::response::Response;
 use crate::sendfile::Sent;
@@ -39,6 +42,9 @@ use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
+
+/// Most bytes of answers to pipelined requests held back to go out in one write.
+const PIPELINE_BATCH: usize = 64 * 1024;
 
 /// Everything a connection needs from its reactor while it is being driven.
 pub(crate) struct Env<'a> {
@@ -52,6 +58,7 @@ pub(crate) struct Env<'a> {
     pub stopping: bool,
     pub key: usize,
     pub bufs: &'a mut BufPool,
+    pub spares: &'a mut Recycler,
 }
 
 #[derive(Debug)]
@@ -174,7 +181,14 @@ impl Conn {
     /// Reads more request bytes. Ok(true): got some; Ok(false): would block; Err: EOF or error.
     fn fill(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
         let large = matches!(self.phase, Phase::Body(_));
-        self.input.fill(&mut self.transport, env.bufs, large)
+        let got = self.input.fill(&mut self.transport, env.bufs, large);
+        if matches!(got, Ok(false)) && self.input.is_empty() {
+            // An idle connection holds no buffer.
+            if let Some(buf) = self.out.take_spare() {
+                env.spares.give_head(buf);
+            }
+        }
+        got
     }
 
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
@@ -194,20 +208,25 @@ impl Conn {
                 }
             }
             let limits = &env.shared.config.limits;
-            match self.heads.next(self.input.data(), limits, self.peer) {
-                Ok(Some((req, used))) => {
+            let mut req = env.spares.request(self.peer);
+            match self.heads.next(self.input.data(), limits, &mut req) {
+                Ok(Some(used)) => {
                     self.input.consume(used);
                     self.begin_request(env, req);
                     return Ok(true);
                 }
-                Ok(None) => {}
+                Ok(None) => env.spares.give_request(req),
                 Err(e) => {
+                    env.spares.give_request(req);
                     self.fail(env, e);
                     return Ok(true);
                 }
             }
-        } else if env.stopping {
-            return Err(());
+        }
+        // Answers held back for pipelined requests go out before waiting for more input.
+        let flushed = self.out.queued() == 0 || self.out.flush(&mut self.transport)?;
+        if self.input.is_empty() && env.stopping {
+            return if flushed { Err(()) } else { Ok(false) };
         }
         let got = self.fill(env)?;
         if self.transport.plain_on_tls {
@@ -218,7 +237,7 @@ impl Conn {
         Ok(got)
     }
 
-    fn begin_request(&mut self, env: &mut Env<'_>, mut req: Request) {
+    fn begin_request(&mut self, env: &mut Env<'_>, mut req: Box<Request>) {
         req.tls = self.transport.tls_info();
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
@@ -226,7 +245,7 @@ impl Conn {
         if req.expect_continue && self.input.is_empty() {
             self.out.push(h1::CONTINUE.to_vec());
         }
-        self.current = Some(Box::new(req));
+        self.current = Some(req);
         self.phase = if framing == Framing::None {
             Phase::Dispatch(0)
         } else {
@@ -362,7 +381,7 @@ impl Conn {
             tunnel: self.tunnel_peer.is_some(),
             date: env.date,
         };
-        let mut head = Vec::with_capacity(256);
+        let mut head = env.spares.head();
         let plan = h1::encode_head(&resp, &x, &mut head);
         self.keep_alive = plan.keep_alive;
         self.status = resp.status;
@@ -374,6 +393,17 @@ impl Conn {
 
     fn write(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
         loop {
+            // Pipelined requests: an answer queued whole waits for the answers to the
+            // requests already received, so that they go out together in one write.
+            if self.keep_alive
+                && self.tunnel_peer.is_none()
+                && !self.input.is_empty()
+                && self.out.is_whole()
+                && self.out.queued() < PIPELINE_BATCH
+            {
+                self.finish(env);
+                return Ok(true);
+            }
             let before = self.out.queued();
             let flushed = self.out.flush(&mut self.transport)?;
             if self.out.queued() < before {
@@ -416,7 +446,12 @@ impl Conn {
             access_log::format_line(env.log, &entry, env.date);
         }
         env.shared.stats.responded(self.status, self.out.body_sent);
-        self.current = None;
+        if let Some(req) = self.current.take() {
+            env.spares.give_request(req);
+        }
+        if let Some(buf) = self.out.take_spare() {
+            env.spares.give_head(buf);
+        }
         if let Some(peer) = self.tunnel_peer.take() {
             self.start_tunnel(env, peer);
         } else if self.keep_alive {

@@ -29,6 +29,7 @@ mod outbuf;
 pub mod parse;
 pub mod pool;
 mod reactor;
+mod recycle;
 pub mod request;
 pub mod response;
 mod sendfile;

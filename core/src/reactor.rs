@@ -15,6 +15,7 @@ use crate::conn::{Conn, Env, Next};
 use crate::handler::{ConnRef, Context, Ready, SocketId};
 use crate::inbuf::BufPool;
 use crate::notify::{Msg, Notifier};
+use crate::recycle::Recycler;
 use crate::shared::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
 use crate::sockets::{Ops, SocketEntry, SOCKET_BASE};
 use crate::transport::Transport;
@@ -49,6 +50,7 @@ pub(crate) struct Reactor {
     accept_paused_until: Option<Instant>,
     last_tick: Instant,
     bufs: BufPool,
+    spares: Recycler,
 }
 
 impl Reactor {
@@ -79,6 +81,7 @@ impl Reactor {
                 shared.config.limits.max_head.max(MIN_READ_BUF),
                 MAX_FREE_BUFS,
             ),
+            spares: Recycler::default(),
         };
         r.refresh_date();
         Ok(r)
@@ -192,6 +195,7 @@ impl Reactor {
                 stopping,
                 key,
                 bufs: &mut self.bufs,
+                spares: &mut self.spares,
             },
         )
     }

@@ -116,6 +116,22 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with nothing in it yet, to parse into.
+    pub(crate) fn empty(peer: SocketAddr) -> Request {
+        Request {
+            method: String::new(),
+            target: String::new(),
+            version: Version::Http11,
+            headers: Headers::default(),
+            body: Vec::new(),
+            peer,
+            framing: Framing::None,
+            keep_alive: true,
+            expect_continue: false,
+            tls: None,
+        }
+    }
+
     /// The path of the target, without the query (for absolute-form targets, the part after
     /// the authority; `/` when it is empty). Still percent-encoded.
     pub fn path(&self) -> &str {
