@@ -59,7 +59,8 @@ fn latency_proxy(target: String, delay: Duration) -> (String, Flights) {
     (addr, flights)
 }
 
-fn send_args<'a>(server: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+/// smtp-send flags for a plain-text login to `server`, sending to `to`.
+fn plain_args<'a>(server: &'a str, to: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--server",
         server,
@@ -75,11 +76,18 @@ fn send_args<'a>(server: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         "--subject",
         "s",
     ]);
-    args.extend([
-        "--text", "t", "--to", "a@x.org", "--to", "b@x.org", "--cc", "c@x.org",
-    ]);
+    args.extend(["--text", "t"]);
+    for addr in to {
+        args.extend(["--to", addr]);
+    }
     args.extend_from_slice(extra);
     args
+}
+
+const THREE: [&str; 3] = ["a@x.org", "b@x.org", "c@x.org"];
+
+fn send_args<'a>(server: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    plain_args(server, &THREE, extra)
 }
 
 /// Sends a 3-recipient message through the latency proxy; returns the
@@ -156,23 +164,7 @@ fn dsn_parameters_when_offered_and_only_then() {
 }
 
 fn utf8_args<'a>(server: &'a str, to: &'a str) -> Vec<&'a str> {
-    let mut args = vec![
-        "--server",
-        server,
-        "--tls",
-        "none",
-        "--allow-plaintext-auth",
-    ];
-    args.extend([
-        "--user",
-        "tester",
-        "--from",
-        "me@example.com",
-        "--subject",
-        "s",
-    ]);
-    args.extend(["--text", "t", "--to", to]);
-    args
+    plain_args(server, &[to], &[])
 }
 
 #[test]
