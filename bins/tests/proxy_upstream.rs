@@ -793,3 +793,60 @@ fn proxy_auth_verifies_off_the_reactor_and_spares_reverse_requests() {
     });
     assert_eq!(get(&p, "/rev").text(), "origin /rev");
 }
+
+// ------------------------------------------------------------------ miss path
+
+#[test]
+fn unstorable_urls_are_not_collapsed_once_known() {
+    // The origin holds each request until four are in at once (or gives up after 5 s and
+    // says so): collapsed requests would arrive one at a time. `X-Warm: 1` is answered
+    // at once.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let arrived = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let arrived = arrived.clone();
+            std::thread::spawn(move || {
+                while let Some(head) = read_head(&mut s) {
+                    let together = head.contains("X-Warm: 1") || {
+                        let (n, cv) = &*arrived;
+                        let mut n = n.lock().unwrap();
+                        *n += 1;
+                        cv.notify_all();
+                        let (n, _) = cv
+                            .wait_timeout_while(n, Duration::from_secs(5), |n| *n < 4)
+                            .unwrap();
+                        *n >= 4
+                    };
+                    let body = if together { "together" } else { "alone" };
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let p = Arc::new(proxy_with(ProxyConfig::default()));
+    let url = format!("http://{addr}/page");
+    // The first answer for the URL says it cannot be stored...
+    let r = request(
+        &p,
+        &format!("GET {url} HTTP/1.1\r\nHost: o\r\nX-Warm: 1\r\n\r\n"),
+    );
+    assert_eq!(r.text(), "together");
+    // ...so later requests for it go to the origin each at once, none waiting for another.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (p, url) = (p.clone(), url.clone());
+            std::thread::spawn(move || get(&p, &url).text())
+        })
+        .collect();
+    let bodies: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert_eq!(bodies, ["together"; 4]);
+}

@@ -32,6 +32,7 @@ pub mod head;
 pub mod headers;
 mod health;
 pub mod lru;
+pub mod pass;
 pub mod pool;
 pub mod target;
 pub mod tls;
@@ -168,6 +169,8 @@ pub(crate) struct Inner {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Reverse mode: the origins and their health.
     origins: Option<Arc<Origins>>,
+    /// URLs whose requests are not collapsed (their last response was not storable).
+    pass: pass::PassList,
 }
 
 /// The `X-Cache` states.
@@ -215,6 +218,7 @@ impl Proxy {
         }
         Proxy {
             inner: Arc::new(Inner {
+                pass: pass::PassList::default(),
                 origins,
                 tls,
                 dns: Arc::new(Dns::new(config.dns_ttl)),
@@ -399,6 +403,7 @@ impl Inner {
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);
         let req = owned;
+        let collapse = collapse && !self.pass.contains(&url);
         if storable_req && collapse && matches!(mode, Mode::Forward) {
             // Concurrent misses for one URL: the first leads, the others wait for it.
             return match self.join_or_lead(&url, req, target, cx, responder) {
