@@ -167,6 +167,16 @@ fn tls_origin(dir: &TempDir, leaf: &str) -> (SocketAddr, Arc<AtomicUsize>) {
                         .find_map(|l| l.strip_prefix("Host: "))
                         .unwrap_or("")
                         .to_string();
+                    if path.starts_with("/close") {
+                        // A close-delimited body, ended with or without close_notify.
+                        let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n\r\n";
+                        let _ = tls.write_all(format!("{head}until close").as_bytes());
+                        if path == "/close-notify" {
+                            tls.conn.send_close_notify();
+                        }
+                        let _ = tls.flush();
+                        return;
+                    }
                     let body = format!("you asked {path} of {host}");
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{body}",
@@ -210,6 +220,31 @@ fn https_upstream_verified_and_pooled() {
     }
     // One TLS connection, reused across the requests.
     assert_eq!(conns.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn https_close_delimited_bodies_need_close_notify() {
+    let dir = TempDir::new("tls-close");
+    make_certs(&dir);
+    let (addr, conns) = tls_origin(&dir, "good");
+    let p = https_proxy(
+        &format!("https://127.0.0.1:{}", addr.port()),
+        Some(&dir.join("ca.pem")),
+    );
+    // Ended by close_notify: complete, and stored.
+    assert_eq!(get(&p, "/close-notify").text(), "until close");
+    assert_eq!(get(&p, "/close-notify").header("x-cache"), Some("HIT"));
+    // Ended by a bare TCP close: possibly truncated, so never a complete 200 (the client
+    // connection is closed mid-body) and never stored.
+    for _ in 0..2 {
+        let mut c = Client::connect(p.local_addr());
+        c.send(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            c.response(false).is_err(),
+            "a truncated body passed as complete"
+        );
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 3);
 }
 
 #[test]
