@@ -1174,6 +1174,10 @@ fn binary_flags_fail_with_one_line_and_exit_2() {
         &["--allow", "10.0.0.0/99"],
         &["--upstream", "ftp://x"],
         &["--upstream-ca", "/nonexistent.pem"],
+        &["--balance", "random"],
+        &["--parent", "no-port"],
+        &["--proxy-auth", "/nonexistent.htpasswd"],
+        &["--health-check", "/health"],
         &["--connect-ports", "443,x"],
         &["--bogus"],
     ] {

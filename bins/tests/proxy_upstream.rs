@@ -13,6 +13,8 @@ use std::time::Duration;
 use common::{Httpd, TempDir};
 use reactor::testing::{serve, Client, TestResponse};
 use reactor::{Config, Running, Server};
+use reactor_handlers::htpasswd::Htpasswd;
+use reactor_handlers::proxy::auth::ProxyAuth;
 use reactor_handlers::proxy::balance::Balance;
 use reactor_handlers::proxy::{parse_parent, parse_upstream, tls, Proxy, ProxyConfig};
 
@@ -165,6 +167,16 @@ fn tls_origin(dir: &TempDir, leaf: &str) -> (SocketAddr, Arc<AtomicUsize>) {
                         .find_map(|l| l.strip_prefix("Host: "))
                         .unwrap_or("")
                         .to_string();
+                    if path.starts_with("/close") {
+                        // A close-delimited body, ended with or without close_notify.
+                        let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n\r\n";
+                        let _ = tls.write_all(format!("{head}until close").as_bytes());
+                        if path == "/close-notify" {
+                            tls.conn.send_close_notify();
+                        }
+                        let _ = tls.flush();
+                        return;
+                    }
                     let body = format!("you asked {path} of {host}");
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{body}",
@@ -208,6 +220,31 @@ fn https_upstream_verified_and_pooled() {
     }
     // One TLS connection, reused across the requests.
     assert_eq!(conns.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn https_close_delimited_bodies_need_close_notify() {
+    let dir = TempDir::new("tls-close");
+    make_certs(&dir);
+    let (addr, conns) = tls_origin(&dir, "good");
+    let p = https_proxy(
+        &format!("https://127.0.0.1:{}", addr.port()),
+        Some(&dir.join("ca.pem")),
+    );
+    // Ended by close_notify: complete, and stored.
+    assert_eq!(get(&p, "/close-notify").text(), "until close");
+    assert_eq!(get(&p, "/close-notify").header("x-cache"), Some("HIT"));
+    // Ended by a bare TCP close: possibly truncated, so never a complete 200 (the client
+    // connection is closed mid-body) and never stored.
+    for _ in 0..2 {
+        let mut c = Client::connect(p.local_addr());
+        c.send(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            c.response(false).is_err(),
+            "a truncated body passed as complete"
+        );
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 3);
 }
 
 #[test]
@@ -654,4 +691,197 @@ fn parent_chaining_through_squid() {
     assert!(head.contains("squid"), "squid's Via is missing: {head}");
     assert!(head.contains("reactor-proxy"), "{head}");
     tunnel_echoes(child.local_addr(), e);
+}
+
+// ------------------------------------------------------------------ proxy authentication
+
+/// Made with apache2-utils `htpasswd` (-B -C 5, -m, -5, -2, -B -C 13).
+const USERS: &str = "\
+bea:$2y$05$4Tm8k3DBu96fBmOKLwH6L.QNzDOOuZpw.EtkMz0gjKfinzXnFuXfq
+amy:$apr1$XdYIiOZ5$OVYbQYXSCyfcT1tBlIH1y.
+sid:$6$B00G4o.3iY/ZTQNK$vGExoVN7jbVQhEIpE0Mw7bDlTFd6RVgBeRZP/p4RsHCHoVuEa.44d2ZY/j4KhcTJsxZuzihyn/deRcmnFqAUC/
+sam:$5$/m2zLFqzg9f6icTf$HBf3uIS25Ms583jKL2cJXOqhN9bLNhUMdmEX54Z4h/4
+slow:$2y$13$zT4I7UxpXiesvgKA59LciOxTcsgUSM93eUmfjW8k.9fnNqWpHIANW
+";
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Proxy-Authorization: Basic {token}\r\n")
+}
+
+fn request(p: &Running, head: &str) -> TestResponse {
+    let mut c = Client::connect(p.local_addr());
+    c.send(head.as_bytes());
+    c.response(false).expect("a response")
+}
+
+#[test]
+fn proxy_auth_407_until_credentials_verify_never_forwarded_or_logged() {
+    let o = named("origin");
+    let e = echo();
+    let log = reactor::testing::MemoryLog::default();
+    let auth = Arc::new(ProxyAuth::new(Htpasswd::parse(USERS)));
+    let p = proxy_with(ProxyConfig {
+        proxy_auth: Some(auth.clone()),
+        connect_ports: vec![e.port()],
+        cache_log: Some(log.sink()),
+        ..ProxyConfig::default()
+    });
+    let url = format!("http://{}/private", o.addr);
+    for creds in ["".to_string(), basic("bea", "wrong"), basic("nobody", "x")] {
+        let r = request(&p, &format!("GET {url} HTTP/1.1\r\nHost: o\r\n{creds}\r\n"));
+        assert_eq!(r.status, 407, "{creds}");
+        let challenge = r.header("proxy-authenticate").unwrap_or("");
+        assert!(challenge.starts_with("Basic realm="), "{challenge}");
+    }
+    let r = request(
+        &p,
+        &format!("GET {url} HTTP/1.1\r\nHost: o\r\nProxy-Authorization: Bearer x\r\n\r\n"),
+    );
+    assert_eq!(r.status, 407);
+    assert!(
+        o.heads.lock().unwrap().is_empty(),
+        "nothing reached the origin"
+    );
+    for (user, password) in [
+        ("bea", "b-secret"),
+        ("amy", "a-secret"),
+        ("sid", "s-secret"),
+        ("sam", "s2-secret"),
+    ] {
+        let creds = basic(user, password);
+        for _ in 0..2 {
+            let r = request(&p, &format!("GET {url} HTTP/1.1\r\nHost: o\r\n{creds}\r\n"));
+            assert_eq!(r.text(), "origin /private", "{user}");
+        }
+    }
+    assert_eq!(auth.remembered(), 4);
+    // CONNECT too.
+    let r = request(&p, &format!("CONNECT {e} HTTP/1.1\r\nHost: {e}\r\n\r\n"));
+    assert_eq!(r.status, 407);
+    let mut s = TcpStream::connect(p.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "CONNECT {e} HTTP/1.1\r\nHost: {e}\r\n{}\r\n",
+        basic("amy", "a-secret")
+    )
+    .unwrap();
+    assert!(read_head(&mut s).unwrap().starts_with("HTTP/1.1 200"));
+    s.write_all(b"hello").unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    // Never forwarded, never logged.
+    for head in o.heads.lock().unwrap().iter() {
+        assert!(
+            !head.to_ascii_lowercase().contains("proxy-authorization"),
+            "{head}"
+        );
+    }
+    let logged = log.text();
+    assert!(logged.contains("/private"), "{logged}");
+    for secret in ["secret", "YmVh", "Basic"] {
+        assert!(!logged.contains(secret), "{secret} in {logged}");
+    }
+}
+
+#[test]
+fn proxy_auth_verifies_off_the_reactor_and_spares_reverse_requests() {
+    let o = named("origin");
+    let auth = Arc::new(ProxyAuth::new(Htpasswd::parse(USERS)));
+    let p = proxy_with(ProxyConfig {
+        proxy_auth: Some(auth),
+        ..ProxyConfig::default()
+    });
+    let url = |path: &str| format!("http://{}{path}", o.addr);
+    let fast = basic("bea", "b-secret");
+    let r = request(
+        &p,
+        &format!("GET {} HTTP/1.1\r\nHost: o\r\n{fast}\r\n", url("/warm")),
+    );
+    assert_eq!(r.text(), "origin /warm");
+    // bcrypt cost 13 takes a while: meanwhile the reactor serves someone else, all the
+    // way to the origin and back (credentials remembered), before the slow request
+    // reaches the origin.
+    let mut slow = Client::connect(p.local_addr());
+    let creds = basic("slow", "slow-secret");
+    slow.send(format!("GET {} HTTP/1.1\r\nHost: o\r\n{creds}\r\n", url("/slow")).as_bytes());
+    std::thread::sleep(Duration::from_millis(20));
+    let r = request(
+        &p,
+        &format!("GET {} HTTP/1.1\r\nHost: o\r\n{fast}\r\n", url("/fast")),
+    );
+    assert_eq!(r.text(), "origin /fast");
+    let seen: Vec<String> = o.heads.lock().unwrap().clone();
+    assert!(
+        !seen.iter().any(|h| h.starts_with("GET /slow")),
+        "the slow verification held up the reactor"
+    );
+    assert_eq!(slow.response(false).unwrap().text(), "origin /slow");
+    // A reverse proxy's own requests need no proxy credentials.
+    let p = proxy_with(ProxyConfig {
+        upstream: Some(parse_upstream(&format!("http://{}", o.addr)).unwrap()),
+        proxy_auth: Some(Arc::new(ProxyAuth::new(Htpasswd::parse(USERS)))),
+        ..ProxyConfig::default()
+    });
+    assert_eq!(get(&p, "/rev").text(), "origin /rev");
+}
+
+// ------------------------------------------------------------------ miss path
+
+#[test]
+fn unstorable_urls_are_not_collapsed_once_known() {
+    // The origin holds each request until four are in at once (or gives up after 5 s and
+    // says so): collapsed requests would arrive one at a time. `X-Warm: 1` is answered
+    // at once.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let arrived = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let arrived = arrived.clone();
+            std::thread::spawn(move || {
+                while let Some(head) = read_head(&mut s) {
+                    let together = head.contains("X-Warm: 1") || {
+                        let (n, cv) = &*arrived;
+                        let mut n = n.lock().unwrap();
+                        *n += 1;
+                        cv.notify_all();
+                        let (n, _) = cv
+                            .wait_timeout_while(n, Duration::from_secs(5), |n| *n < 4)
+                            .unwrap();
+                        *n >= 4
+                    };
+                    let body = if together { "together" } else { "alone" };
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let p = Arc::new(proxy_with(ProxyConfig::default()));
+    let url = format!("http://{addr}/page");
+    // The first answer for the URL says it cannot be stored...
+    let r = request(
+        &p,
+        &format!("GET {url} HTTP/1.1\r\nHost: o\r\nX-Warm: 1\r\n\r\n"),
+    );
+    assert_eq!(r.text(), "together");
+    // ...so later requests for it go to the origin each at once, none waiting for another.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (p, url) = (p.clone(), url.clone());
+            std::thread::spawn(move || get(&p, &url).text())
+        })
+        .collect();
+    let bodies: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert_eq!(bodies, ["together"; 4]);
 }

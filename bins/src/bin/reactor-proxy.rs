@@ -7,6 +7,7 @@ use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
 use reactor_handlers::proxy::access::Cidr;
+use reactor_handlers::proxy::auth::ProxyAuth;
 use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 
 const USAGE: &str = "\
@@ -43,6 +44,8 @@ Options:
   --health-interval SECS   time between health checks [default: 5]
   --parent HOST:PORT       send forward-proxy misses (and CONNECT) through this
                            parent proxy
+  --proxy-auth FILE        forward-proxy clients must log in (Basic) as a user of this
+                           htpasswd file (bcrypt, apr1, SHA-crypt); 407 otherwise
   --upstream-ca FILE       also trust the CA certificates of this PEM file for
                            https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
@@ -154,6 +157,11 @@ fn parse_args() -> Result<Options, String> {
                     proxy.purge_allow.loopback = false;
                 }
                 proxy.purge_allow.allow.push(c);
+            }
+            Long("proxy-auth") => {
+                let path: std::path::PathBuf = parse_value("--proxy-auth", parser.value().ok())?;
+                let auth = ProxyAuth::load(&path).map_err(|e| format!("--proxy-auth {e}"))?;
+                proxy.proxy_auth = Some(std::sync::Arc::new(auth));
             }
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?

@@ -169,6 +169,14 @@ fn header(w: &mut Vec<u8>, name: &str, value: &[u8]) {
 /// The end-to-end fields of an origin response (hop-by-hop and `Content-Length` removed;
 /// `keep_length` keeps `Content-Length`, for answers without a body such as HEAD's).
 pub fn response_fields(headers: &[(String, String)], keep_length: bool) -> Vec<(String, String)> {
+    strip_response_fields(headers.to_vec(), keep_length)
+}
+
+/// [`response_fields`] in place, on fields the caller no longer needs (no copies).
+pub fn strip_response_fields(
+    mut headers: Vec<(String, String)>,
+    keep_length: bool,
+) -> Vec<(String, String)> {
     let tokens = connection_tokens(
         headers
             .iter()
@@ -177,13 +185,10 @@ pub fn response_fields(headers: &[(String, String)], keep_length: bool) -> Vec<(
             })
             .map(|(_, v)| v.as_bytes()),
     );
+    headers.retain(|(n, _)| {
+        !is_hop_by_hop(n, &tokens) && (keep_length || !n.eq_ignore_ascii_case("content-length"))
+    });
     headers
-        .iter()
-        .filter(|(n, _)| {
-            !is_hop_by_hop(n, &tokens) && (keep_length || !n.eq_ignore_ascii_case("content-length"))
-        })
-        .cloned()
-        .collect()
 }
 
 #[cfg(test)]

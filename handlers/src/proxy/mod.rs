@@ -22,6 +22,7 @@
 //! ```
 
 pub mod access;
+pub mod auth;
 pub mod balance;
 pub mod cache;
 pub mod cache_log;
@@ -32,6 +33,7 @@ pub mod fill;
 pub mod headers;
 mod health;
 pub mod lru;
+pub mod pass;
 pub mod pool;
 mod purge;
 pub mod target;
@@ -102,6 +104,9 @@ pub struct ProxyConfig {
     pub parent: Option<Target>,
     /// Who may `PURGE` (default: loopback clients only).
     pub purge_allow: AccessList,
+    /// Forward-proxy clients must authenticate (`Proxy-Authorization: Basic`) against
+    /// these credentials.
+    pub proxy_auth: Option<Arc<auth::ProxyAuth>>,
 }
 
 impl Default for ProxyConfig {
@@ -127,6 +132,7 @@ impl Default for ProxyConfig {
             health_interval: Duration::from_secs(5),
             parent: None,
             purge_allow: AccessList::default(),
+            proxy_auth: None,
         }
     }
 }
@@ -171,6 +177,8 @@ pub(crate) struct Inner {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Reverse mode: the origins and their health.
     origins: Option<Arc<Origins>>,
+    /// URLs whose requests are not collapsed (their last response was not storable).
+    pass: pass::PassList,
 }
 
 /// The `X-Cache` states.
@@ -218,6 +226,7 @@ impl Proxy {
         }
         Proxy {
             inner: Arc::new(Inner {
+                pass: pass::PassList::default(),
                 origins,
                 tls,
                 dns: Arc::new(Dns::new(config.dns_ttl)),
@@ -244,11 +253,42 @@ impl Handler for Proxy {
                     .with_header("Connection", "close"),
             );
         }
+        if let Some(auth) = &inner.config.proxy_auth {
+            if auth::required(inner, req) {
+                return auth::gate(inner, auth, req, cx);
+            }
+        }
+        inner.route(req, cx, None)
+    }
+}
+
+/// Answers now, or through `responder` when there is one (the request was deferred).
+fn answer(resp: Response, responder: Option<Responder>) -> Reply {
+    match responder {
+        Some(r) => {
+            r.send(resp);
+            Reply::Later
+        }
+        None => Reply::Response(resp),
+    }
+}
+
+impl Inner {
+    /// Where an admitted request goes: a tunnel, the cache or an origin. With `responder`
+    /// (the request was deferred, e.g. for proxy authentication) every answer goes
+    /// through it.
+    fn route(
+        self: &Arc<Self>,
+        req: &mut Request,
+        cx: &mut Context<'_>,
+        responder: Option<Responder>,
+    ) -> Reply {
+        let inner = self;
         if req.method == "CONNECT" {
-            return tunnel::connect(inner, req, cx);
+            return tunnel::connect(inner, req, cx, responder);
         }
         if req.method == "PURGE" {
-            return Reply::Response(purge::purge(inner, req));
+            return answer(purge::purge(inner, req), responder);
         }
         let target = match &inner.config.upstream {
             Some(up) if req.target.starts_with('/') => Target {
@@ -258,15 +298,16 @@ impl Handler for Proxy {
             _ => match parse_proxy_target(&req.target) {
                 Ok(t) => t,
                 Err(e) => {
-                    return Reply::Response(
+                    return answer(
                         Response::error_with(400, &format!("Bad request target: {e}."))
                             .with_header("Connection", "close"),
+                        responder,
                     )
                 }
             },
         };
         if let Some(local) = max_forwards_local(req) {
-            return Reply::Response(local);
+            return answer(local, responder);
         }
         // A request that went through us this often is going round in circles (a URL
         // naming the proxy itself, say).
@@ -276,14 +317,12 @@ impl Handler for Proxy {
             .map(|v| String::from_utf8_lossy(v).matches("reactor-proxy").count())
             .sum::<usize>();
         if hops >= MAX_HOPS {
-            return Reply::Response(Response::error_with(
-                502,
-                "Forwarding loop detected: the request already passed through this proxy.",
-            ));
+            let detail = "Forwarding loop detected: the request already passed through this proxy.";
+            return answer(Response::error_with(502, detail), responder);
         }
         // A request that came through us already (a chain, or a loop back to us) must not
         // wait for the fetch it is part of: no collapsing for it.
-        inner.dispatch(req, target, cx, None, hops == 0)
+        inner.dispatch(req, target, cx, responder, hops == 0)
     }
 }
 
@@ -302,7 +341,12 @@ fn max_forwards_local(req: &Request) -> Option<Response> {
             .with_header("Content-Length", "0")
     } else {
         let mut echo = format!("TRACE {} {}\r\n", req.target, req.version.as_str()).into_bytes();
-        for h in req.headers.iter() {
+        // The client's proxy credentials were for us: never echoed.
+        for h in req
+            .headers
+            .iter()
+            .filter(|h| !h.name.eq_ignore_ascii_case("proxy-authorization"))
+        {
             echo.extend_from_slice(h.name.as_bytes());
             echo.extend_from_slice(b": ");
             echo.extend_from_slice(&h.value);
@@ -329,13 +373,7 @@ impl Inner {
         responder: Option<Responder>,
         collapse: bool,
     ) -> Reply {
-        let reply = |resp: Response, responder: Option<Responder>| match responder {
-            Some(r) => {
-                r.send(resp);
-                Reply::Later
-            }
-            None => Reply::Response(resp),
-        };
+        let reply = answer;
         let url = target.url();
         let is_get = req.method == "GET";
         let req_cc = CacheControl::of_request(&req.headers);
@@ -376,6 +414,7 @@ impl Inner {
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);
         let req = owned;
+        let collapse = collapse && !self.pass.contains(&url);
         if storable_req && collapse && matches!(mode, Mode::Forward) {
             // Concurrent misses for one URL: the first leads, the others wait for it.
             return match self.join_or_lead(&url, req, target, cx, responder) {

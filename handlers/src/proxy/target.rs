@@ -22,22 +22,35 @@ impl Target {
     /// `host[:port]` as it goes in `Host` (port omitted when the scheme's default, IPv6
     /// in brackets).
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == self.default_port() {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+        let mut s = String::with_capacity(self.host.len() + 8);
+        self.push_authority(&mut s);
+        s
     }
 
     /// The normalised absolute URL (the cache key).
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.authority(), self.path)
+        let scheme = if self.tls { "https://" } else { "http://" };
+        let mut s = String::with_capacity(scheme.len() + self.host.len() + 8 + self.path.len());
+        s.push_str(scheme);
+        self.push_authority(&mut s);
+        s.push_str(&self.path);
+        s
+    }
+
+    /// Appends the authority (no `format!`: this runs for every proxied request).
+    fn push_authority(&self, s: &mut String) {
+        let v6 = self.host.contains(':');
+        if v6 {
+            s.push('[');
+        }
+        s.push_str(&self.host);
+        if v6 {
+            s.push(']');
+        }
+        if self.port != self.default_port() {
+            use std::fmt::Write;
+            let _ = write!(s, ":{}", self.port);
+        }
     }
 
     fn default_port(&self) -> u16 {

@@ -148,20 +148,23 @@ impl OriginStream {
             OriginStream::Plain(s) => return s.read(buf),
             OriginStream::Tls(tcp, tls) => (tcp, tls),
         };
+        let mut tcp_eof = false;
         loop {
             match tls.reader().read(buf) {
+                // Ok(0): the origin closed with close_notify. Without it, rustls reports
+                // UnexpectedEof: a possible truncation, which fails the exchange rather
+                // than ending a close-delimited body early.
                 Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && tcp_eof => {
+                    return Err(io::ErrorKind::UnexpectedEof.into())
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The origin closed without close_notify: the end, as for plain TCP (a
-                // framed body that stops short is still caught by its decoder).
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
             match tls.read_tls(tcp) {
                 Ok(0) => {
-                    // Let rustls see the end, then report it from the reader above.
+                    tcp_eof = true;
                     tls.process_new_packets().map_err(tls_error)?;
-                    return Ok(0);
                 }
                 Ok(_) => {
                     tls.process_new_packets().map_err(tls_error)?;

@@ -15,26 +15,28 @@ use reactor::{Context, Ready, Reply, Request, Responder, Response, SocketHandler
 use super::exchange::resolve_then;
 use super::head::HeadScanner;
 use super::target::parse_authority;
-use super::Inner;
+use super::{answer, Inner};
 
 /// CONNECT: check the port, resolve, connect without blocking, then turn the client
 /// connection into a tunnel.
-pub(crate) fn connect(inner: &Arc<Inner>, req: &Request, cx: &mut Context<'_>) -> Reply {
+/// With `responder`, the request was deferred: every answer goes through it.
+pub(crate) fn connect(
+    inner: &Arc<Inner>,
+    req: &Request,
+    cx: &mut Context<'_>,
+    responder: Option<Responder>,
+) -> Reply {
     let (host, port) = match parse_authority(&req.target) {
         Ok(x) => x,
         Err(e) => {
-            return Reply::Response(
-                Response::error_with(400, &format!("Bad CONNECT target: {e}."))
-                    .with_header("Connection", "close"),
-            )
+            let r = Response::error_with(400, &format!("Bad CONNECT target: {e}."));
+            return answer(r.with_header("Connection", "close"), responder);
         }
     };
     if !inner.config.connect_ports.contains(&port) {
         log::info!("{}: CONNECT to port {port} refused", req.peer);
-        return Reply::Response(Response::error_with(
-            403,
-            &format!("CONNECT to port {port} is not allowed."),
-        ));
+        let detail = format!("CONNECT to port {port} is not allowed.");
+        return answer(Response::error_with(403, &detail), responder);
     }
     let what = format!("{host}:{port}");
     // Through a parent proxy: connect to it and ask it for the tunnel.
@@ -45,7 +47,8 @@ pub(crate) fn connect(inner: &Arc<Inner>, req: &Request, cx: &mut Context<'_>) -
         }
         None => (host, port, None),
     };
-    let state = (what, ask, cx.responder(), inner.config.upstream_timeout);
+    let responder = responder.unwrap_or_else(|| cx.responder());
+    let state = (what, ask, responder, inner.config.upstream_timeout);
     resolve_then(
         inner,
         host,

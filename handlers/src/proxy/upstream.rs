@@ -21,7 +21,7 @@ use reactor::{
 use super::cache::{self, field, unix_now, Entry};
 use super::exchange::{fail_or_retry, Exchange, Mode};
 use super::head::{Head, HeadScanner};
-use super::headers::{connection_tokens, response_fields, VIA};
+use super::headers::{connection_tokens, response_fields, strip_response_fields, VIA};
 use super::fill::Backlog;
 use super::pool::IdleSet;
 use super::target::same_origin_url;
@@ -584,12 +584,20 @@ impl Fetch {
             }
         }
 
-        let fields = response_fields(&h.headers, self.ex.upstream_head);
+        let fields = strip_response_fields(h.headers, self.ex.upstream_head);
         let max = inner.cache.as_ref().map_or(0, |c| c.max_object());
         let storable = self.ex.storable_req
             && inner.cache.is_some()
             && cache::storable(&self.ex.req.headers, h.status, &fields)
             && body_len.unwrap_or(0) <= max as u64;
+        if self.ex.storable_req && !self.ex.upstream_head {
+            // Requests for a URL whose answers cannot be stored are not collapsed.
+            if storable {
+                inner.pass.unmark(&self.ex.url);
+            } else {
+                inner.pass.mark(&self.ex.url);
+            }
+        }
         if storable {
             self.store = Some(Stored {
                 status: h.status,
