@@ -31,6 +31,8 @@ Options:
   --upstream http://HOST:PORT
                            reverse mode: send origin-form requests to this origin
   --max-body BYTES         largest request body forwarded [default: 1048576]
+  --cdn-cache-control NAME targeted cache-control field obeyed in reverse mode over
+                           Cache-Control (RFC 9213), off for none [default: CDN-Cache-Control]
   --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
                            replaces the default, loopback only)
   -h, --help               show this help
@@ -92,6 +94,17 @@ fn parse_args() -> Result<Options, String> {
             Long("upstream") => {
                 let s: String = parse_value("--upstream", parser.value().ok())?;
                 proxy.upstream = Some(parse_upstream(&s).map_err(|e| format!("--upstream: {e}"))?);
+            }
+            Long("cdn-cache-control") => {
+                let name: String = parse_value("--cdn-cache-control", parser.value().ok())?;
+                let valid = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+                if !valid {
+                    return Err(format!("--cdn-cache-control: invalid field name {name:?}"));
+                }
+                proxy.cdn_cache_control = (name != "off").then_some(name);
             }
             Long("purge-allow") => {
                 let c: Cidr = parse_value("--purge-allow", parser.value().ok())?;

@@ -11,6 +11,7 @@ use reactor::Headers;
 
 use super::fill::FillBudget;
 use super::lru::Lru;
+use super::targeted::targeted_cc;
 pub use super::vary::vary_names;
 use super::vary::Selection;
 
@@ -183,6 +184,17 @@ pub fn heuristically_cacheable(status: u16) -> bool {
 /// and 304 responses are not stored: this cache does not combine ranges.
 pub fn storable(req: &Headers, status: u16, headers: &[(String, String)]) -> bool {
     let cc = CacheControl::parse(all_fields(headers, "cache-control"));
+    storable_as(req, status, headers, &cc)
+}
+
+/// [`storable`] with the response's directives `cc` already chosen (a targeted field's,
+/// say, see [`super::targeted`]).
+pub fn storable_as(
+    req: &Headers,
+    status: u16,
+    headers: &[(String, String)],
+    cc: &CacheControl,
+) -> bool {
     let req_cc = CacheControl::of_request(req);
     if !(200..600).contains(&status) || status == 206 || status == 304 {
         return false;
@@ -255,29 +267,38 @@ impl Entry {
         request_time: u64,
         response_time: u64,
     ) -> Entry {
+        // A list (not valid, but seen) counts by its first member.
         let age_value = field(headers, "age")
-            .and_then(|a| delta_seconds(a.trim()))
+            .and_then(|a| delta_seconds(a.split(',').next().unwrap_or("").trim()))
             .unwrap_or(0);
         headers.retain(|(n, _)| {
             !n.eq_ignore_ascii_case("age") && !n.eq_ignore_ascii_case("content-length")
         });
-        let date = field(headers, "date")
-            .and_then(parse_http_date)
-            .map_or(response_time, secs);
-        let apparent_age = response_time.saturating_sub(date);
+        let apparent_age = response_time.saturating_sub(date_of(headers, response_time));
         let corrected_age = age_value.saturating_add(response_time.saturating_sub(request_time));
-        let cc = CacheControl::parse(all_fields(headers, "cache-control"));
-        let lifetime = freshness_lifetime(status, headers, &cc, date);
-        Entry {
+        let mut entry = Entry {
             status,
             headers: std::mem::take(headers),
             body,
             vary,
             response_time,
             initial_age: apparent_age.max(corrected_age),
-            lifetime,
-            cc,
-        }
+            lifetime: 0,
+            cc: CacheControl::default(),
+        };
+        entry.retarget(CacheControl::parse(all_fields(
+            &entry.headers,
+            "cache-control",
+        )));
+        entry
+    }
+
+    /// Takes `cc` as the response's directives (a targeted field's instead of
+    /// `Cache-Control`, say) and recomputes the freshness lifetime from them.
+    pub fn retarget(&mut self, cc: CacheControl) {
+        let date = date_of(&self.headers, self.response_time);
+        self.lifetime = freshness_lifetime(self.status, &self.headers, &cc, date);
+        self.cc = cc;
     }
 
     /// The entry after a 304: its fields updated with the 304's (RFC 9111 §3.2), times and
@@ -347,6 +368,13 @@ impl Entry {
                 .is_some_and(|w| self.staleness(now) <= w)
     }
 
+    /// May this stale entry answer when the origin cannot be reached (a disconnected
+    /// cache, RFC 9111 §4.2.4)? Not when it must be revalidated first (`must-revalidate`,
+    /// `proxy-revalidate`, `s-maxage`, `no-cache`).
+    pub fn stale_if_disconnected(&self) -> bool {
+        !self.no_stale() && !self.cc.no_cache
+    }
+
     /// Does the request's `Vary` selection match this entry?
     pub fn matches(&self, req: &Headers) -> bool {
         self.vary.matches(req)
@@ -404,6 +432,13 @@ pub enum Use {
     Validate,
 }
 
+/// The response's `Date` in seconds, or `default` when absent or invalid.
+fn date_of(headers: &[(String, String)], default: u64) -> u64 {
+    field(headers, "date")
+        .and_then(parse_http_date)
+        .map_or(default, secs)
+}
+
 /// Freshness lifetime (RFC 9111 §4.2.1): s-maxage, max-age, Expires − Date, or for
 /// heuristically cacheable statuses 10% of (Date − Last-Modified), capped at a day.
 pub fn freshness_lifetime(
@@ -439,6 +474,7 @@ pub struct Cache {
     lru: Mutex<Lru<Variants>>,
     max_object: usize,
     fill: FillBudget,
+    targeted: Option<String>,
 }
 
 impl Cache {
@@ -448,6 +484,28 @@ impl Cache {
             lru: Mutex::new(Lru::new(capacity, max_object.saturating_add(64 * 1024))),
             max_object,
             fill: FillBudget::new(capacity / 4),
+            targeted: None,
+        }
+    }
+
+    /// The cache obeying the targeted field `name` (RFC 9213, e.g. `CDN-Cache-Control`)
+    /// over `Cache-Control` where it is present and valid.
+    pub fn targeting(mut self, name: Option<String>) -> Self {
+        self.targeted = name;
+        self
+    }
+
+    /// The valid targeted directives of a response, if the cache has a targeted field.
+    fn targeted_cc(&self, headers: &[(String, String)]) -> Option<CacheControl> {
+        targeted_cc(headers, self.targeted.as_deref()?)
+    }
+
+    /// May this response to `req` be stored here ([`storable`], with a valid targeted
+    /// field in place of `Cache-Control`)?
+    pub fn storable(&self, req: &Headers, status: u16, headers: &[(String, String)]) -> bool {
+        match self.targeted_cc(headers) {
+            Some(cc) => storable_as(req, status, headers, &cc),
+            None => storable(req, status, headers),
         }
     }
 
@@ -474,6 +532,10 @@ impl Cache {
     pub fn insert(&self, url: &str, entry: Entry) {
         if entry.body.len() > self.max_object {
             return;
+        }
+        let mut entry = entry;
+        if let Some(cc) = self.targeted_cc(&entry.headers) {
+            entry.retarget(cc);
         }
         let entry = Arc::new(entry);
         let old = self
@@ -642,6 +704,16 @@ mod tests {
         }
         let e = Entry::new(200, h(&[("Age", "-5")]), Arc::from(&b""[..]), &none, T, T);
         assert_eq!(e.age(T), 0);
+        // A list counts by its first member.
+        let e = Entry::new(
+            200,
+            h(&[("Age", "7200, 0")]),
+            Arc::from(&b""[..]),
+            &none,
+            T,
+            T,
+        );
+        assert_eq!(e.age(T), 7200);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod lru;
 pub mod pool;
 mod purge;
 pub mod target;
+pub mod targeted;
 mod upstream;
 pub mod vary;
 
@@ -75,6 +76,9 @@ pub struct ProxyConfig {
     pub cache_log: Option<reactor::access_log::LogSink>,
     /// Who may `PURGE` (default: loopback clients only).
     pub purge_allow: AccessList,
+    /// Reverse mode: the targeted cache-control field obeyed over `Cache-Control`
+    /// (RFC 9213). Default `CDN-Cache-Control`; `None` turns it off.
+    pub cdn_cache_control: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -92,6 +96,7 @@ impl Default for ProxyConfig {
             dns_ttl: Duration::from_secs(30),
             cache_log: None,
             purge_allow: AccessList::default(),
+            cdn_cache_control: Some("CDN-Cache-Control".into()),
         }
     }
 }
@@ -162,8 +167,12 @@ const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNEC
 impl Proxy {
     /// A proxy configured by `config`.
     pub fn new(config: ProxyConfig) -> Self {
-        let cache =
-            (config.cache_size > 0).then(|| Cache::new(config.cache_size, config.max_object_size));
+        let targeted = config
+            .upstream
+            .as_ref()
+            .and(config.cdn_cache_control.clone());
+        let cache = (config.cache_size > 0)
+            .then(|| Cache::new(config.cache_size, config.max_object_size).targeting(targeted));
         Proxy {
             inner: Arc::new(Inner {
                 dns: Arc::new(Dns::new(config.dns_ttl)),

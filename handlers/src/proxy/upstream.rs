@@ -19,7 +19,7 @@ use reactor::{
     SocketId,
 };
 
-use super::cache::{self, field, unix_now, Entry};
+use super::cache::{field, unix_now, Entry};
 use super::fill::Backlog;
 use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
 use super::pool::IdleSet;
@@ -126,7 +126,7 @@ impl Exchange {
         let now = unix_now();
         if let Some(r) = self.responder.take() {
             match &self.mode {
-                Mode::Revalidate(e) if e.stale_if_error(now) => {
+                Mode::Revalidate(e) if e.stale_if_error(now) || e.stale_if_disconnected() => {
                     r.send(self.inner.serve(e, &self.req, CacheState::Stale));
                 }
                 _ => {
@@ -750,8 +750,8 @@ impl Fetch {
         let fields = response_fields(&h.headers, self.ex.upstream_head);
         let max = inner.cache.as_ref().map_or(0, |c| c.max_object());
         let storable = self.ex.storable_req
-            && inner.cache.is_some()
-            && cache::storable(&self.ex.req.headers, h.status, &fields)
+            && (inner.cache.as_ref())
+                .is_some_and(|c| c.storable(&self.ex.req.headers, h.status, &fields))
             && body_len.unwrap_or(0) <= max as u64;
         if storable {
             self.store = Some(Stored {
