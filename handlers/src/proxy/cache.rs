@@ -93,32 +93,38 @@ impl CacheControl {
                     Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
                     None => (d.trim(), None),
                 };
-                let num = arg.and_then(delta_seconds);
-                match name.to_ascii_lowercase().as_str() {
-                    "no-store" => cc.no_store = true,
-                    "no-cache" => cc.no_cache = true,
-                    "private" => cc.private = true,
-                    "public" => cc.public = true,
-                    "must-revalidate" => cc.must_revalidate = true,
-                    "proxy-revalidate" => cc.proxy_revalidate = true,
-                    "only-if-cached" => cc.only_if_cached = true,
-                    "max-age" => cc.max_age = Some(num.unwrap_or(0)),
-                    "s-maxage" => cc.s_maxage = num.or(cc.s_maxage),
-                    "max-stale" => {
-                        cc.max_stale = Some(if arg.is_some() {
-                            num.unwrap_or(0)
-                        } else {
-                            u64::MAX
-                        })
-                    }
-                    "min-fresh" => cc.min_fresh = num.or(cc.min_fresh),
-                    "stale-while-revalidate" => cc.stale_while_revalidate = num,
-                    "stale-if-error" => cc.stale_if_error = num,
-                    _ => {}
-                }
+                cc.directive(&name.to_ascii_lowercase(), arg);
             }
         }
         cc
+    }
+
+    /// Applies one directive (`name` lower-case, `arg` unquoted).
+    pub(crate) fn directive(&mut self, name: &str, arg: Option<&str>) {
+        let num = arg.and_then(delta_seconds);
+        let cc = self;
+        match name {
+            "no-store" => cc.no_store = true,
+            "no-cache" => cc.no_cache = true,
+            "private" => cc.private = true,
+            "public" => cc.public = true,
+            "must-revalidate" => cc.must_revalidate = true,
+            "proxy-revalidate" => cc.proxy_revalidate = true,
+            "only-if-cached" => cc.only_if_cached = true,
+            "max-age" => cc.max_age = Some(num.unwrap_or(0)),
+            "s-maxage" => cc.s_maxage = num.or(cc.s_maxage),
+            "max-stale" => {
+                cc.max_stale = Some(if arg.is_some() {
+                    num.unwrap_or(0)
+                } else {
+                    u64::MAX
+                })
+            }
+            "min-fresh" => cc.min_fresh = num.or(cc.min_fresh),
+            "stale-while-revalidate" => cc.stale_while_revalidate = num,
+            "stale-if-error" => cc.stale_if_error = num,
+            _ => {}
+        }
     }
 
     /// The directives of a request, honouring `Pragma: no-cache` when there is no

@@ -27,20 +27,11 @@ pub fn targeted_cc(headers: &[(String, String)], name: &str) -> Option<CacheCont
     for line in lines {
         for member in split_members(line)? {
             let (key, value) = parse_member(member)?;
-            let num = |v: Option<&str>| v.and_then(delta_seconds);
-            match key {
-                "no-store" => cc.no_store = true,
-                "no-cache" => cc.no_cache = true,
-                "private" => cc.private = true,
-                "public" => cc.public = true,
-                "must-revalidate" => cc.must_revalidate = true,
-                "proxy-revalidate" => cc.proxy_revalidate = true,
-                "max-age" => cc.max_age = Some(num(value)?),
-                "s-maxage" => cc.s_maxage = Some(num(value)?),
-                "stale-while-revalidate" => cc.stale_while_revalidate = num(value),
-                "stale-if-error" => cc.stale_if_error = num(value),
-                _ => {}
+            let numeric = matches!(key, "max-age" | "s-maxage");
+            if numeric && value.and_then(delta_seconds).is_none() {
+                return None;
             }
+            cc.directive(key, value);
         }
     }
     Some(cc)
