@@ -578,7 +578,7 @@ impl Drop for Slot {
 /// let (used, status, _, fields) = parse_response_head(b"HTTP/1.1 200 OK\r\nAge: 1\r\n\r\nxy")
 ///     .unwrap()
 ///     .unwrap();
-/// assert_eq!((used, status, fields.len()), (29, 200, 1));
+/// assert_eq!((used, status, fields.len()), (27, 200, 1));
 /// assert!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
 /// ```
 #[allow(clippy::type_complexity)]
