@@ -3,68 +3,19 @@
 //! (peak RSS from `/proc`, the cache's own weight, or the cache state a client sees).
 
 mod common;
+mod proxy_support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::Httpd;
+use proxy_support::{get, origin, proxy_binary, x_cache};
 use reactor::testing::{serve, Client, TestResponse};
 use reactor::{Config, Server};
 use reactor_handlers::proxy::{Proxy, ProxyConfig};
-
-/// An origin answering every request with `respond(target)` (a whole response; empty:
-/// close the connection instead), on keep-alive connections, one thread each.
-fn origin(respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let respond = Arc::new(respond);
-    std::thread::spawn(move || {
-        for s in listener.incoming().flatten() {
-            let respond = respond.clone();
-            std::thread::spawn(move || answer_all(s, &*respond));
-        }
-    });
-    addr
-}
-
-fn answer_all(mut s: TcpStream, respond: &(dyn Fn(&str) -> Vec<u8> + Send + Sync)) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            buf.drain(..end + 4);
-            let target = head.split(' ').nth(1).unwrap_or("/").to_string();
-            // An empty answer: close without answering.
-            let answer = respond(&target);
-            if answer.is_empty() || s.write_all(&answer).is_err() {
-                return;
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn proxy_binary(args: &[&str]) -> Httpd {
-    Httpd::spawn(Command::new(env!("CARGO_BIN_EXE_reactor-proxy")), args)
-}
-
-/// `GET url` through the proxy at `proxy` with extra header lines.
-fn get(proxy: SocketAddr, url: &str, extra: &str) -> TestResponse {
-    let mut c = Client::connect(proxy);
-    c.send(format!("GET {url} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes());
-    c.response(false).expect("a response")
-}
-
-fn x_cache(r: &TestResponse) -> String {
-    r.header("x-cache").unwrap_or("").to_string()
-}
 
 /// 30,000 `Vary` names (one distinct) and a 14 KB request header: the entry holds the
 /// value once, counted in its weight, and hits stay cheap.

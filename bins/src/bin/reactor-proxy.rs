@@ -6,6 +6,7 @@ use std::time::Duration;
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_handlers::proxy::access::Cidr;
+use reactor_handlers::proxy::disk::DiskTier;
 use reactor_handlers::proxy::{parse_ports, parse_upstream, Proxy, ProxyConfig};
 
 const USAGE: &str = "\
@@ -31,6 +32,8 @@ Options:
   --upstream http://HOST:PORT
                            reverse mode: send origin-form requests to this origin
   --max-body BYTES         largest request body forwarded [default: 1048576]
+  --cache-dir DIR          keep a disk tier of the cache in DIR (survives restarts)
+  --cache-disk-size BYTES  disk tier size [default: 1073741824]
   --cdn-cache-control NAME targeted cache-control field obeyed in reverse mode over
                            Cache-Control (RFC 9213), off for none [default: CDN-Cache-Control]
   --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
@@ -57,6 +60,8 @@ fn parse_args() -> Result<Options, String> {
     let mut access_log = None;
     let mut cache_log = None;
     let mut purge_default = true;
+    let mut cache_dir: Option<String> = None;
+    let mut cache_disk_size: u64 = 1 << 30;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -95,6 +100,12 @@ fn parse_args() -> Result<Options, String> {
                 let s: String = parse_value("--upstream", parser.value().ok())?;
                 proxy.upstream = Some(parse_upstream(&s).map_err(|e| format!("--upstream: {e}"))?);
             }
+            Long("cache-dir") => {
+                cache_dir = Some(parse_value::<String>("--cache-dir", parser.value().ok())?)
+            }
+            Long("cache-disk-size") => {
+                cache_disk_size = parse_value("--cache-disk-size", parser.value().ok())?
+            }
             Long("cdn-cache-control") => {
                 let name: String = parse_value("--cdn-cache-control", parser.value().ok())?;
                 let valid = !name.is_empty()
@@ -122,6 +133,11 @@ fn parse_args() -> Result<Options, String> {
             }
             other => return Err(format!("{} (try --help)", other.unexpected())),
         }
+    }
+    if let Some(dir) = cache_dir {
+        let disk = DiskTier::open(std::path::Path::new(&dir), cache_disk_size)
+            .map_err(|e| format!("--cache-dir {dir}: {e}"))?;
+        proxy.disk = Some(disk);
     }
     if config.workers == 0 || config.threads == 0 {
         return Err("--workers and --threads must be at least 1".into());

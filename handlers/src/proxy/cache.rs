@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reactor::date::parse_http_date;
 use reactor::Headers;
 
+use super::disk::DiskTier;
 use super::fill::FillBudget;
 use super::lru::Lru;
 use super::targeted::targeted_cc;
@@ -481,6 +482,7 @@ pub struct Cache {
     max_object: usize,
     fill: FillBudget,
     targeted: Option<String>,
+    disk: Option<Arc<DiskTier>>,
 }
 
 impl Cache {
@@ -491,6 +493,7 @@ impl Cache {
             max_object,
             fill: FillBudget::new(capacity / 4),
             targeted: None,
+            disk: None,
         }
     }
 
@@ -533,8 +536,8 @@ impl Cache {
         variants.iter().rev().find(|e| e.matches(req)).cloned()
     }
 
-    /// Stores `entry` for `url`, replacing the variant with the same `Vary` values. The
-    /// new variant list is built outside the lock.
+    /// Stores `entry` for `url`, replacing the variant with the same `Vary` values, and
+    /// writes it through to the disk tier if there is one.
     pub fn insert(&self, url: &str, entry: Entry) {
         if entry.body.len() > self.max_object {
             return;
@@ -544,6 +547,46 @@ impl Cache {
             entry.retarget(cc);
         }
         let entry = Arc::new(entry);
+        self.insert_memory(url, entry.clone());
+        if let Some(disk) = &self.disk {
+            disk.store(url, entry);
+        }
+    }
+
+    /// Puts an entry read back from the disk tier into memory; false if it is too big.
+    pub fn promote(&self, url: &str, entry: Entry) -> bool {
+        if entry.body.len() > self.max_object {
+            return false;
+        }
+        let mut entry = entry;
+        if let Some(cc) = self.targeted_cc(&entry.headers) {
+            entry.retarget(cc);
+        }
+        self.insert_memory(url, Arc::new(entry));
+        true
+    }
+
+    /// The disk tier to look in for `url`: when memory has nothing for it and the disk
+    /// index has.
+    pub fn disk_candidate(&self, url: &str) -> Option<&Arc<DiskTier>> {
+        let disk = self.disk.as_ref()?;
+        let in_memory = self.lru.lock().is_ok_and(|l| l.peek(url).is_some());
+        (!in_memory && disk.has(url)).then_some(disk)
+    }
+
+    /// The cache with a disk tier under its memory.
+    pub fn with_disk(mut self, disk: Option<Arc<DiskTier>>) -> Self {
+        self.disk = disk;
+        self
+    }
+
+    /// `(files, bytes)` in the disk tier.
+    pub fn disk_usage(&self) -> (usize, usize) {
+        self.disk.as_ref().map_or((0, 0), |d| d.usage())
+    }
+
+    /// The new variant list is built outside the lock.
+    fn insert_memory(&self, url: &str, entry: Arc<Entry>) {
         let old = self
             .lru
             .lock()
@@ -565,11 +608,14 @@ impl Cache {
         }
     }
 
-    /// Removes every variant of `url`; true if there was one.
+    /// Removes every variant of `url` from both tiers; true if there was one.
     pub fn invalidate(&self, url: &str) -> bool {
-        self.lru
+        let memory = self
+            .lru
             .lock()
-            .is_ok_and(|mut lru| lru.remove(url).is_some())
+            .is_ok_and(|mut lru| lru.remove(url).is_some());
+        let disk = self.disk.as_ref().is_some_and(|d| d.remove(url));
+        memory || disk
     }
 
     /// `(URLs, bytes)` held.

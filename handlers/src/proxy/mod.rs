@@ -24,6 +24,7 @@
 pub mod access;
 pub mod cache;
 pub mod cache_log;
+pub mod disk;
 pub mod dns;
 pub mod fill;
 pub mod headers;
@@ -74,6 +75,8 @@ pub struct ProxyConfig {
     pub dns_ttl: Duration,
     /// Where to write one line per proxied request with its cache state, if anywhere.
     pub cache_log: Option<reactor::access_log::LogSink>,
+    /// The disk tier under the memory cache (`--cache-dir`), if any.
+    pub disk: Option<Arc<disk::DiskTier>>,
     /// Who may `PURGE` (default: loopback clients only).
     pub purge_allow: AccessList,
     /// Reverse mode: the targeted cache-control field obeyed over `Cache-Control`
@@ -96,6 +99,7 @@ impl Default for ProxyConfig {
             dns_ttl: Duration::from_secs(30),
             cache_log: None,
             purge_allow: AccessList::default(),
+            disk: None,
             cdn_cache_control: Some("CDN-Cache-Control".into()),
         }
     }
@@ -171,8 +175,11 @@ impl Proxy {
             .upstream
             .as_ref()
             .and(config.cdn_cache_control.clone());
-        let cache = (config.cache_size > 0)
-            .then(|| Cache::new(config.cache_size, config.max_object_size).targeting(targeted));
+        let cache = (config.cache_size > 0).then(|| {
+            Cache::new(config.cache_size, config.max_object_size)
+                .targeting(targeted)
+                .with_disk(config.disk.clone())
+        });
         Proxy {
             inner: Arc::new(Inner {
                 dns: Arc::new(Dns::new(config.dns_ttl)),
@@ -299,6 +306,10 @@ impl Inner {
             && req.headers.get_bytes("range").is_none();
         let mut mode = Mode::Forward;
         if let (true, Some(cache)) = (cacheable, &self.cache) {
+            if let Some(disk) = cache.disk_candidate(&url) {
+                let disk = disk.clone();
+                return self.from_disk(disk, req, target, url, cx, responder, collapse);
+            }
             let now = unix_now();
             if let Some(entry) = cache.lookup(&url, &req.headers) {
                 match entry.usable(&req_cc, now) {
@@ -342,6 +353,45 @@ impl Inner {
             };
         }
         self.start_exchange(req, target, cx, responder, mode, None, storable_req)
+    }
+
+    /// Reads `url` from the disk tier on the pool, puts it in memory, then answers the
+    /// request again on this reactor (a hit now, or a miss if the file was bad).
+    #[allow(clippy::too_many_arguments)]
+    fn from_disk(
+        self: &Arc<Self>,
+        disk: Arc<disk::DiskTier>,
+        req: &mut Request,
+        target: Target,
+        url: String,
+        cx: &mut Context<'_>,
+        responder: Option<Responder>,
+        collapse: bool,
+    ) -> Reply {
+        let responder = responder.unwrap_or_else(|| cx.responder());
+        let mut owned = req.clone();
+        owned.body = std::mem::take(&mut req.body);
+        let (inner, handle) = (self.clone(), cx.handle());
+        let job = move || {
+            let promoted = match (disk.load(&url), &inner.cache) {
+                (Some(entry), Some(cache)) => cache.promote(&url, entry),
+                _ => false,
+            };
+            if !promoted {
+                disk.remove(&url);
+            }
+            handle.run(move |cx| {
+                let mut req = owned;
+                inner.dispatch(&mut req, target, cx, Some(responder), collapse);
+            });
+        };
+        match cx.spawn_blocking(job) {
+            Ok(()) => Reply::Later,
+            Err(_) => Reply::Response(Response::error_with(
+                503,
+                "The proxy is busy; try again shortly.",
+            )),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -30,6 +30,8 @@ use super::{CacheState, Inner, Slot};
 const MAX_HEAD: usize = 64 * 1024;
 /// Bytes read from an origin at a time.
 const READ_SIZE: usize = 64 * 1024;
+/// Bytes a storing fill reads per event before letting the client's connection write.
+const YIELD_AFTER: usize = 1 << 20;
 
 thread_local! {
     /// The reactor thread's read buffer (allocated and zeroed once, not per event).
@@ -423,6 +425,7 @@ impl SocketHandler for Fetch {
         buf.resize(READ_SIZE, 0);
         let mut progressed = false;
         let mut keep = None;
+        let mut read_now = 0;
         while !self.paused {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
@@ -434,6 +437,15 @@ impl SocketHandler for Fetch {
                     self.got_bytes = true;
                     if !self.data(&buf[..n], ready.id, cx) {
                         keep = Some(false);
+                        break;
+                    }
+                    read_now += n;
+                    if read_now >= YIELD_AFTER && self.store.is_some() && self.sender.is_some() {
+                        // A fill ignores the client's pace: let its connection write what
+                        // was queued before reading on, so only a stalled client's queue
+                        // grows (against the fill budget).
+                        let id = ready.id;
+                        cx.handle().run(move |cx| cx.poke(id));
                         break;
                     }
                 }
