@@ -178,8 +178,10 @@ fn kill_9_mid_fill_and_corrupt_files_never_serve_a_bad_body() {
         &up,
         "--cache-dir",
         &dir_arg,
+        // Room for the object and (a quarter) for a slow test client's queue during
+        // the fill (see the fill budget in handlers/src/proxy/fill.rs).
         "--cache-size",
-        "300000000",
+        "800000000",
         "--max-object-size",
         "150000000",
     ];

@@ -553,17 +553,17 @@ impl Cache {
         }
     }
 
-    /// Puts an entry read back from the disk tier into memory; false if it is too big.
-    pub fn promote(&self, url: &str, entry: Entry) -> bool {
-        if entry.body.len() > self.max_object {
-            return false;
-        }
-        let mut entry = entry;
+    /// Puts an entry read back from the disk tier into memory (directives retargeted);
+    /// it comes back when memory cannot hold it.
+    pub fn promote(&self, url: &str, mut entry: Entry) -> Result<(), Arc<Entry>> {
         if let Some(cc) = self.targeted_cc(&entry.headers) {
             entry.retarget(cc);
         }
-        self.insert_memory(url, Arc::new(entry));
-        true
+        let entry = Arc::new(entry);
+        if entry.body.len() <= self.max_object && self.insert_memory(url, entry.clone()) {
+            return Ok(());
+        }
+        Err(entry)
     }
 
     /// The disk tier to look in for `url`: when memory has nothing for it and the disk
@@ -585,8 +585,8 @@ impl Cache {
         self.disk.as_ref().map_or((0, 0), |d| d.usage())
     }
 
-    /// The new variant list is built outside the lock.
-    fn insert_memory(&self, url: &str, entry: Arc<Entry>) {
+    /// The new variant list is built outside the lock. False if memory refused it.
+    fn insert_memory(&self, url: &str, entry: Arc<Entry>) -> bool {
         let old = self
             .lru
             .lock()
@@ -603,9 +603,9 @@ impl Cache {
             variants.remove(0);
         }
         let weight = variants.iter().map(|e| e.weight()).sum();
-        if let Ok(mut lru) = self.lru.lock() {
-            lru.insert(url.to_string(), Arc::new(variants), weight);
-        }
+        self.lru
+            .lock()
+            .is_ok_and(|mut lru| lru.insert(url.to_string(), Arc::new(variants), weight))
     }
 
     /// Removes every variant of `url` from both tiers; true if there was one.

@@ -373,15 +373,23 @@ impl Inner {
         owned.body = std::mem::take(&mut req.body);
         let (inner, handle) = (self.clone(), cx.handle());
         let job = move || {
-            let promoted = match (disk.load(&url), &inner.cache) {
-                (Some(entry), Some(cache)) => cache.promote(&url, entry),
-                _ => false,
+            // Kept on disk only (memory too small for it): served from here while fresh.
+            let disk_only = match (disk.load(&url), &inner.cache) {
+                (Some(entry), Some(cache)) => cache.promote(&url, entry).err(),
+                _ => None,
             };
-            if !promoted {
-                disk.remove(&url);
-            }
             handle.run(move |cx| {
                 let mut req = owned;
+                if let Some(entry) = disk_only {
+                    let req_cc = CacheControl::of_request(&req.headers);
+                    if entry.matches(&req.headers)
+                        && entry.usable(&req_cc, unix_now()) == Use::Fresh
+                    {
+                        return responder.send(inner.serve(&entry, &req, CacheState::Hit));
+                    }
+                    // Not usable as it is: a plain miss (no disk copy to find again).
+                    disk.remove(&url);
+                }
                 inner.dispatch(&mut req, target, cx, Some(responder), collapse);
             });
         };
