@@ -90,22 +90,26 @@ fn objects_origin(down: Arc<AtomicBool>) -> std::net::SocketAddr {
     })
 }
 
+/// Reverse mode in front of `origin` with its disk tier in `dir`, plus `extra`.
+fn disk_args(origin: std::net::SocketAddr, dir: &TempDir, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--upstream".to_string(),
+        format!("http://{origin}"),
+        "--cache-dir".to_string(),
+        dir.0.to_string_lossy().into_owned(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
 #[test]
 fn restart_with_a_populated_disk_cache_serves_hits_byte_for_byte() {
     let dir = TempDir::new("proxy-disk-restart");
     let down = Arc::new(AtomicBool::new(false));
     let o = objects_origin(down.clone());
-    let up = format!("http://{o}");
-    let dir_arg = dir.0.to_string_lossy().into_owned();
     // Memory for two objects: the third pushes the first out to the disk tier alone.
-    let args = [
-        "--upstream",
-        &up,
-        "--cache-dir",
-        &dir_arg,
-        "--cache-size",
-        "700000",
-    ];
+    let args = disk_args(o, &dir, &["--cache-size", "700000"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let p = proxy_binary(&args);
     for i in 0..3 {
         let r = get(p.addr, &format!("/o{i}"), "");
@@ -171,20 +175,19 @@ fn kill_9_mid_fill_and_corrupt_files_never_serve_a_bad_body() {
         r.extend_from_slice(&b);
         r
     });
-    let up = format!("http://{o}");
-    let dir_arg = dir.0.to_string_lossy().into_owned();
-    let args = [
-        "--upstream",
-        &up,
-        "--cache-dir",
-        &dir_arg,
-        // Room for the object and (a quarter) for a slow test client's queue during
-        // the fill (see the fill budget in handlers/src/proxy/fill.rs).
-        "--cache-size",
-        "800000000",
-        "--max-object-size",
-        "150000000",
-    ];
+    // Room for the object and (a quarter) for a slow test client's queue during the
+    // fill (see the fill budget in handlers/src/proxy/fill.rs).
+    let args = disk_args(
+        o,
+        &dir,
+        &[
+            "--cache-size",
+            "800000000",
+            "--max-object-size",
+            "150000000",
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Kill the proxy when half the body has reached the client.
     let p = proxy_binary(&args);
     let mut c = TcpStream::connect(p.addr).unwrap();
