@@ -22,6 +22,7 @@ cargo build --release -q --bin reactor-proxy --manifest-path "$root/Cargo.toml"
 
 origin=$(free_port); ngx=$(free_port); rp=$(free_port); sq=$(free_port)
 rpf=$(free_port); sqf=$(free_port)
+rpd=$(free_port)   # reactor-proxy whose memory holds nothing: every hit from its disk tier
 mkdir -p "$work/www/hit" "$work/www/miss" "$work/ngx-cache"
 chmod 755 "$work"; chmod 777 "$work/ngx-cache"   # nginx workers run as nobody
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$work/www/hit/1k.txt"
@@ -53,6 +54,9 @@ nginx -c "$work/nginx.conf" 2>"$work/nginx.out" & pids+=($!)
 rp_pid=$!
 "$root/target/release/reactor-proxy" --bind "127.0.0.1:$rpf" --workers 1 2>"$work/rpf.err" & pids+=($!)
 rpf_pid=$!
+"$root/target/release/reactor-proxy" --bind "127.0.0.1:$rpd" --workers 1 --cache-size 512 \
+  --cache-dir "$work/rp-disk" --upstream "http://127.0.0.1:$origin" 2>"$work/rpd.err" & pids+=($!)
+rpd_pid=$!
 have_squid=0
 if command -v squid >/dev/null; then
   have_squid=1
@@ -74,7 +78,7 @@ shutdown_lifetime 0 seconds
 CONF
   squid -N -f "$work/squid.conf" >"$work/squid.out" 2>&1 & pids+=($!)
 fi
-wait_port "$origin"; wait_port "$ngx"; wait_port "$rp"; wait_port "$rpf"
+wait_port "$origin"; wait_port "$ngx"; wait_port "$rp"; wait_port "$rpf"; wait_port "$rpd"
 [ "$have_squid" = 1 ] && wait_port "$sq"
 # CPU is counted on the worker processes (nginx's master only supervises).
 ngx_pid=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
@@ -111,6 +115,9 @@ echo "== cache hit (1 KiB, max-age=3600), $conns connections, ${secs}s =="
 hit_ngx=$(run "nginx proxy_cache" "$ngx_pid" "http://127.0.0.1:$ngx/hit/1k.txt"); echo "$hit_ngx"
 hit_rp=$(run "reactor-proxy" "$rp_pid" "http://127.0.0.1:$rp/hit/1k.txt"); echo "$hit_rp"
 [ "$have_squid" = 1 ] && run "squid (accel)" "$(squid_pid)" "http://127.0.0.1:$sq/hit/1k.txt"
+echo "== disk-tier hit (reactor-proxy --cache-size 512 --cache-dir: read on the pool, page cache warm) =="
+curl -s -o /dev/null "http://127.0.0.1:$rpd/hit/1k.txt"; sleep 0.5   # let the write land
+hit_rpd=$(run "reactor-proxy disk" "$rpd_pid" "http://127.0.0.1:$rpd/hit/1k.txt"); echo "$hit_rpd"
 echo "== miss path (1 KiB, no-store: every request goes to the origin) =="
 miss_ngx=$(run "nginx proxy_pass" "$ngx_pid" "http://127.0.0.1:$ngx/miss/1k.txt"); echo "$miss_ngx"
 miss_rp=$(run "reactor-proxy" "$rp_pid" "http://127.0.0.1:$rp/miss/1k.txt"); echo "$miss_rp"
@@ -125,4 +132,5 @@ run "reactor-proxy miss" "$rpf_pid" "http://127.0.0.1:$origin/miss/1k.txt" "http
 [ "$have_squid" = 1 ] && run "squid miss" "$(squid_pid)" "http://127.0.0.1:$origin/miss/1k.txt" "http://127.0.0.1:$sqf"
 echo "== reactor-proxy / nginx =="
 echo "cache hit: $(ratio "$hit_rp" "$hit_ngx")   (target req/s >= 1.0x)"
+echo "disk-tier hit vs nginx proxy_cache hit: $(ratio "$hit_rpd" "$hit_ngx")   (target req/s >= 1.0x)"
 echo "miss path: $(ratio "$miss_rp" "$miss_ngx")   (target req/s >= 0.9x)"

@@ -3,66 +3,19 @@
 //! (peak RSS from `/proc`, the cache's own weight, or the cache state a client sees).
 
 mod common;
+mod proxy_support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::Httpd;
+use proxy_support::{get, origin, proxy_binary, x_cache};
 use reactor::testing::{serve, Client, TestResponse};
 use reactor::{Config, Server};
 use reactor_handlers::proxy::{Proxy, ProxyConfig};
-
-/// An origin answering every request with `respond(target)` (a whole response), on
-/// keep-alive connections, one thread each.
-fn origin(respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let respond = Arc::new(respond);
-    std::thread::spawn(move || {
-        for s in listener.incoming().flatten() {
-            let respond = respond.clone();
-            std::thread::spawn(move || answer_all(s, &*respond));
-        }
-    });
-    addr
-}
-
-fn answer_all(mut s: TcpStream, respond: &(dyn Fn(&str) -> Vec<u8> + Send + Sync)) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            buf.drain(..end + 4);
-            let target = head.split(' ').nth(1).unwrap_or("/").to_string();
-            if s.write_all(&respond(&target)).is_err() {
-                return;
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn proxy_binary(args: &[&str]) -> Httpd {
-    Httpd::spawn(Command::new(env!("CARGO_BIN_EXE_reactor-proxy")), args)
-}
-
-/// `GET url` through the proxy at `proxy` with extra header lines.
-fn get(proxy: SocketAddr, url: &str, extra: &str) -> TestResponse {
-    let mut c = Client::connect(proxy);
-    c.send(format!("GET {url} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes());
-    c.response(false).expect("a response")
-}
-
-fn x_cache(r: &TestResponse) -> String {
-    r.header("x-cache").unwrap_or("").to_string()
-}
 
 /// 30,000 `Vary` names (one distinct) and a 14 KB request header: the entry holds the
 /// value once, counted in its weight, and hits stay cheap.
@@ -264,4 +217,70 @@ fn purge_only_from_the_purge_list() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+}
+
+#[test]
+fn reverse_mode_obeys_cdn_cache_control_over_cache_control() {
+    let o = origin(|target| {
+        let fields = match target {
+            "/cdn-long" => "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=600\r\n",
+            "/cdn-private" => "Cache-Control: max-age=600\r\nCDN-Cache-Control: private\r\n",
+            "/cdn-invalid" => "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=\"600\"\r\n",
+            "/mine" => "Cache-Control: no-store\r\nMy-CC: max-age=600\r\n",
+            _ => "Cache-Control: max-age=600\r\n",
+        };
+        format!("HTTP/1.1 200 OK\r\n{fields}Content-Length: 1\r\n\r\nx").into_bytes()
+    });
+    let up = format!("http://{o}");
+    let p = proxy_binary(&["--upstream", &up]);
+    let twice = |p: &Httpd, path: &str| {
+        get(p.addr, path, "");
+        x_cache(&get(p.addr, path, ""))
+    };
+    assert_eq!(twice(&p, "/cdn-long"), "HIT");
+    assert_eq!(twice(&p, "/cdn-private"), "MISS");
+    assert_eq!(twice(&p, "/cdn-invalid"), "MISS");
+    assert_eq!(twice(&p, "/mine"), "MISS");
+    // The client still sees the origin's fields.
+    let r = get(p.addr, "/cdn-long", "");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    let mine = proxy_binary(&["--upstream", &up, "--cdn-cache-control", "My-CC"]);
+    assert_eq!(twice(&mine, "/mine"), "HIT");
+    assert_eq!(twice(&mine, "/cdn-long"), "MISS");
+    // A forward proxy is no CDN: Cache-Control rules.
+    let fwd = proxy_binary(&[]);
+    let url = format!("{up}/cdn-long");
+    assert_eq!(twice(&fwd, &url), "MISS");
+}
+
+#[test]
+fn a_stale_entry_answers_when_the_origin_is_gone_unless_it_must_revalidate() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let down = Arc::new(AtomicBool::new(false));
+    let d = down.clone();
+    let o = origin(move |target| {
+        if d.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let cc = if target == "/strict" {
+            "max-age=1, must-revalidate"
+        } else {
+            "max-age=1"
+        };
+        format!("HTTP/1.1 200 OK\r\nCache-Control: {cc}\r\nContent-Length: 4\r\n\r\nkept")
+            .into_bytes()
+    });
+    let p = proxy_binary(&["--upstream", &format!("http://{o}")]);
+    assert_eq!(get(p.addr, "/easy", "").text(), "kept");
+    assert_eq!(get(p.addr, "/strict", "").text(), "kept");
+    // Stale after a second; then the origin closes every connection without answering.
+    std::thread::sleep(Duration::from_millis(2100));
+    down.store(true, Ordering::SeqCst);
+    let r = get(p.addr, "/easy", "");
+    assert_eq!(
+        (r.status, x_cache(&r).as_str(), r.text().as_str()),
+        (200, "STALE", "kept")
+    );
+    assert_eq!(get(p.addr, "/strict", "").status, 502);
 }

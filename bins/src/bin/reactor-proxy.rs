@@ -9,6 +9,7 @@ use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
 use reactor_handlers::proxy::access::Cidr;
 use reactor_handlers::proxy::auth::ProxyAuth;
 use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
+use reactor_handlers::proxy::disk::DiskTier;
 
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
@@ -49,6 +50,10 @@ Options:
   --upstream-ca FILE       also trust the CA certificates of this PEM file for
                            https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
+  --cache-dir DIR          keep a disk tier of the cache in DIR (survives restarts)
+  --cache-disk-size BYTES  disk tier size [default: 1073741824]
+  --cdn-cache-control NAME targeted cache-control field obeyed in reverse mode over
+                           Cache-Control (RFC 9213), off for none [default: CDN-Cache-Control]
   --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
                            replaces the default, loopback only)
   --tls-cert FILE          PEM certificate chain: speak HTTPS to clients (repeatable, each
@@ -78,6 +83,8 @@ fn parse_args() -> Result<Options, String> {
     let mut cache_log = None;
     let mut purge_default = true;
     let mut tls = CertFlags::default();
+    let mut cache_dir: Option<String> = None;
+    let mut cache_disk_size: u64 = 1 << 30;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -151,6 +158,23 @@ fn parse_args() -> Result<Options, String> {
                 let s: String = parse_value("--parent", parser.value().ok())?;
                 proxy.parent = Some(parse_parent(&s).map_err(|e| format!("--parent: {e}"))?);
             }
+            Long("cache-dir") => {
+                cache_dir = Some(parse_value::<String>("--cache-dir", parser.value().ok())?)
+            }
+            Long("cache-disk-size") => {
+                cache_disk_size = parse_value("--cache-disk-size", parser.value().ok())?
+            }
+            Long("cdn-cache-control") => {
+                let name: String = parse_value("--cdn-cache-control", parser.value().ok())?;
+                let valid = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+                if !valid {
+                    return Err(format!("--cdn-cache-control: invalid field name {name:?}"));
+                }
+                proxy.cdn_cache_control = (name != "off").then_some(name);
+            }
             Long("purge-allow") => {
                 let c: Cidr = parse_value("--purge-allow", parser.value().ok())?;
                 if std::mem::take(&mut purge_default) {
@@ -177,6 +201,11 @@ fn parse_args() -> Result<Options, String> {
     }
     if proxy.upstream.is_none() && proxy.health_check.is_some() {
         return Err("--health-check needs --upstream".into());
+    }
+    if let Some(dir) = cache_dir {
+        let disk = DiskTier::open(std::path::Path::new(&dir), cache_disk_size)
+            .map_err(|e| format!("--cache-dir {dir}: {e}"))?;
+        proxy.disk = Some(disk);
     }
     if config.workers == 0 || config.threads == 0 {
         return Err("--workers and --threads must be at least 1".into());

@@ -9,8 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reactor::date::parse_http_date;
 use reactor::Headers;
 
+use super::disk::DiskTier;
 use super::fill::FillBudget;
 use super::lru::Lru;
+use super::targeted::targeted_cc;
 pub use super::vary::vary_names;
 use super::vary::Selection;
 
@@ -92,32 +94,38 @@ impl CacheControl {
                     Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
                     None => (d.trim(), None),
                 };
-                let num = arg.and_then(delta_seconds);
-                match name.to_ascii_lowercase().as_str() {
-                    "no-store" => cc.no_store = true,
-                    "no-cache" => cc.no_cache = true,
-                    "private" => cc.private = true,
-                    "public" => cc.public = true,
-                    "must-revalidate" => cc.must_revalidate = true,
-                    "proxy-revalidate" => cc.proxy_revalidate = true,
-                    "only-if-cached" => cc.only_if_cached = true,
-                    "max-age" => cc.max_age = Some(num.unwrap_or(0)),
-                    "s-maxage" => cc.s_maxage = num.or(cc.s_maxage),
-                    "max-stale" => {
-                        cc.max_stale = Some(if arg.is_some() {
-                            num.unwrap_or(0)
-                        } else {
-                            u64::MAX
-                        })
-                    }
-                    "min-fresh" => cc.min_fresh = num.or(cc.min_fresh),
-                    "stale-while-revalidate" => cc.stale_while_revalidate = num,
-                    "stale-if-error" => cc.stale_if_error = num,
-                    _ => {}
-                }
+                cc.directive(&name.to_ascii_lowercase(), arg);
             }
         }
         cc
+    }
+
+    /// Applies one directive (`name` lower-case, `arg` unquoted).
+    pub(crate) fn directive(&mut self, name: &str, arg: Option<&str>) {
+        let num = arg.and_then(delta_seconds);
+        let cc = self;
+        match name {
+            "no-store" => cc.no_store = true,
+            "no-cache" => cc.no_cache = true,
+            "private" => cc.private = true,
+            "public" => cc.public = true,
+            "must-revalidate" => cc.must_revalidate = true,
+            "proxy-revalidate" => cc.proxy_revalidate = true,
+            "only-if-cached" => cc.only_if_cached = true,
+            "max-age" => cc.max_age = Some(num.unwrap_or(0)),
+            "s-maxage" => cc.s_maxage = num.or(cc.s_maxage),
+            "max-stale" => {
+                cc.max_stale = Some(if arg.is_some() {
+                    num.unwrap_or(0)
+                } else {
+                    u64::MAX
+                })
+            }
+            "min-fresh" => cc.min_fresh = num.or(cc.min_fresh),
+            "stale-while-revalidate" => cc.stale_while_revalidate = num,
+            "stale-if-error" => cc.stale_if_error = num,
+            _ => {}
+        }
     }
 
     /// The directives of a request, honouring `Pragma: no-cache` when there is no
@@ -183,6 +191,17 @@ pub fn heuristically_cacheable(status: u16) -> bool {
 /// and 304 responses are not stored: this cache does not combine ranges.
 pub fn storable(req: &Headers, status: u16, headers: &[(String, String)]) -> bool {
     let cc = CacheControl::parse(all_fields(headers, "cache-control"));
+    storable_as(req, status, headers, &cc)
+}
+
+/// [`storable`] with the response's directives `cc` already chosen (a targeted field's,
+/// say, see [`super::targeted`]).
+pub fn storable_as(
+    req: &Headers,
+    status: u16,
+    headers: &[(String, String)],
+    cc: &CacheControl,
+) -> bool {
     let req_cc = CacheControl::of_request(req);
     if !(200..600).contains(&status) || status == 206 || status == 304 {
         return false;
@@ -255,29 +274,38 @@ impl Entry {
         request_time: u64,
         response_time: u64,
     ) -> Entry {
+        // A list (not valid, but seen) counts by its first member.
         let age_value = field(headers, "age")
-            .and_then(|a| delta_seconds(a.trim()))
+            .and_then(|a| delta_seconds(a.split(',').next().unwrap_or("").trim()))
             .unwrap_or(0);
         headers.retain(|(n, _)| {
             !n.eq_ignore_ascii_case("age") && !n.eq_ignore_ascii_case("content-length")
         });
-        let date = field(headers, "date")
-            .and_then(parse_http_date)
-            .map_or(response_time, secs);
-        let apparent_age = response_time.saturating_sub(date);
+        let apparent_age = response_time.saturating_sub(date_of(headers, response_time));
         let corrected_age = age_value.saturating_add(response_time.saturating_sub(request_time));
-        let cc = CacheControl::parse(all_fields(headers, "cache-control"));
-        let lifetime = freshness_lifetime(status, headers, &cc, date);
-        Entry {
+        let mut entry = Entry {
             status,
             headers: std::mem::take(headers),
             body,
             vary,
             response_time,
             initial_age: apparent_age.max(corrected_age),
-            lifetime,
-            cc,
-        }
+            lifetime: 0,
+            cc: CacheControl::default(),
+        };
+        entry.retarget(CacheControl::parse(all_fields(
+            &entry.headers,
+            "cache-control",
+        )));
+        entry
+    }
+
+    /// Takes `cc` as the response's directives (a targeted field's instead of
+    /// `Cache-Control`, say) and recomputes the freshness lifetime from them.
+    pub fn retarget(&mut self, cc: CacheControl) {
+        let date = date_of(&self.headers, self.response_time);
+        self.lifetime = freshness_lifetime(self.status, &self.headers, &cc, date);
+        self.cc = cc;
     }
 
     /// The entry after a 304: its fields updated with the 304's (RFC 9111 §3.2), times and
@@ -347,6 +375,13 @@ impl Entry {
                 .is_some_and(|w| self.staleness(now) <= w)
     }
 
+    /// May this stale entry answer when the origin cannot be reached (a disconnected
+    /// cache, RFC 9111 §4.2.4)? Not when it must be revalidated first (`must-revalidate`,
+    /// `proxy-revalidate`, `s-maxage`, `no-cache`).
+    pub fn stale_if_disconnected(&self) -> bool {
+        !self.no_stale() && !self.cc.no_cache
+    }
+
     /// Does the request's `Vary` selection match this entry?
     pub fn matches(&self, req: &Headers) -> bool {
         self.vary.matches(req)
@@ -404,6 +439,13 @@ pub enum Use {
     Validate,
 }
 
+/// The response's `Date` in seconds, or `default` when absent or invalid.
+fn date_of(headers: &[(String, String)], default: u64) -> u64 {
+    field(headers, "date")
+        .and_then(parse_http_date)
+        .map_or(default, secs)
+}
+
 /// Freshness lifetime (RFC 9111 §4.2.1): s-maxage, max-age, Expires − Date, or for
 /// heuristically cacheable statuses 10% of (Date − Last-Modified), capped at a day.
 pub fn freshness_lifetime(
@@ -439,6 +481,8 @@ pub struct Cache {
     lru: Mutex<Lru<Variants>>,
     max_object: usize,
     fill: FillBudget,
+    targeted: Option<String>,
+    disk: Option<Arc<DiskTier>>,
 }
 
 impl Cache {
@@ -448,6 +492,29 @@ impl Cache {
             lru: Mutex::new(Lru::new(capacity, max_object.saturating_add(64 * 1024))),
             max_object,
             fill: FillBudget::new(capacity / 4),
+            targeted: None,
+            disk: None,
+        }
+    }
+
+    /// The cache obeying the targeted field `name` (RFC 9213, e.g. `CDN-Cache-Control`)
+    /// over `Cache-Control` where it is present and valid.
+    pub fn targeting(mut self, name: Option<String>) -> Self {
+        self.targeted = name;
+        self
+    }
+
+    /// The valid targeted directives of a response, if the cache has a targeted field.
+    fn targeted_cc(&self, headers: &[(String, String)]) -> Option<CacheControl> {
+        targeted_cc(headers, self.targeted.as_deref()?)
+    }
+
+    /// May this response to `req` be stored here ([`storable`], with a valid targeted
+    /// field in place of `Cache-Control`)?
+    pub fn storable(&self, req: &Headers, status: u16, headers: &[(String, String)]) -> bool {
+        match self.targeted_cc(headers) {
+            Some(cc) => storable_as(req, status, headers, &cc),
+            None => storable(req, status, headers),
         }
     }
 
@@ -469,13 +536,57 @@ impl Cache {
         variants.iter().rev().find(|e| e.matches(req)).cloned()
     }
 
-    /// Stores `entry` for `url`, replacing the variant with the same `Vary` values. The
-    /// new variant list is built outside the lock.
+    /// Stores `entry` for `url`, replacing the variant with the same `Vary` values, and
+    /// writes it through to the disk tier if there is one.
     pub fn insert(&self, url: &str, entry: Entry) {
         if entry.body.len() > self.max_object {
             return;
         }
+        let mut entry = entry;
+        if let Some(cc) = self.targeted_cc(&entry.headers) {
+            entry.retarget(cc);
+        }
         let entry = Arc::new(entry);
+        self.insert_memory(url, entry.clone());
+        if let Some(disk) = &self.disk {
+            disk.store(url, entry);
+        }
+    }
+
+    /// Puts an entry read back from the disk tier into memory (directives retargeted);
+    /// it comes back when memory cannot hold it.
+    pub fn promote(&self, url: &str, mut entry: Entry) -> Result<(), Arc<Entry>> {
+        if let Some(cc) = self.targeted_cc(&entry.headers) {
+            entry.retarget(cc);
+        }
+        let entry = Arc::new(entry);
+        if entry.body.len() <= self.max_object && self.insert_memory(url, entry.clone()) {
+            return Ok(());
+        }
+        Err(entry)
+    }
+
+    /// The disk tier to look in for `url`: when memory has nothing for it and the disk
+    /// index has.
+    pub fn disk_candidate(&self, url: &str) -> Option<&Arc<DiskTier>> {
+        let disk = self.disk.as_ref()?;
+        let in_memory = self.lru.lock().is_ok_and(|l| l.peek(url).is_some());
+        (!in_memory && disk.has(url)).then_some(disk)
+    }
+
+    /// The cache with a disk tier under its memory.
+    pub fn with_disk(mut self, disk: Option<Arc<DiskTier>>) -> Self {
+        self.disk = disk;
+        self
+    }
+
+    /// `(files, bytes)` in the disk tier.
+    pub fn disk_usage(&self) -> (usize, usize) {
+        self.disk.as_ref().map_or((0, 0), |d| d.usage())
+    }
+
+    /// The new variant list is built outside the lock. False if memory refused it.
+    fn insert_memory(&self, url: &str, entry: Arc<Entry>) -> bool {
         let old = self
             .lru
             .lock()
@@ -492,16 +603,19 @@ impl Cache {
             variants.remove(0);
         }
         let weight = variants.iter().map(|e| e.weight()).sum();
-        if let Ok(mut lru) = self.lru.lock() {
-            lru.insert(url.to_string(), Arc::new(variants), weight);
-        }
-    }
-
-    /// Removes every variant of `url`; true if there was one.
-    pub fn invalidate(&self, url: &str) -> bool {
         self.lru
             .lock()
-            .is_ok_and(|mut lru| lru.remove(url).is_some())
+            .is_ok_and(|mut lru| lru.insert(url.to_string(), Arc::new(variants), weight))
+    }
+
+    /// Removes every variant of `url` from both tiers; true if there was one.
+    pub fn invalidate(&self, url: &str) -> bool {
+        let memory = self
+            .lru
+            .lock()
+            .is_ok_and(|mut lru| lru.remove(url).is_some());
+        let disk = self.disk.as_ref().is_some_and(|d| d.remove(url));
+        memory || disk
     }
 
     /// `(URLs, bytes)` held.
@@ -642,6 +756,16 @@ mod tests {
         }
         let e = Entry::new(200, h(&[("Age", "-5")]), Arc::from(&b""[..]), &none, T, T);
         assert_eq!(e.age(T), 0);
+        // A list counts by its first member.
+        let e = Entry::new(
+            200,
+            h(&[("Age", "7200, 0")]),
+            Arc::from(&b""[..]),
+            &none,
+            T,
+            T,
+        );
+        assert_eq!(e.age(T), 7200);
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl Exchange {
         let now = unix_now();
         if let Some(r) = self.responder.take() {
             match &self.mode {
-                Mode::Revalidate(e) if e.stale_if_error(now) => {
+                Mode::Revalidate(e) if e.stale_if_error(now) || e.stale_if_disconnected() => {
                     r.send(self.inner.serve(e, &self.req, CacheState::Stale));
                 }
                 _ => {

@@ -83,13 +83,24 @@ impl<V> Lru<V> {
     /// Returns false (and stores nothing, dropping any old value) when `size` is over the
     /// per-item limit.
     pub fn insert(&mut self, key: String, value: V, size: usize) -> bool {
+        let fits = size <= self.max_item;
+        self.insert_evicting(key, value, size);
+        fits
+    }
+
+    /// Like [`Lru::insert`], returning what was evicted to make room (an entry over the
+    /// per-item limit is dropped and not returned).
+    pub fn insert_evicting(&mut self, key: String, value: V, size: usize) -> Vec<(String, V)> {
+        let mut evicted = Vec::new();
         self.remove(&key);
         if size > self.max_item {
-            return false;
+            return evicted;
         }
         while self.bytes + size > self.capacity && self.tail != NIL {
             let key = self.nodes[self.tail].key.clone();
-            self.remove(&key);
+            if let Some(v) = self.remove(&key) {
+                evicted.push((key, v));
+            }
         }
         let idx = self.nodes.insert(Node {
             key: key.clone(),
@@ -101,7 +112,7 @@ impl<V> Lru<V> {
         self.push_front(idx);
         self.map.insert(key, idx);
         self.bytes += size;
-        true
+        evicted
     }
 
     /// Removes `key`, returning its value.

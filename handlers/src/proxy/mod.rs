@@ -26,6 +26,7 @@ pub mod auth;
 pub mod balance;
 pub mod cache;
 pub mod cache_log;
+pub mod disk;
 pub mod dns;
 mod exchange;
 pub mod head;
@@ -37,6 +38,7 @@ pub mod pass;
 pub mod pool;
 mod purge;
 pub mod target;
+pub mod targeted;
 pub mod tls;
 mod tunnel;
 mod upstream;
@@ -107,6 +109,11 @@ pub struct ProxyConfig {
     /// Forward-proxy clients must authenticate (`Proxy-Authorization: Basic`) against
     /// these credentials.
     pub proxy_auth: Option<Arc<auth::ProxyAuth>>,
+    /// The disk tier under the memory cache (`--cache-dir`), if any.
+    pub disk: Option<Arc<disk::DiskTier>>,
+    /// Reverse mode: the targeted cache-control field obeyed over `Cache-Control`
+    /// (RFC 9213). Default `CDN-Cache-Control`; `None` turns it off.
+    pub cdn_cache_control: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -133,6 +140,8 @@ impl Default for ProxyConfig {
             parent: None,
             purge_allow: AccessList::default(),
             proxy_auth: None,
+            disk: None,
+            cdn_cache_control: Some("CDN-Cache-Control".into()),
         }
     }
 }
@@ -209,8 +218,15 @@ const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNEC
 impl Proxy {
     /// A proxy configured by `config`.
     pub fn new(config: ProxyConfig) -> Self {
-        let cache =
-            (config.cache_size > 0).then(|| Cache::new(config.cache_size, config.max_object_size));
+        let targeted = config
+            .upstream
+            .as_ref()
+            .and(config.cdn_cache_control.clone());
+        let cache = (config.cache_size > 0).then(|| {
+            Cache::new(config.cache_size, config.max_object_size)
+                .targeting(targeted)
+                .with_disk(config.disk.clone())
+        });
         let tls = config
             .upstream_tls
             .clone()
@@ -382,6 +398,10 @@ impl Inner {
             && req.headers.get_bytes("range").is_none();
         let mut mode = Mode::Forward;
         if let (true, Some(cache)) = (cacheable, &self.cache) {
+            if let Some(disk) = cache.disk_candidate(&url) {
+                let disk = disk.clone();
+                return self.from_disk(disk, req, target, url, cx, responder, collapse);
+            }
             let now = unix_now();
             if let Some(entry) = cache.lookup(&url, &req.headers) {
                 match entry.usable(&req_cc, now) {
@@ -426,6 +446,53 @@ impl Inner {
             };
         }
         self.start_exchange(req, target, cx, responder, mode, None, storable_req)
+    }
+
+    /// Reads `url` from the disk tier on the pool, puts it in memory, then answers the
+    /// request again on this reactor (a hit now, or a miss if the file was bad).
+    #[allow(clippy::too_many_arguments)]
+    fn from_disk(
+        self: &Arc<Self>,
+        disk: Arc<disk::DiskTier>,
+        req: &mut Request,
+        target: Target,
+        url: String,
+        cx: &mut Context<'_>,
+        responder: Option<Responder>,
+        collapse: bool,
+    ) -> Reply {
+        let responder = responder.unwrap_or_else(|| cx.responder());
+        let mut owned = req.clone();
+        owned.body = std::mem::take(&mut req.body);
+        let (inner, handle) = (self.clone(), cx.handle());
+        let job = move || {
+            // Kept on disk only (memory too small for it): served from here while fresh.
+            let disk_only = match (disk.load(&url), &inner.cache) {
+                (Some(entry), Some(cache)) => cache.promote(&url, entry).err(),
+                _ => None,
+            };
+            handle.run(move |cx| {
+                let mut req = owned;
+                if let Some(entry) = disk_only {
+                    let req_cc = CacheControl::of_request(&req.headers);
+                    if entry.matches(&req.headers)
+                        && entry.usable(&req_cc, unix_now()) == Use::Fresh
+                    {
+                        return responder.send(inner.serve(&entry, &req, CacheState::Hit));
+                    }
+                    // Not usable as it is: a plain miss (no disk copy to find again).
+                    disk.remove(&url);
+                }
+                inner.dispatch(&mut req, target, cx, Some(responder), collapse);
+            });
+        };
+        match cx.spawn_blocking(job) {
+            Ok(()) => Reply::Later,
+            Err(_) => Reply::Response(Response::error_with(
+                503,
+                "The proxy is busy; try again shortly.",
+            )),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -662,7 +729,7 @@ impl Drop for Slot {
 /// let (used, status, _, fields) = parse_response_head(b"HTTP/1.1 200 OK\r\nAge: 1\r\n\r\nxy")
 ///     .unwrap()
 ///     .unwrap();
-/// assert_eq!((used, status, fields.len()), (29, 200, 1));
+/// assert_eq!((used, status, fields.len()), (27, 200, 1));
 /// assert!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
 /// ```
 #[allow(clippy::type_complexity)]

@@ -18,7 +18,7 @@ use reactor::{
     Body, BodySender, Context, Flow, Ready, Responder, Response, SocketHandler, SocketId,
 };
 
-use super::cache::{self, field, unix_now, Entry};
+use super::cache::{field, unix_now, Entry};
 use super::exchange::{fail_or_retry, Exchange, Mode};
 use super::head::{Head, HeadScanner};
 use super::headers::{connection_tokens, response_fields, strip_response_fields, VIA};
@@ -32,6 +32,8 @@ use super::CacheState;
 const MAX_HEAD: usize = 64 * 1024;
 /// Bytes read from an origin at a time.
 const READ_SIZE: usize = 64 * 1024;
+/// Bytes a storing fill reads per event before letting the client's connection write.
+const YIELD_AFTER: usize = 1 << 20;
 
 thread_local! {
     /// The reactor thread's read buffer (allocated and zeroed once, not per event).
@@ -236,6 +238,7 @@ impl SocketHandler for Fetch {
         buf.resize(READ_SIZE, 0);
         let mut progressed = false;
         let mut keep = None;
+        let mut read_now = 0;
         while !self.paused {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
@@ -247,6 +250,15 @@ impl SocketHandler for Fetch {
                     self.got_bytes = true;
                     if !self.data(&buf[..n], ready.id, cx) {
                         keep = Some(false);
+                        break;
+                    }
+                    read_now += n;
+                    if read_now >= YIELD_AFTER && self.store.is_some() && self.sender.is_some() {
+                        // A fill ignores the client's pace: let its connection write what
+                        // was queued before reading on, so only a stalled client's queue
+                        // grows (against the fill budget).
+                        let id = ready.id;
+                        cx.handle().run(move |cx| cx.poke(id));
                         break;
                     }
                 }
@@ -587,8 +599,8 @@ impl Fetch {
         let fields = strip_response_fields(h.headers, self.ex.upstream_head);
         let max = inner.cache.as_ref().map_or(0, |c| c.max_object());
         let storable = self.ex.storable_req
-            && inner.cache.is_some()
-            && cache::storable(&self.ex.req.headers, h.status, &fields)
+            && (inner.cache.as_ref())
+                .is_some_and(|c| c.storable(&self.ex.req.headers, h.status, &fields))
             && body_len.unwrap_or(0) <= max as u64;
         if self.ex.storable_req && !self.ex.upstream_head {
             // Requests for a URL whose answers cannot be stored are not collapsed.

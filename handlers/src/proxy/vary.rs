@@ -106,6 +106,16 @@ impl Selection {
             .sum()
     }
 
+    /// The stored `(name, value)` pairs.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// A selection from stored pairs (as [`Selection::fields`] gave them).
+    pub fn from_fields(fields: Vec<(String, Vec<u8>)>) -> Selection {
+        Selection { fields }
+    }
+
     /// Number of names.
     pub fn len(&self) -> usize {
         self.fields.len()
