@@ -78,12 +78,19 @@ pub fn load_all(
 /// An acceptor for `pairs` whose certificates are read again on SIGHUP: new handshakes
 /// get the new ones, connections in flight keep theirs; files that fail to load are
 /// logged and the old certificates stay.
+/// `acme` also offers ALPN `acme-tls/1`, to answer TLS-ALPN-01 challenges (RFC 8737).
 pub fn acceptor_reloading_on_sighup(
     program: &str,
     pairs: Vec<(PathBuf, PathBuf)>,
+    acme: bool,
 ) -> Result<Acceptor, String> {
     let store = Arc::new(CertStore::new(load_all(program, &pairs)?));
-    let acceptor = Acceptor::new(store.clone()).map_err(|e| format!("TLS setup: {e}"))?;
+    let mut alpn = vec![b"http/1.1".to_vec()];
+    if acme {
+        alpn.push(reactor::tls::ACME_TLS_ALPN.to_vec());
+    }
+    let acceptor =
+        Acceptor::with_alpn(store.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
         .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
     let program = program.to_string();

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::TempDir;
+use common::{Httpd, TempDir};
 use reactor::{Config, Server};
 use reactor_bins::acme::{
     AcmeConfig, AcmeStatus, ChallengeKind, Challenges, Http01Handler, Issued, Manager,
@@ -56,6 +56,17 @@ struct Pebble {
 }
 
 fn pebble(dir: &TempDir, http_port: u16, env: &[(&str, &str)], validity_secs: u64) -> Pebble {
+    pebble_with(dir, http_port, free_port(), env, validity_secs)
+}
+
+/// [`pebble`], validating TLS-ALPN-01 on `tls_port`.
+fn pebble_with(
+    dir: &TempDir,
+    http_port: u16,
+    tls_port: u16,
+    env: &[(&str, &str)],
+    validity_secs: u64,
+) -> Pebble {
     // The CA's own HTTPS certificate, trusted by the client with `ca_file`.
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
@@ -86,7 +97,7 @@ fn pebble(dir: &TempDir, http_port: u16, env: &[(&str, &str)], validity_secs: u6
             "certificateValidityPeriod": {validity_secs}}}}}"#,
         cert = ca_pem.display(),
         key = dir.join("pebble.key").display(),
-        tls = free_port(),
+        tls = tls_port,
     );
     std::fs::write(dir.join("pebble.json"), config).unwrap();
     let mut cmd = Command::new("pebble");
@@ -168,8 +179,8 @@ fn challenge_server(challenges: &Arc<Challenges>) -> reactor::Running {
         .unwrap()
 }
 
-/// `openssl verify` of the leaf against pebble's root, with the chain's intermediates.
-fn verify_chain(pebble: &Pebble, dir: &TempDir, issued: &Issued, name: &str) {
+/// Pebble's issuing root (new at every start), saved as `root.pem` in `dir`.
+fn pebble_root(pebble: &Pebble, dir: &TempDir) -> PathBuf {
     let root = Command::new("curl")
         .args(["-sS", "--cacert"])
         .arg(&pebble.ca_pem)
@@ -178,6 +189,12 @@ fn verify_chain(pebble: &Pebble, dir: &TempDir, issued: &Issued, name: &str) {
         .unwrap();
     assert!(root.status.success(), "cannot fetch pebble's root");
     std::fs::write(dir.join("root.pem"), &root.stdout).unwrap();
+    dir.join("root.pem")
+}
+
+/// `openssl verify` of the leaf against pebble's root, with the chain's intermediates.
+fn verify_chain(pebble: &Pebble, dir: &TempDir, issued: &Issued, name: &str) {
+    pebble_root(pebble, dir);
     std::fs::write(dir.join("chain.pem"), &issued.chain_pem).unwrap();
     let out = Command::new("openssl")
         .args(["verify", "-CAfile"])
@@ -326,4 +343,81 @@ fn a_failing_ca_is_retried_and_reported() {
         seen[0]
     );
     assert!(seen.iter().any(|s| s.contains("retrying in")), "{seen:?}");
+}
+
+/// `curl --cacert ROOT https://NAME:PORT/` with NAME resolved to 127.0.0.1: the body, or
+/// None while the handshake fails.
+fn fetch(root: &Path, name: &str, port: u16) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--cacert"])
+        .arg(root)
+        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+        .arg(format!("https://{name}:{port}/hello.txt"))
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// reactor-httpd with `--acme` gets its certificate from pebble over each challenge kind,
+/// then serves the site to curl trusting pebble's root; a restart serves the stored
+/// certificate at once.
+#[test]
+fn reactor_httpd_gets_its_certificates_from_the_ca() {
+    for kind in ["tls-alpn-01", "http-01"] {
+        let dir = TempDir::new("acme-httpd");
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("hello.txt"), "hello over acme\n").unwrap();
+        let (https_port, http_port) = (free_port(), free_port());
+        let pebble = pebble_with(&dir, http_port, https_port, &[], 3600);
+        let state = dir.join("state");
+        let bind = format!("127.0.0.1:{https_port}");
+        let redirect = format!("127.0.0.1:{http_port}");
+        let ca = pebble.ca_pem.display().to_string();
+        let state_arg = state.display().to_string();
+        let args = [
+            "--bind",
+            &bind,
+            "--redirect-http",
+            &redirect,
+            "--acme",
+            "site.test",
+            "--acme-directory",
+            &pebble.directory,
+            "--acme-ca",
+            &ca,
+            "--acme-state",
+            &state_arg,
+            "--acme-challenge",
+            kind,
+            "--acme-email",
+            "admin@site.test",
+        ];
+        let httpd = Httpd::start(&www, &args);
+        let root = pebble_root(&pebble, &dir);
+        let start = Instant::now();
+        let body = loop {
+            if let Some(body) = fetch(&root, "site.test", https_port) {
+                break body;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{kind}: no certificate"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(body, "hello over acme\n", "{kind}");
+        drop(httpd);
+
+        // Restarted: the stored certificate is served at once (the listener announces
+        // itself after installing it), without a new order.
+        let _httpd = Httpd::start(&www, &args);
+        assert_eq!(
+            fetch(&root, "site.test", https_port).as_deref(),
+            Some("hello over acme\n"),
+            "{kind}: stored certificate after a restart"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //! - [`http`]: blocking HTTPS requests to the CA (rustls).
 //! - [`protocol`]: the conversation: account, order, authorizations, finalize, download.
 //! - [`challenge`]: the challenge responses the server publishes.
+//! - [`serve`]: issued and challenge certificates into a TLS listener's SNI store.
 //! - [`store`]: the state directory (account key, certificates), written atomically.
 //! - [`manager`]: the background thread that keeps certificates issued and renewed.
 //!
@@ -16,6 +17,7 @@ pub mod http;
 pub mod jws;
 pub mod manager;
 pub mod protocol;
+pub mod serve;
 pub mod store;
 
 use std::fmt;

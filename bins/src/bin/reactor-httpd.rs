@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reactor::{Config, Server};
+use reactor_bins::acme::serve::AcmeFlags;
+use reactor_bins::acme::Http01Handler;
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, start_announced};
 use reactor_bins::site_config::{invocation, Invocation};
 use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
@@ -54,6 +56,16 @@ Options:
   --redirect-http ADDR:PORT
                            also listen in plain HTTP there, answering 308 to https://
   --hsts SECONDS           add Strict-Transport-Security: max-age=SECONDS to HTTPS responses
+  --acme NAME              get (and renew) a certificate for NAME from an ACME CA; repeatable,
+                           one certificate per name; serves HTTPS
+  --acme-email ADDR        contact address for the ACME account
+  --acme-directory URL     the CA's directory [default: Let's Encrypt production]
+  --acme-staging           use Let's Encrypt's staging directory
+  --acme-ca FILE           also trust this PEM root when talking to the CA (tests)
+  --acme-state DIR         account key and certificates [default: $STATE_DIRECTORY, or
+                           ~/.local/share/reactor/acme]
+  --acme-challenge KIND    http-01 or tls-alpn-01 [default: tls-alpn-01, then http-01]
+  --acme-renew-before SECS renew when this much validity is left [default: a third]
   -h, --help               show this help
 ";
 
@@ -73,6 +85,7 @@ struct Options {
     tls: CertFlags,
     redirect_http: Option<SocketAddr>,
     hsts: Option<u64>,
+    acme: AcmeFlags,
 }
 
 fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
@@ -97,6 +110,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         tls: CertFlags::default(),
         redirect_http: None,
         hsts: None,
+        acme: AcmeFlags::default(),
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
     let mut parser = lexopt::Parser::from_args(args);
@@ -115,6 +129,30 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
                 opts.redirect_http = Some(parse_value("--redirect-http", parser.value().ok())?)
             }
             Long("hsts") => opts.hsts = Some(parse_value("--hsts", parser.value().ok())?),
+            Long("acme") => opts
+                .acme
+                .names
+                .push(parse_value("--acme", parser.value().ok())?),
+            Long("acme-email") => {
+                opts.acme.email = Some(parse_value("--acme-email", parser.value().ok())?)
+            }
+            Long("acme-directory") => {
+                opts.acme.directory = Some(parse_value("--acme-directory", parser.value().ok())?)
+            }
+            Long("acme-staging") => {
+                opts.acme.directory = Some(reactor_bins::acme::manager::LETS_ENCRYPT_STAGING.into())
+            }
+            Long("acme-ca") => opts.acme.ca = Some(parse_value("--acme-ca", parser.value().ok())?),
+            Long("acme-state") => {
+                opts.acme.state = Some(parse_value("--acme-state", parser.value().ok())?)
+            }
+            Long("acme-challenge") => {
+                let v: String = parse_value("--acme-challenge", parser.value().ok())?;
+                opts.acme.challenge = Some(AcmeFlags::parse_challenge(&v)?);
+            }
+            Long("acme-renew-before") => {
+                opts.acme.renew_before = Some(secs("--acme-renew-before", parser.value().ok())?)
+            }
             Long("port") => port = Some(parse_value("--port", parser.value().ok())?),
             Long("workers") => config.workers = parse_value("--workers", parser.value().ok())?,
             Long("threads") => config.threads = parse_value("--threads", parser.value().ok())?,
@@ -183,10 +221,11 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         }
     }
     opts.tls.pairs()?;
-    if opts.tls.is_empty() && (opts.redirect_http.is_some() || opts.hsts.is_some()) {
-        return Err("--redirect-http and --hsts need --tls-cert/--tls-key".into());
+    let tls = !opts.tls.is_empty() || !opts.acme.names.is_empty();
+    if !tls && (opts.redirect_http.is_some() || opts.hsts.is_some()) {
+        return Err("--redirect-http and --hsts need --tls-cert/--tls-key or --acme".into());
     }
-    if !opts.tls.is_empty() && !bind_given {
+    if tls && !bind_given {
         config.bind.set_port(8443);
     }
     if let Some(p) = port {
@@ -238,14 +277,20 @@ fn main() {
             false => config.access_log = Some(sink),
         }
     }
-    let tls = !opts.tls.is_empty();
+    let acme = !opts.acme.names.is_empty();
+    let tls = !opts.tls.is_empty() || acme;
+    let mut challenges = None;
     if tls {
         let pairs = opts
             .tls
             .pairs()
             .unwrap_or_else(|e| die("reactor-httpd", e, 2));
-        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs)
+        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs, acme)
             .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        if acme {
+            let started = opts.acme.start(acceptor.store());
+            challenges = Some(started.unwrap_or_else(|e| die("reactor-httpd", e, 2)));
+        }
         config.tls = Some(acceptor);
     }
     let mut server = Server::new(config);
@@ -292,7 +337,12 @@ fn main() {
             ..Config::default()
         };
         let https_port = running.local_addr().port();
-        let redirect = Server::new(config)
+        let mut redirect = Server::new(config);
+        if let Some(c) = &challenges {
+            // Challenge tokens are answered before anything is redirected.
+            redirect = redirect.handler(Http01Handler(c.clone()));
+        }
+        let redirect = redirect
             .handler(RedirectToHttps { https_port })
             .start()
             .unwrap_or_else(|e| die("reactor-httpd", format!("--redirect-http: {e}"), 1));

@@ -8,8 +8,8 @@ use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_st
 use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
 use reactor_handlers::proxy::access::Cidr;
 use reactor_handlers::proxy::auth::ProxyAuth;
-use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 use reactor_handlers::proxy::disk::DiskTier;
+use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
@@ -250,7 +250,7 @@ fn main() {
             .tls
             .pairs()
             .unwrap_or_else(|e| die("reactor-proxy", e, 2));
-        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs)
+        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs, false)
             .unwrap_or_else(|e| die("reactor-proxy", e, 2));
         config.tls = Some(acceptor);
     }

@@ -51,17 +51,36 @@ impl Loaded {
 /// # Ok::<(), reactor::tls::LoadError>(())
 /// ```
 pub fn load_pair(cert: &Path, key: &Path) -> Result<Loaded, LoadError> {
-    let c = cert.display();
-    let k = key.display();
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| LoadError(format!("cannot read certificate {c}: {}", pem_error(&e))))?
+    let read = |p: &Path, what: &str| {
+        std::fs::read(p).map_err(|e| LoadError(format!("cannot read {what} {}: {e}", p.display())))
+    };
+    let chain = read(cert, "certificate")?;
+    let key_pem = read(key, "private key")?;
+    pair_from_pem(
+        &chain,
+        &key_pem,
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    )
+}
+
+/// [`load_pair`] on PEM text already in memory (e.g. a certificate an ACME CA just
+/// issued); `cert_name` and `key_name` name them in errors.
+pub fn pair_from_pem(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
+) -> Result<Loaded, LoadError> {
+    let (c, k) = (cert_name, key_name);
+    let chain = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| LoadError(format!("cannot read certificate {c}: {}", pem_error(&e))))?;
     let Some(leaf) = chain.first() else {
         return Err(LoadError(format!("no certificate in {c}")));
     };
     let not_after = super::not_after(leaf);
-    let der = PrivateKeyDer::from_pem_file(key)
+    let der = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| LoadError(format!("cannot read private key {k}: {}", pem_error(&e))))?;
     let signing = ring::default_provider()
         .key_provider

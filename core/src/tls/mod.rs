@@ -31,7 +31,7 @@ use rustls::crypto::ring;
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ServerConfig, ServerConnection};
 
-pub use load::{load_pair, LoadError, Loaded};
+pub use load::{load_pair, pair_from_pem, LoadError, Loaded};
 pub use sniff::{sniff, Sniff};
 pub use store::{wildcard_matches, CertStore, ACME_TLS_ALPN};
 pub use x509::not_after;
