@@ -39,6 +39,7 @@ use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
+use crate::upgrade::{UpgradeIo, Upgraded, Waker};
 
 /// Everything a connection needs from its reactor while it is being driven.
 pub(crate) struct Env<'a> {
@@ -68,6 +69,8 @@ enum Phase {
     Writing,
     /// Relaying bytes between the client and a peer.
     Tunnel,
+    /// After a 101: the connection belongs to a handler-owned object.
+    Upgraded,
     /// Response sent and our side shut: draining the client until it closes.
     Linger,
     /// Response sent and nothing left unread: close now.
@@ -96,6 +99,9 @@ pub(crate) struct Conn {
     status: u16,
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
+    upgraded: Option<Box<dyn Upgraded>>,
+    /// Bytes that followed the head of the request that was upgraded.
+    upgrade_input: Vec<u8>,
     pub deadline: Option<Instant>,
 }
 
@@ -115,6 +121,8 @@ impl Conn {
             status: 0,
             tunnel_peer: None,
             tunnel: None,
+            upgraded: None,
+            upgrade_input: Vec::new(),
             deadline: Some(deadline),
         }
     }
@@ -150,6 +158,7 @@ impl Conn {
                 Phase::Waiting(_) => return Next::Keep,
                 Phase::Writing => self.write(env),
                 Phase::Tunnel => return self.pump_tunnel(env),
+                Phase::Upgraded => return self.run_upgraded(env, false),
                 Phase::Linger => return self.linger(),
                 Phase::Done => return Next::Close,
             };
@@ -347,6 +356,7 @@ impl Conn {
                 self.fail(env, HttpError::new(408, "request not received in time"));
                 self.drive(env)
             }
+            Phase::Upgraded => self.run_upgraded(env, true),
             _ => Next::Close,
         }
     }
@@ -357,11 +367,19 @@ impl Conn {
         if resp.tunnel.is_some() && resp.status / 100 == 2 {
             self.tunnel_peer = resp.tunnel.take();
         }
+        if resp.status == 101 && req.is_some_and(|r| r.version == Version::Http11) {
+            self.upgraded = resp.upgrade.take();
+        }
+        if resp.status == 101 && self.upgraded.is_none() {
+            // A 101 nobody takes the connection over for: refuse instead.
+            resp = Response::error_with(500, "The handler switched protocols without a taker.");
+            self.keep_alive = false;
+        }
         let x = h1::Exchange {
             version: req.map_or(Version::Http11, |r| r.version),
             head_only: req.is_some_and(|r| r.method == "HEAD"),
             keep_alive: self.keep_alive && !env.stopping,
-            tunnel: self.tunnel_peer.is_some(),
+            tunnel: self.tunnel_peer.is_some() || self.upgraded.is_some(),
             date: env.date,
         };
         let mut head = Vec::with_capacity(256);
@@ -416,6 +434,10 @@ impl Conn {
         self.current = None;
         if let Some(peer) = self.tunnel_peer.take() {
             self.start_tunnel(env, peer);
+        } else if self.upgraded.is_some() {
+            self.upgrade_input = self.input.take_rest(env.bufs);
+            self.phase = Phase::Upgraded;
+            self.deadline = None;
         } else if self.keep_alive {
             self.phase = Phase::Head { started: false };
             self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
@@ -478,6 +500,33 @@ impl Conn {
                 Next::Keep
             }
             Ok(None) | Err(()) => Next::Close,
+        }
+    }
+
+    /// Calls the upgraded object (on readiness, a wake-up, a stop, or its deadline).
+    fn run_upgraded(&mut self, env: &mut Env<'_>, timed_out: bool) -> Next {
+        let Some(object) = self.upgraded.as_mut() else {
+            return Next::Close;
+        };
+        let mut io = UpgradeIo {
+            stream: &mut self.transport,
+            pending: &mut self.upgrade_input,
+            deadline: &mut self.deadline,
+            now: env.now,
+            timed_out,
+            stopping: env.stopping,
+            waker: Waker {
+                mailbox: env.notifier.clone(),
+                conn: ConnRef {
+                    key: env.key,
+                    id: self.id,
+                },
+            },
+        };
+        if object.ready(&mut io) {
+            Next::Keep
+        } else {
+            Next::Close
         }
     }
 

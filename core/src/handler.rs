@@ -34,6 +34,8 @@ pub(crate) trait Mailbox: Send + Sync {
     fn reply(&self, conn: ConnRef, reply: Option<Response>);
     /// Runs `task` on the reactor thread.
     fn run(&self, task: Task);
+    /// Drives connection `conn` again (an upgraded connection's [`crate::upgrade::Waker`]).
+    fn wake(&self, conn: ConnRef);
 }
 
 /// What the reactor lends a [`Context`]: its sockets, pool, counters and mailbox.

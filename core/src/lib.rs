@@ -39,6 +39,7 @@ pub mod stats;
 pub mod testing;
 mod transport;
 mod tunnel;
+pub mod upgrade;
 
 pub use filter::Filter;
 pub use handler::{

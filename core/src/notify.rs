@@ -12,7 +12,7 @@ pub(crate) enum Msg {
     Reply(ConnRef, Option<Response>),
     /// A sendfile job for a file body finished.
     Sent(ConnRef, crate::sendfile::Sent),
-    /// A streamed body has data, ended or was aborted.
+    /// A streamed body has data, ended or was aborted; or an upgraded connection was woken.
     Stream(ConnRef),
     /// Run a closure on the reactor.
     Run(Task),
@@ -68,5 +68,9 @@ impl Mailbox for Notifier {
 
     fn run(&self, task: Task) {
         self.send(Msg::Run(task));
+    }
+
+    fn wake(&self, conn: ConnRef) {
+        self.send(Msg::Stream(conn));
     }
 }
