@@ -31,8 +31,9 @@ use crate::handler::{ConnRef, Context};
 use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
 use crate::outbuf::{Jobs, Output, Refill};
-use crate::parse::HttpError;
+use crate::parse::{HttpError, Limits};
 use crate::request::{Framing, Request, Version};
+use crate::request_body::{BodyError, BodySink};
 use crate::response::Response;
 use crate::sendfile::Sent;
 use crate::shared::Shared;
@@ -65,6 +66,8 @@ enum Phase {
     Dispatch(usize),
     /// Step `i` promised to answer later.
     Waiting(usize),
+    /// Step `i` took the body as a stream: reading it into the sink, answer to come.
+    Streaming(usize),
     /// Sending the response.
     Writing,
     /// Relaying bytes between the client and a peer.
@@ -100,6 +103,9 @@ pub(crate) struct Conn {
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
     upgraded: Option<Box<dyn Upgraded>>,
+    /// A body read after dispatch, into a handler's sink (`Handler::streams_body`).
+    stream_decoder: Option<BodyDecoder>,
+    sink: Option<Box<dyn BodySink>>,
     /// Bytes that followed the head of the request that was upgraded.
     upgrade_input: Vec<u8>,
     pub deadline: Option<Instant>,
@@ -122,6 +128,8 @@ impl Conn {
             tunnel_peer: None,
             tunnel: None,
             upgraded: None,
+            stream_decoder: None,
+            sink: None,
             upgrade_input: Vec::new(),
             deadline: Some(deadline),
         }
@@ -156,6 +164,7 @@ impl Conn {
                 Phase::Body(_) => self.read_body(env),
                 Phase::Dispatch(i) => self.dispatch(env, i),
                 Phase::Waiting(_) => return Next::Keep,
+                Phase::Streaming(i) => self.read_stream(env, i),
                 Phase::Writing => self.write(env),
                 Phase::Tunnel => return self.pump_tunnel(env),
                 Phase::Upgraded => return self.run_upgraded(env, false),
@@ -175,7 +184,7 @@ impl Conn {
         if !self.transport.readable {
             return Ok(false);
         }
-        let large = matches!(self.phase, Phase::Body(_));
+        let large = matches!(self.phase, Phase::Body(_) | Phase::Streaming(_));
         match self.input.read_from(&mut self.transport, env.bufs, large) {
             Ok((0, _)) => Err(()),
             Ok((_, filled)) => {
@@ -211,8 +220,12 @@ impl Conn {
                     self.deadline = Some(env.now + env.shared.config.timeouts.header);
                 }
             }
-            let limits = &env.shared.config.limits;
-            match self.heads.next(self.input.data(), limits, self.peer) {
+            // A streamed body is not bound by max_body: begin_request applies it to the rest.
+            let limits = Limits {
+                max_body: u64::MAX,
+                ..env.shared.config.limits
+            };
+            match self.heads.next(self.input.data(), &limits, self.peer) {
                 Ok(Some((req, used))) => {
                     self.input.consume(used);
                     self.begin_request(env, req);
@@ -234,15 +247,33 @@ impl Conn {
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
         let framing = req.framing;
-        if req.expect_continue && self.input.is_empty() {
+        let streams = framing != Framing::None
+            && env
+                .shared
+                .chain
+                .handlers
+                .iter()
+                .any(|h| h.streams_body(&req));
+        let max_body = env.shared.config.limits.max_body;
+        let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
+        if req.expect_continue && self.input.is_empty() && !too_large {
             self.out.push(h1::CONTINUE.to_vec());
         }
         self.current = Some(Box::new(req));
+        if too_large {
+            self.fail(env, HttpError::new(413, "request body too large"));
+            return;
+        }
         self.phase = if framing == Framing::None {
             Phase::Dispatch(0)
         } else {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
-            Phase::Body(BodyDecoder::new(framing, env.shared.config.limits.max_body))
+            if streams {
+                self.stream_decoder = Some(BodyDecoder::new(framing, u64::MAX));
+                Phase::Dispatch(0)
+            } else {
+                Phase::Body(BodyDecoder::new(framing, max_body))
+            }
         };
     }
 
@@ -290,15 +321,25 @@ impl Conn {
             notifier: env.notifier,
         };
         let mut cx = Context::new(&mut ops, Some(conn), env.now);
-        match env.shared.chain.offer(index, req, &mut cx) {
+        let step = env.shared.chain.offer(index, req, &mut cx);
+        if let Some(mut sink) = cx.take_sink() {
+            match self.stream_decoder {
+                Some(_) => self.sink = Some(sink),
+                None => sink.end(Ok(())), // the body was read already
+            }
+        }
+        match step {
             Step::Answer { resp, close } => {
                 if close {
                     self.keep_alive = false;
                 }
+                self.abandon_stream();
                 self.answer(env, resp);
             }
             Step::Next(i) => self.phase = Phase::Dispatch(i),
+            Step::Later if self.sink.is_some() => self.phase = Phase::Streaming(index),
             Step::Later => {
+                self.abandon_stream();
                 self.phase = Phase::Waiting(index);
                 self.deadline = None;
                 return Ok(false);
@@ -309,6 +350,10 @@ impl Conn {
 
     /// A deferred reply arrived.
     pub fn deliver(&mut self, env: &mut Env<'_>, reply: Option<Response>) {
+        if let Phase::Streaming(i) = self.phase {
+            self.abandon_stream();
+            self.phase = Phase::Waiting(i);
+        }
         if let Phase::Waiting(i) = self.phase {
             match reply {
                 Some(r) => self.answer(env, r),
@@ -357,6 +402,20 @@ impl Conn {
                 self.drive(env)
             }
             Phase::Upgraded => self.run_upgraded(env, true),
+            Phase::Streaming(_) if !self.sink.as_mut().is_some_and(|s| s.wants_data()) => {
+                Next::Keep // the sink is slow, not the client
+            }
+            Phase::Streaming(_) => {
+                self.end_stream(Err(BodyError {
+                    status: 408,
+                    detail: "request body not received in time",
+                }));
+                self.fail(
+                    env,
+                    HttpError::new(408, "request body not received in time"),
+                );
+                self.drive(env)
+            }
             _ => Next::Close,
         }
     }
@@ -503,6 +562,76 @@ impl Conn {
         }
     }
 
+    /// Reads a streamed body into the handler's sink, while the sink wants data.
+    fn read_stream(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
+        if self.out.queued() > 0 {
+            self.out.flush(&mut self.transport)?; // 100 Continue
+        }
+        let (Some(decoder), Some(sink)) = (self.stream_decoder.as_mut(), self.sink.as_mut()) else {
+            return Err(());
+        };
+        if !sink.wants_data() {
+            self.deadline = None;
+            return Ok(false);
+        }
+        if !self.input.is_empty() {
+            let mut chunk = Vec::new();
+            match decoder.decode(self.input.data(), &mut chunk) {
+                Ok(n) => self.input.consume(n),
+                Err(e) => {
+                    let (status, detail) = (e.status, e.detail);
+                    self.end_stream(Err(BodyError { status, detail }));
+                    self.fail(env, e);
+                    return Ok(true);
+                }
+            }
+            if !chunk.is_empty() {
+                sink.data(&chunk);
+            }
+            if decoder.is_done() {
+                self.end_stream(Ok(()));
+                self.phase = Phase::Waiting(index);
+                self.deadline = None;
+                return Ok(false);
+            }
+            return Ok(true);
+        }
+        match self.fill(env) {
+            Ok(got) => {
+                self.deadline = Some(env.now + env.shared.config.timeouts.body);
+                Ok(got)
+            }
+            Err(()) => {
+                self.end_stream(Err(BodyError {
+                    status: 0,
+                    detail: "the client went away mid-body",
+                }));
+                Err(())
+            }
+        }
+    }
+
+    /// Tells the sink how its body ended; the stream is over.
+    fn end_stream(&mut self, result: Result<(), BodyError>) {
+        self.stream_decoder = None;
+        if let Some(mut sink) = self.sink.take() {
+            sink.end(result);
+        }
+    }
+
+    /// An answer came before a streamed body was read: the rest stays unread (the
+    /// connection closes after the answer).
+    fn abandon_stream(&mut self) {
+        if self.stream_decoder.is_some() {
+            self.end_stream(Err(BodyError {
+                status: 0,
+                detail: "answered before the body was read",
+            }));
+            self.keep_alive = false;
+            self.unread_request = true;
+        }
+    }
+
     /// Calls the upgraded object (on readiness, a wake-up, a stop, or its deadline).
     fn run_upgraded(&mut self, env: &mut Env<'_>, timed_out: bool) -> Next {
         let Some(object) = self.upgraded.as_mut() else {
@@ -539,6 +668,10 @@ impl Conn {
     ) {
         self.input.consume(usize::MAX);
         self.input.release(bufs);
+        self.end_stream(Err(BodyError {
+            status: 0,
+            detail: "the connection closed mid-body",
+        }));
         if let Some(t) = self.tunnel.take() {
             t.close(registry, sockets);
         }

@@ -30,6 +30,7 @@ pub mod parse;
 pub mod pool;
 mod reactor;
 pub mod request;
+pub mod request_body;
 pub mod response;
 mod sendfile;
 pub mod server;
