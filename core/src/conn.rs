@@ -4,8 +4,9 @@
 //!
 //! ```text
 //!  Head ──▶ Body ──▶ Dispatch ──▶ (Waiting) ──▶ Writing ──▶ Head (keep-alive)
-//!                                                  │──────▶ Linger ──▶ closed
-//!                                                  └──────▶ Tunnel ──▶ closed
+//!    └─────────────▶ Dispatch ──▶ Streaming ──┘     │──────▶ Linger ──▶ closed
+//!     (a handler streams the body: read into its sink) ├──────▶ Tunnel ──▶ closed
+//!                                                  └──────▶ Upgraded ──▶ closed (after a 101)
 //! ```
 //! Requests are handled one at a time; pipelined bytes wait in the read buffer, so
 //! responses go out in order. Every read and write loops until `WouldBlock` (the
