@@ -34,11 +34,12 @@ use crate::notify::Notifier;
 use crate::outbuf::{Jobs, Output, Refill};
 use crate::parse::{HttpError, Limits};
 use crate::request::{Framing, Request, Version};
-use crate::request_body::{BodyError, BodySink};
+use crate::request_body::BodyError;
 use crate::response::Response;
 use crate::sendfile::Sent;
 use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
+use crate::stream_in::{Fed, StreamIn};
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
 use crate::upgrade::{UpgradeIo, Upgraded, Waker};
@@ -105,8 +106,7 @@ pub(crate) struct Conn {
     tunnel: Option<Box<Tunnel>>,
     upgraded: Option<Box<dyn Upgraded>>,
     /// A body read after dispatch, into a handler's sink (`Handler::streams_body`).
-    stream_decoder: Option<BodyDecoder>,
-    sink: Option<Box<dyn BodySink>>,
+    stream: Option<StreamIn>,
     /// Bytes that followed the head of the request that was upgraded.
     upgrade_input: Vec<u8>,
     pub deadline: Option<Instant>,
@@ -129,8 +129,7 @@ impl Conn {
             tunnel_peer: None,
             tunnel: None,
             upgraded: None,
-            stream_decoder: None,
-            sink: None,
+            stream: None,
             upgrade_input: Vec::new(),
             deadline: Some(deadline),
         }
@@ -270,7 +269,7 @@ impl Conn {
         } else {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
             if streams {
-                self.stream_decoder = Some(BodyDecoder::new(framing, u64::MAX));
+                self.stream = Some(StreamIn::new(framing));
                 Phase::Dispatch(0)
             } else {
                 Phase::Body(BodyDecoder::new(framing, max_body))
@@ -324,8 +323,8 @@ impl Conn {
         let mut cx = Context::new(&mut ops, Some(conn), env.now);
         let step = env.shared.chain.offer(index, req, &mut cx);
         if let Some(mut sink) = cx.take_sink() {
-            match self.stream_decoder {
-                Some(_) => self.sink = Some(sink),
+            match self.stream.as_mut() {
+                Some(stream) => stream.set_sink(sink),
                 None => sink.end(Ok(())), // the body was read already
             }
         }
@@ -338,7 +337,9 @@ impl Conn {
                 self.answer(env, resp);
             }
             Step::Next(i) => self.phase = Phase::Dispatch(i),
-            Step::Later if self.sink.is_some() => self.phase = Phase::Streaming(index),
+            Step::Later if self.stream.as_ref().is_some_and(StreamIn::has_sink) => {
+                self.phase = Phase::Streaming(index)
+            }
             Step::Later => {
                 self.abandon_stream();
                 self.phase = Phase::Waiting(index);
@@ -403,7 +404,7 @@ impl Conn {
                 self.drive(env)
             }
             Phase::Upgraded => self.run_upgraded(env, true),
-            Phase::Streaming(_) if !self.sink.as_mut().is_some_and(|s| s.wants_data()) => {
+            Phase::Streaming(_) if self.stream.as_mut().is_some_and(StreamIn::paused) => {
                 Next::Keep // the sink is slow, not the client
             }
             Phase::Streaming(_) => {
@@ -568,62 +569,53 @@ impl Conn {
         if self.out.queued() > 0 {
             self.out.flush(&mut self.transport)?; // 100 Continue
         }
-        let (Some(decoder), Some(sink)) = (self.stream_decoder.as_mut(), self.sink.as_mut()) else {
+        let Some(stream) = self.stream.as_mut() else {
             return Err(());
         };
-        if !sink.wants_data() {
+        if stream.paused() {
             self.deadline = None;
             return Ok(false);
         }
         if !self.input.is_empty() {
-            let mut chunk = Vec::new();
-            match decoder.decode(self.input.data(), &mut chunk) {
-                Ok(n) => self.input.consume(n),
-                Err(e) => {
-                    let (status, detail) = (e.status, e.detail);
-                    self.end_stream(Err(BodyError { status, detail }));
+            let (used, fed) = stream.feed(self.input.data());
+            self.input.consume(used);
+            match fed {
+                Fed::More => return Ok(true),
+                Fed::Done => {
+                    self.stream = None;
+                    self.phase = Phase::Waiting(index);
+                    self.deadline = None;
+                    return Ok(false);
+                }
+                Fed::Bad(e) => {
+                    self.stream = None;
                     self.fail(env, e);
                     return Ok(true);
                 }
             }
-            if !chunk.is_empty() {
-                sink.data(&chunk);
-            }
-            if decoder.is_done() {
-                self.end_stream(Ok(()));
-                self.phase = Phase::Waiting(index);
-                self.deadline = None;
-                return Ok(false);
-            }
-            return Ok(true);
         }
-        match self.fill(env) {
-            Ok(got) => {
-                self.deadline = Some(env.now + env.shared.config.timeouts.body);
-                Ok(got)
-            }
-            Err(()) => {
-                self.end_stream(Err(BodyError {
-                    status: 0,
-                    detail: "the client went away mid-body",
-                }));
-                Err(())
-            }
+        let got = self.fill(env);
+        self.deadline = Some(env.now + env.shared.config.timeouts.body);
+        if got.is_err() {
+            self.end_stream(Err(BodyError {
+                status: 0,
+                detail: "the client went away mid-body",
+            }));
         }
+        got
     }
 
     /// Tells the sink how its body ended; the stream is over.
     fn end_stream(&mut self, result: Result<(), BodyError>) {
-        self.stream_decoder = None;
-        if let Some(mut sink) = self.sink.take() {
-            sink.end(result);
+        if let Some(mut stream) = self.stream.take() {
+            stream.end(result);
         }
     }
 
     /// An answer came before a streamed body was read: the rest stays unread (the
     /// connection closes after the answer).
     fn abandon_stream(&mut self) {
-        if self.stream_decoder.is_some() {
+        if self.stream.is_some() {
             self.end_stream(Err(BodyError {
                 status: 0,
                 detail: "answered before the body was read",

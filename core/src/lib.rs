@@ -37,6 +37,7 @@ pub mod server;
 mod shared;
 mod sockets;
 pub mod stats;
+mod stream_in;
 pub mod testing;
 mod transport;
 mod tunnel;
