@@ -62,6 +62,7 @@ pub fn serve_until_stopped(program: &str, server: reactor::Server, what: &str) {
         die(program, format!("cannot install signal handlers: {e}"), 1);
     }
     eprintln!("{program}: {what} on http://{}/", running.local_addr());
+    crate::systemd::notify("READY=1");
     running.wait();
 }
 
@@ -74,6 +75,7 @@ pub fn stop_on_signals(stop: reactor::StopHandle) -> std::io::Result<()> {
         .spawn(move || {
             for (n, sig) in signals.forever().enumerate() {
                 if n == 0 {
+                    crate::systemd::notify("STOPPING=1");
                     log::info!("signal {sig}: finishing in-flight requests, then exiting");
                     stop.stop();
                 } else {

@@ -39,6 +39,7 @@ pub struct Server {
     filters: Vec<Box<dyn Filter>>,
     handlers: Vec<Box<dyn Handler>>,
     stats: Arc<Stats>,
+    inherited: Option<std::net::TcpListener>,
 }
 
 impl Server {
@@ -49,12 +50,20 @@ impl Server {
             filters: Vec::new(),
             handlers: Vec::new(),
             stats: Arc::new(Stats::default()),
+            inherited: None,
         }
     }
 
     /// Sets the address to listen on.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.config.bind = addr;
+        self
+    }
+
+    /// Serves on `listener`, already bound and listening (systemd socket activation),
+    /// instead of binding `config.bind`; each worker gets a duplicate of it.
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.inherited = Some(listener);
         self
     }
 
@@ -80,11 +89,21 @@ impl Server {
     pub fn start(self) -> io::Result<Running> {
         let workers = self.config.workers.max(1);
         let mut listeners = Vec::with_capacity(workers);
-        let first = bind(self.config.bind, workers > 1)?;
+        let inherited = self.inherited.map(Socket::from);
+        let first = match &inherited {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                l.try_clone()?
+            }
+            None => bind(self.config.bind, workers > 1)?,
+        };
         let addr = first.local_addr()?.as_socket().unwrap_or(self.config.bind);
         listeners.push(first);
         for _ in 1..workers {
-            listeners.push(bind(addr, true)?);
+            listeners.push(match &inherited {
+                Some(l) => l.try_clone()?,
+                None => bind(addr, true)?,
+            });
         }
         let pool = Pool::new(self.config.threads, self.config.queue)?;
         let shared = Arc::new(Shared {
