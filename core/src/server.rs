@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -133,9 +134,21 @@ impl Server {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("reactor-{i}"))
-                    .spawn(move || {
-                        if let Err(e) = reactor.run() {
-                            log::error!("reactor {i} stopped: {e}");
+                    .spawn({
+                        let stop = stop.clone();
+                        move || {
+                            let ran = catch_unwind(AssertUnwindSafe(|| reactor.run()));
+                            let why = match ran {
+                                Ok(Ok(())) => return,
+                                Ok(Err(e)) => e.to_string(),
+                                Err(_) => "it panicked".to_string(),
+                            };
+                            // A server with a dead reactor is not serving its share: stop
+                            // it all, so that a supervisor sees the failure and restarts.
+                            log::error!("reactor {i} died: {why}; stopping the server");
+                            stop.failed.store(true, Ordering::Release);
+                            stop.state.fetch_max(STOP_FORCE, Ordering::AcqRel);
+                            stop.wake_all();
                         }
                     })?,
             );
@@ -212,9 +225,12 @@ impl Running {
         }
     }
 
-    /// Blocks until every reactor has stopped.
-    pub fn wait(mut self) {
+    /// Blocks until every reactor has stopped. False when one of them died (a panic
+    /// that escaped the plugins' guards, or a failing poll), which stopped them all: the
+    /// caller should exit with a failure status.
+    pub fn wait(mut self) -> bool {
         self.join();
+        !self.stop.failed.load(Ordering::Acquire)
     }
 
     fn join(&mut self) {

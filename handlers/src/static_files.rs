@@ -12,7 +12,7 @@ use reactor::{Body, Context, Handler, Part, Reply, Request, Response};
 
 use crate::conditional::{evaluate, if_range_matches, Conditions, Precondition, Validators};
 use crate::file_cache::{CachedFile, FileCache};
-use crate::path::{encode_path, resolve, within_root, PathError, ResolvedPath};
+use crate::path::{canonical, encode_path, resolve, within_root, PathError, ResolvedPath};
 use crate::range::{
     content_range, content_range_unsatisfied, parse_range, ByteRange, RangeOutcome,
 };
@@ -129,6 +129,12 @@ impl Handler for StaticFiles {
     fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
         if let Some(reply) = read_only(req) {
             return reply;
+        }
+        // A path already in normal form is its own cache key: no resolving on a hit.
+        if let Some(key) = canonical(req.path(), self.root.dotfiles) {
+            if let Some(entry) = self.cache.fresh(key) {
+                return Reply::Response(respond(&entry, &Wanted::of(req)));
+            }
         }
         let resolved = match resolve(req.path(), self.root.dotfiles) {
             Ok(r) => r,

@@ -1,13 +1,15 @@
-//! reactor-httpd: serves a directory over HTTP/1.1 on the reactor.
+//! reactor-httpd: serves a directory over HTTP/1.1 (and HTTPS) on the reactor.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use reactor::{Config, Server};
-use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
+use reactor_bins::cli::{die, init_logging, open_log, parse_value, start_announced};
 use reactor_bins::site_config::{invocation, Invocation};
 use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
 use reactor_bins::systemd;
+use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags, Hsts, RedirectToHttps};
 use reactor_handlers::json_log::JsonAccessLog;
 use reactor_handlers::metrics::{Metrics, MetricsFilter, MetricsPage};
 use reactor_handlers::vhost::{Site, VirtualHosts};
@@ -16,14 +18,14 @@ use reactor_handlers::StatusPage;
 const USAGE: &str = "\
 Usage: reactor-httpd [OPTIONS]
 
-Serves the files under --root over HTTP/1.1.
+Serves the files under --root over HTTP/1.1, or HTTPS with --tls-cert/--tls-key.
 
 Options:
   --config FILE            read settings and [[site]] virtual hosts from a TOML file
                            (each flag is a key, _ for -; flags given here win)
   --check-config           check the --config file and exit (0 good, 2 errors)
   --root DIR               directory to serve (required)
-  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080]
+  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080, with TLS 127.0.0.1:8443]
   --port N                 shortcut for --bind 127.0.0.1:N (keeps --bind's address)
   --workers N              independent reactors (threads), SO_REUSEPORT [default: 1]
   --threads N              blocking-pool threads for disk I/O [default: 4]
@@ -45,6 +47,13 @@ Options:
   --body-timeout SECS      longest pause between reads of a request body [default: 60]
   --send-timeout SECS      longest stall while sending a response [default: 60]
   --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
+  --tls-cert FILE          PEM certificate chain (leaf first); serve HTTPS. Repeatable, each
+                           followed by its --tls-key; chosen by SNI, the first by default
+  --tls-key FILE           PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the --tls-cert
+                           before it. SIGHUP reads the pairs again
+  --redirect-http ADDR:PORT
+                           also listen in plain HTTP there, answering 308 to https://
+  --hsts SECONDS           add Strict-Transport-Security: max-age=SECONDS to HTTPS responses
   -h, --help               show this help
 ";
 
@@ -61,6 +70,9 @@ struct Options {
     precompressed: bool,
     json_log: bool,
     metrics: Option<String>,
+    tls: CertFlags,
+    redirect_http: Option<SocketAddr>,
+    hsts: Option<u64>,
 }
 
 fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
@@ -68,6 +80,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     let mut root = None;
     let mut config = Config::default();
     let mut port: Option<u16> = None;
+    let mut bind_given = false;
     let mut opts = Options {
         root: String::new(),
         config: Config::default(),
@@ -81,13 +94,27 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         precompressed: true,
         json_log: false,
         metrics: None,
+        tls: CertFlags::default(),
+        redirect_http: None,
+        hsts: None,
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("root") => root = Some(parse_value::<String>("--root", parser.value().ok())?),
-            Long("bind") => config.bind = parse_value("--bind", parser.value().ok())?,
+            Long("bind") => {
+                config.bind = parse_value("--bind", parser.value().ok())?;
+                bind_given = true;
+            }
+            Long("tls-cert") => opts
+                .tls
+                .cert(parse_value("--tls-cert", parser.value().ok())?),
+            Long("tls-key") => opts.tls.key(parse_value("--tls-key", parser.value().ok())?),
+            Long("redirect-http") => {
+                opts.redirect_http = Some(parse_value("--redirect-http", parser.value().ok())?)
+            }
+            Long("hsts") => opts.hsts = Some(parse_value("--hsts", parser.value().ok())?),
             Long("port") => port = Some(parse_value("--port", parser.value().ok())?),
             Long("workers") => config.workers = parse_value("--workers", parser.value().ok())?,
             Long("threads") => config.threads = parse_value("--threads", parser.value().ok())?,
@@ -155,6 +182,13 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             other => return Err(format!("{} (try --help)", other.unexpected())),
         }
     }
+    opts.tls.pairs()?;
+    if opts.tls.is_empty() && (opts.redirect_http.is_some() || opts.hsts.is_some()) {
+        return Err("--redirect-http and --hsts need --tls-cert/--tls-key".into());
+    }
+    if !opts.tls.is_empty() && !bind_given {
+        config.bind.set_port(8443);
+    }
     if let Some(p) = port {
         config.bind.set_port(p);
     }
@@ -204,6 +238,16 @@ fn main() {
             false => config.access_log = Some(sink),
         }
     }
+    let tls = !opts.tls.is_empty();
+    if tls {
+        let pairs = opts
+            .tls
+            .pairs()
+            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs)
+            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        config.tls = Some(acceptor);
+    }
     let mut server = Server::new(config);
     match systemd::listener() {
         Ok(Some(listener)) => server = server.listener(listener),
@@ -218,6 +262,9 @@ fn main() {
         server = server
             .filter(MetricsFilter(metrics.clone()))
             .handler(MetricsPage::new(path.clone(), metrics));
+    }
+    if let Some(seconds) = opts.hsts {
+        server = server.filter(Hsts::new(seconds));
     }
     if let Some(path) = &opts.status {
         let stats = server.stats();
@@ -237,5 +284,29 @@ fn main() {
         Some(f) => format!("serving {}", f.path.display()),
         None => format!("serving {}", opts.root),
     };
-    serve_until_stopped("reactor-httpd", server, &what);
+    let running = start_announced("reactor-httpd", server, &what, tls);
+    // Started second: the HTTPS port (maybe chosen by the system) is known now.
+    let _redirect = opts.redirect_http.map(|addr| {
+        let config = Config {
+            bind: addr,
+            ..Config::default()
+        };
+        let https_port = running.local_addr().port();
+        let redirect = Server::new(config)
+            .handler(RedirectToHttps { https_port })
+            .start()
+            .unwrap_or_else(|e| die("reactor-httpd", format!("--redirect-http: {e}"), 1));
+        eprintln!(
+            "reactor-httpd: redirecting http://{}/ to HTTPS",
+            redirect.local_addr()
+        );
+        redirect
+    });
+    if !running.wait() {
+        die(
+            "reactor-httpd",
+            "a reactor thread died; see the log above",
+            70,
+        );
+    }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
+use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
 use reactor_handlers::proxy::access::Cidr;
 use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 
@@ -47,6 +48,9 @@ Options:
   --max-body BYTES         largest request body forwarded [default: 1048576]
   --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
                            replaces the default, loopback only)
+  --tls-cert FILE          PEM certificate chain: speak HTTPS to clients (repeatable, each
+                           followed by its --tls-key; chosen by SNI; SIGHUP reloads)
+  --tls-key FILE           PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert before it
   -h, --help               show this help
 ";
 
@@ -56,6 +60,7 @@ struct Options {
     log_level: String,
     access_log: Option<String>,
     cache_log: Option<String>,
+    tls: CertFlags,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -69,6 +74,7 @@ fn parse_args() -> Result<Options, String> {
     let mut access_log = None;
     let mut cache_log = None;
     let mut purge_default = true;
+    let mut tls = CertFlags::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -152,6 +158,8 @@ fn parse_args() -> Result<Options, String> {
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?
             }
+            Long("tls-cert") => tls.cert(parse_value("--tls-cert", parser.value().ok())?),
+            Long("tls-key") => tls.key(parse_value("--tls-key", parser.value().ok())?),
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -165,12 +173,14 @@ fn parse_args() -> Result<Options, String> {
     if config.workers == 0 || config.threads == 0 {
         return Err("--workers and --threads must be at least 1".into());
     }
+    tls.pairs()?;
     Ok(Options {
         config,
         proxy,
         log_level,
         access_log,
         cache_log,
+        tls,
     })
 }
 
@@ -197,6 +207,16 @@ fn main() {
         Some(up) => format!("reverse proxy for {}", up.url()),
         None => "forward proxy".to_string(),
     };
+    let tls = !opts.tls.is_empty();
+    if tls {
+        let pairs = opts
+            .tls
+            .pairs()
+            .unwrap_or_else(|e| die("reactor-proxy", e, 2));
+        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs)
+            .unwrap_or_else(|e| die("reactor-proxy", e, 2));
+        config.tls = Some(acceptor);
+    }
     let server = Server::new(config).handler(Proxy::new(proxy));
-    serve_until_stopped("reactor-proxy", server, &mode);
+    serve_until_stopped("reactor-proxy", server, &mode, tls);
 }

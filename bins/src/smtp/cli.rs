@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::accounts::{self, Account};
-use super::client::{AuthMechanism, Client, Config, Credentials, TlsMode};
+use super::client::{AuthMechanism, Client, Config, Credentials, DsnNotify, DsnReturn, TlsMode};
 use super::error::{Error, Stage};
 use super::mail::{Attachment, Mail};
 use super::mime::Message;
@@ -47,6 +47,11 @@ usage: smtp-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR]...
   --timeout SECS          time allowed per protocol step, the whole message
                           transfer included (default 120)
   --helo NAME             name sent in EHLO (default: host name)
+  --dsn-notify never|success,failure,delay   ask for delivery status
+                          notifications (when the server offers DSN)
+  --dsn-return full|headers   what a bounce carries (DSN)
+  --no-pipelining         one command per round trip even when the server
+                          offers PIPELINING
   --dry-run               print the message instead of sending it
 
 sendmail mode (a complete RFC 5322 message; on stdin unless --message):
@@ -57,7 +62,7 @@ sendmail mode (a complete RFC 5322 message; on stdin unless --message):
   Bcc is removed; Date, Message-ID and From are added when missing; the
   rest is sent byte for byte (8-bit as BODY=8BITMIME when offered).
   Ignored for compatibility: -bm -F NAME -oX -B TYPE -V ID -X FILE -L TAG
-  -O OPT=VAL -U -G -m -N DSN -R RET.
+  -O OPT=VAL -U -G -m. -N and -R are --dsn-notify and --dsn-return.
   -v, --verbose           log the SMTP transcript (secrets redacted)
   --config FILE           accounts file (default: $XDG_CONFIG_HOME or
                           ~/.config, then smtp-send/config.toml)
@@ -89,6 +94,9 @@ pub struct Options {
     mail: Mail,
     config: Option<PathBuf>,
     account: Option<String>,
+    dsn_notify: Option<DsnNotify>,
+    dsn_return: Option<DsnReturn>,
+    no_pipelining: bool,
     /// The password source an account gives.
     secret: Option<password::Source>,
     /// sendmail mode: a complete message on stdin or in `message`.
@@ -205,7 +213,14 @@ pub fn parse_invocation(
                     return Err(format!("-b{mode} is not supported (only -bm, send mail)"));
                 }
             }
-            Short('F' | 'B' | 'V' | 'X' | 'L' | 'O' | 'N' | 'R') => drop(value(&mut p)?),
+            Long("dsn-notify") | Short('N') => {
+                o.dsn_notify = Some(DsnNotify::parse(&value(&mut p)?)?)
+            }
+            Long("dsn-return") | Short('R') => {
+                o.dsn_return = Some(DsnReturn::parse(&value(&mut p)?)?)
+            }
+            Long("no-pipelining") => o.no_pipelining = true,
+            Short('F' | 'B' | 'V' | 'X' | 'L' | 'O') => drop(value(&mut p)?),
             Short('U' | 'G' | 'm') => {}
             Long("message") => {
                 o.raw = true;
@@ -414,6 +429,9 @@ fn send(o: &Options, message: &dyn Payload) -> Result<(), Error> {
     config.tls = tls;
     config.tls_ca = o.tls_ca.clone();
     config.tls_fingerprint = o.tls_fingerprint;
+    config.pipelining = !o.no_pipelining;
+    config.dsn_notify = o.dsn_notify;
+    config.dsn_return = o.dsn_return;
     config.tls_verify_name = !o.tls_no_verify_name;
     config.allow_plaintext_auth = o.allow_plaintext_auth;
     config.helo_name = o.helo.clone();

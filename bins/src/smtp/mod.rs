@@ -28,10 +28,11 @@ pub mod addrlist;
 pub mod cli;
 pub mod client;
 mod date;
-mod deadline;
+pub mod deadline;
 mod dotstuff;
 pub mod encoding;
 mod error;
+mod idna;
 mod mail;
 mod mime;
 mod password;
@@ -39,12 +40,15 @@ mod payload;
 mod random;
 mod raw;
 pub mod reply;
-mod tls;
+pub mod session;
+pub mod tls;
 mod transport;
 mod verify;
 
 pub use address::{AddressError, Mailbox};
-pub use client::{AuthMechanism, Client, Config, Credentials, SendReport, TlsMode};
+pub use client::{
+    AuthMechanism, Client, Config, Credentials, DsnNotify, DsnReturn, SendReport, TlsMode,
+};
 pub use error::{Error, ErrorKind, Stage};
 pub use mail::{Attachment, AttachmentSource, Mail};
 pub use mime::Message;

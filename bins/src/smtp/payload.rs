@@ -28,7 +28,11 @@ pub trait Payload {
     fn needs_smtputf8(&self) -> bool {
         std::iter::once(self.sender())
             .chain(self.recipients())
-            .any(|m| !m.addr.is_ascii())
+            .any(|m| {
+                m.addr
+                    .rsplit_once('@')
+                    .is_some_and(|(local, _)| !local.is_ascii())
+            })
     }
 }
 

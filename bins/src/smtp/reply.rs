@@ -204,6 +204,8 @@ pub struct Capabilities {
     pub smtputf8: bool,
     /// PIPELINING is offered.
     pub pipelining: bool,
+    /// DSN (delivery status notifications) is offered.
+    pub dsn: bool,
 }
 
 impl Capabilities {
@@ -235,6 +237,7 @@ impl Capabilities {
                 "8BITMIME" => caps.eight_bit_mime = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
                 "PIPELINING" => caps.pipelining = true,
+                "DSN" => caps.dsn = true,
                 _ => {}
             }
         }

@@ -76,7 +76,7 @@ impl Httpd {
         stderr.read_line(&mut line).unwrap();
         let addr = line
             .trim()
-            .rsplit("http://")
+            .rsplit("://")
             .next()
             .unwrap()
             .trim_end_matches('/')

@@ -26,6 +26,51 @@ import threading
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+DSN_PARAMS = ("RET=", "ENVID=", "NOTIFY=", "ORCPT=")
+
+
+class ExtSMTP(SMTP):
+    """aiosmtpd plus the extensions it lacks, on request: PIPELINING (it
+    already processes pipelined commands in order) and DSN, whose MAIL/RCPT
+    parameters are logged to OUT/dsn.log and removed before aiosmtpd sees
+    them."""
+
+    def __init__(self, *args, extra_caps=(), out=None, **kw):
+        super().__init__(*args, **kw)
+        self.extra_caps = extra_caps
+        self.out = out
+
+    async def smtp_EHLO(self, hostname):
+        push = self.push
+
+        async def push_with_caps(status):
+            if status.startswith("250 ") and self.extra_caps:
+                for cap in self.extra_caps:
+                    await push("250-" + cap)
+            await push(status)
+
+        self.push = push_with_caps
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self.push = push
+
+    def _strip_dsn(self, verb, arg):
+        if arg is None or "DSN" not in self.extra_caps:
+            return arg
+        words = arg.split(" ")
+        dsn = [w for w in words if w.upper().startswith(DSN_PARAMS)]
+        if dsn:
+            with open(os.path.join(self.out, "dsn.log"), "a") as f:
+                f.write("%s %s\n" % (verb, " ".join(dsn)))
+        return " ".join(w for w in words if w not in dsn)
+
+    async def smtp_MAIL(self, arg):
+        await super().smtp_MAIL(self._strip_dsn("MAIL", arg))
+
+    async def smtp_RCPT(self, arg):
+        await super().smtp_RCPT(self._strip_dsn("RCPT", arg))
+
 USER = b"tester"
 
 
@@ -123,6 +168,8 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--password", default="")
+    ap.add_argument("--caps", default="", help="extra EHLO lines: PIPELINING,DSN")
+    ap.add_argument("--smtputf8", action="store_true")
     args = ap.parse_args()
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -139,17 +186,20 @@ def main():
 
     def factory():
         common = dict(
+            extra_caps=[c for c in args.caps.split(",") if c],
+            out=args.out,
+            enable_SMTPUTF8=args.smtputf8,
             hostname="test.local",
             authenticator=auth,
             auth_required=True,
             data_size_limit=None,
         )
         if args.mode == "starttls":
-            return SMTP(handler, tls_context=ctx, require_starttls=True, **common)
+            return ExtSMTP(handler, tls_context=ctx, require_starttls=True, **common)
         if args.mode == "implicit":
-            return SMTP(handler, auth_require_tls=False, **common)
+            return ExtSMTP(handler, auth_require_tls=False, **common)
         if args.mode == "plain":
-            return SMTP(handler, auth_require_tls=False, **common)
+            return ExtSMTP(handler, auth_require_tls=False, **common)
         raise SystemExit("unknown mode " + args.mode)
 
     if args.mode in ("drop", "sink"):
