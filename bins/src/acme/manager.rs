@@ -14,8 +14,8 @@ use super::http::{rustls_pemfile_certs, Https};
 use super::jws::AccountKey;
 use super::protocol::{Account, ChallengeKind, Issued};
 use super::store::Store;
-use super::AcmeError;
 use reactor::tls::x509::{validity, Validity};
+use super::AcmeError;
 
 /// Let's Encrypt's production directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";

@@ -143,8 +143,8 @@ fn main() {
         };
         let config = client_config(&trust).unwrap_or_else(|e| die("reactor-client", e, 2));
         let sock = DeadlineSocket::new(stream, Duration::from_secs(30));
-        let tls =
-            handshake(sock, &args.host, config).unwrap_or_else(|e| fail(format!("{target}: {e}")));
+        let tls = handshake(sock, &args.host, config)
+            .unwrap_or_else(|e| fail(format!("{target}: {e}")));
         Box::new(tls)
     } else {
         Box::new(stream)

@@ -20,9 +20,9 @@ use reactor::{
 
 use super::cache::{self, field, unix_now, Entry};
 use super::exchange::{fail_or_retry, Exchange, Mode};
-use super::fill::Backlog;
 use super::head::{Head, HeadScanner};
 use super::headers::{connection_tokens, response_fields, VIA};
+use super::fill::Backlog;
 use super::pool::IdleSet;
 use super::target::same_origin_url;
 use super::tls::OriginStream;
