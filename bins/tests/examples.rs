@@ -2,6 +2,8 @@
 
 #[path = "../examples/api_time.rs"]
 mod api_time;
+#[path = "../examples/chat.rs"]
+mod chat;
 #[path = "../examples/embedded_controller.rs"]
 mod embedded_controller;
 #[path = "../examples/form.rs"]
@@ -114,4 +116,57 @@ fn api_time_composed_with_static_files() {
         (200, Some("application/json"))
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs a Python script (the `websockets` client) with `args`; its stdout.
+fn python(script: &str, args: &[String]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs (and has websockets: see .ci/run)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn chat_echo_against_python_websockets() {
+    let s = serve(Server::new(Config::default()).handler(chat::router(chat::Room::default())));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../handlers/tests/ws_peer.py");
+    let out = python(script, &[format!("ws://{}/echo", s.local_addr())]);
+    for check in [
+        "text",
+        "binary-1MiB",
+        "fragmented-text",
+        "ping-pong",
+        "close-code",
+        "invalid-utf8-1007",
+        "oversized-1009",
+        "unmasked-1002",
+    ] {
+        assert!(
+            out.lines().any(|l| l == format!("ok {check}")),
+            "{check}: {out}"
+        );
+    }
+    assert!(out.ends_with("done\n"), "{out}");
+}
+
+#[test]
+fn chat_room_broadcasts_to_everyone() {
+    let s = serve(Server::new(Config::default()).handler(chat::router(chat::Room::default())));
+    let mut c = Client::connect(s.local_addr());
+    let page = c.get("/");
+    assert!(page.text().contains("new WebSocket("), "{}", page.text());
+    c.send(b"GET /ws HTTP/1.1\r\nHost: c\r\n\r\n");
+    let r = c.response(false).unwrap();
+    assert_eq!(r.status, 400, "a plain GET of the chat is refused");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_peers.py");
+    let out = python(script, &[format!("ws://{}/ws", s.local_addr())]);
+    assert_eq!(out, "ok broadcast\nok binary-ignored\nok after-leave\n");
 }

@@ -4,8 +4,9 @@
 //!
 //! ```text
 //!  Head ──▶ Body ──▶ Dispatch ──▶ (Waiting) ──▶ Writing ──▶ Head (keep-alive)
-//!                                                  │──────▶ Linger ──▶ closed
-//!                                                  └──────▶ Tunnel ──▶ closed
+//!    └─────────────▶ Dispatch ──▶ Streaming ──┘     │──────▶ Linger ──▶ closed
+//!     (a handler streams the body: read into its sink) ├──────▶ Tunnel ──▶ closed
+//!                                                  └──────▶ Upgraded ──▶ closed (after a 101)
 //! ```
 //! Requests are handled one at a time; pipelined bytes wait in the read buffer, so
 //! responses go out in order. The answers to pipelined requests already received are
@@ -33,15 +34,18 @@ use crate::handler::{ConnRef, Context};
 use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
 use crate::outbuf::{Jobs, Output, Refill};
-use crate::parse::HttpError;
+use crate::parse::{HttpError, Limits};
 use crate::recycle::Recycler;
 use crate::request::{Framing, Request, Version};
+use crate::request_body::BodyError;
 use crate::response::Response;
 use crate::sendfile::Sent;
 use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
+use crate::stream_in::{Fed, StreamIn};
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
+use crate::upgrade::{UpgradeIo, Upgraded, Waker};
 
 /// Most bytes of answers to pipelined requests held back to go out in one write.
 const PIPELINE_BATCH: usize = 64 * 1024;
@@ -71,10 +75,14 @@ enum Phase {
     Dispatch(usize),
     /// Step `i` promised to answer later.
     Waiting(usize),
+    /// Step `i` took the body as a stream: reading it into the sink, answer to come.
+    Streaming(usize),
     /// Sending the response.
     Writing,
     /// Relaying bytes between the client and a peer.
     Tunnel,
+    /// After a 101: the connection belongs to a handler-owned object.
+    Upgraded,
     /// Response sent and our side shut: draining the client until it closes.
     Linger,
     /// Response sent and nothing left unread: close now.
@@ -110,6 +118,11 @@ pub(crate) struct Conn {
     status: u16,
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
+    upgraded: Option<Box<dyn Upgraded>>,
+    /// A body read after dispatch, into a handler's sink (`Handler::streams_body`).
+    stream: Option<StreamIn>,
+    /// Bytes that followed the head of the request that was upgraded.
+    upgrade_input: Vec<u8>,
     pub deadline: Option<Instant>,
 }
 
@@ -129,6 +142,9 @@ impl Conn {
             status: 0,
             tunnel_peer: None,
             tunnel: None,
+            upgraded: None,
+            stream: None,
+            upgrade_input: Vec::new(),
             deadline: Some(deadline),
         }
     }
@@ -165,8 +181,10 @@ impl Conn {
                 Phase::Body(_) => self.read_body(env),
                 Phase::Dispatch(i) => self.dispatch(env, i),
                 Phase::Waiting(_) => return Next::Keep,
+                Phase::Streaming(i) => self.read_stream(env, i),
                 Phase::Writing => self.write(env),
                 Phase::Tunnel => return self.pump_tunnel(env),
+                Phase::Upgraded => return self.run_upgraded(env, false),
                 Phase::Linger => return self.linger(),
                 Phase::Done => return Next::Close,
             };
@@ -180,7 +198,7 @@ impl Conn {
 
     /// Reads more request bytes. Ok(true): got some; Ok(false): would block; Err: EOF or error.
     fn fill(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
-        let large = matches!(self.phase, Phase::Body(_));
+        let large = matches!(self.phase, Phase::Body(_) | Phase::Streaming(_));
         let got = self.input.fill(&mut self.transport, env.bufs, large);
         if matches!(got, Ok(false)) && self.input.is_empty() {
             // An idle connection holds no buffer.
@@ -207,9 +225,13 @@ impl Conn {
                     self.deadline = Some(env.now + env.shared.config.timeouts.header);
                 }
             }
-            let limits = &env.shared.config.limits;
+            // A streamed body is not bound by max_body: begin_request applies it to the rest.
+            let limits = Limits {
+                max_body: u64::MAX,
+                ..env.shared.config.limits
+            };
             let mut req = env.spares.request(self.peer);
-            match self.heads.next(self.input.data(), limits, &mut req) {
+            match self.heads.next(self.input.data(), &limits, &mut req) {
                 Ok(Some(used)) => {
                     self.input.consume(used);
                     self.begin_request(env, req);
@@ -242,15 +264,33 @@ impl Conn {
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
         let framing = req.framing;
-        if req.expect_continue && self.input.is_empty() {
+        let streams = framing != Framing::None
+            && env
+                .shared
+                .chain
+                .handlers
+                .iter()
+                .any(|h| h.streams_body(&req));
+        let max_body = env.shared.config.limits.max_body;
+        let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
+        if req.expect_continue && self.input.is_empty() && !too_large {
             self.out.push(h1::CONTINUE.to_vec());
         }
         self.current = Some(req);
+        if too_large {
+            self.fail(env, HttpError::new(413, "request body too large"));
+            return;
+        }
         self.phase = if framing == Framing::None {
             Phase::Dispatch(0)
         } else {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
-            Phase::Body(BodyDecoder::new(framing, env.shared.config.limits.max_body))
+            if streams {
+                self.stream = Some(StreamIn::new(framing));
+                Phase::Dispatch(0)
+            } else {
+                Phase::Body(BodyDecoder::new(framing, max_body))
+            }
         };
     }
 
@@ -298,15 +338,27 @@ impl Conn {
             notifier: env.notifier,
         };
         let mut cx = Context::new(&mut ops, Some(conn), env.now);
-        match env.shared.chain.offer(index, req, &mut cx) {
+        let step = env.shared.chain.offer(index, req, &mut cx);
+        if let Some(mut sink) = cx.take_sink() {
+            match self.stream.as_mut() {
+                Some(stream) => stream.set_sink(sink),
+                None => sink.end(Ok(())), // the body was read already
+            }
+        }
+        match step {
             Step::Answer { resp, close } => {
                 if close {
                     self.keep_alive = false;
                 }
+                self.abandon_stream();
                 self.answer(env, resp);
             }
             Step::Next(i) => self.phase = Phase::Dispatch(i),
+            Step::Later if self.stream.as_ref().is_some_and(StreamIn::has_sink) => {
+                self.phase = Phase::Streaming(index)
+            }
             Step::Later => {
+                self.abandon_stream();
                 self.phase = Phase::Waiting(index);
                 self.deadline = None;
                 return Ok(false);
@@ -317,6 +369,10 @@ impl Conn {
 
     /// A deferred reply arrived.
     pub fn deliver(&mut self, env: &mut Env<'_>, reply: Option<Response>) {
+        if let Phase::Streaming(i) = self.phase {
+            self.abandon_stream();
+            self.phase = Phase::Waiting(i);
+        }
         if let Phase::Waiting(i) = self.phase {
             match reply {
                 Some(r) => self.answer(env, r),
@@ -364,6 +420,21 @@ impl Conn {
                 self.fail(env, HttpError::new(408, "request not received in time"));
                 self.drive(env)
             }
+            Phase::Upgraded => self.run_upgraded(env, true),
+            Phase::Streaming(_) if self.stream.as_mut().is_some_and(StreamIn::paused) => {
+                Next::Keep // the sink is slow, not the client
+            }
+            Phase::Streaming(_) => {
+                self.end_stream(Err(BodyError {
+                    status: 408,
+                    detail: "request body not received in time",
+                }));
+                self.fail(
+                    env,
+                    HttpError::new(408, "request body not received in time"),
+                );
+                self.drive(env)
+            }
             _ => Next::Close,
         }
     }
@@ -374,11 +445,19 @@ impl Conn {
         if resp.tunnel.is_some() && resp.status / 100 == 2 {
             self.tunnel_peer = resp.tunnel.take();
         }
+        if resp.status == 101 && req.is_some_and(|r| r.version == Version::Http11) {
+            self.upgraded = resp.upgrade.take();
+        }
+        if resp.status == 101 && self.upgraded.is_none() {
+            // A 101 nobody takes the connection over for: refuse instead.
+            resp = Response::error_with(500, "The handler switched protocols without a taker.");
+            self.keep_alive = false;
+        }
         let x = h1::Exchange {
             version: req.map_or(Version::Http11, |r| r.version),
             head_only: req.is_some_and(|r| r.method == "HEAD"),
             keep_alive: self.keep_alive && !env.stopping,
-            tunnel: self.tunnel_peer.is_some(),
+            tunnel: self.tunnel_peer.is_some() || self.upgraded.is_some(),
             date: env.date,
         };
         let mut head = env.spares.head();
@@ -454,6 +533,10 @@ impl Conn {
         }
         if let Some(peer) = self.tunnel_peer.take() {
             self.start_tunnel(env, peer);
+        } else if self.upgraded.is_some() {
+            self.upgrade_input = self.input.take_rest(env.bufs);
+            self.phase = Phase::Upgraded;
+            self.deadline = None;
         } else if self.keep_alive {
             self.phase = Phase::Head { started: false };
             self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
@@ -514,6 +597,94 @@ impl Conn {
         }
     }
 
+    /// Reads a streamed body into the handler's sink, while the sink wants data.
+    fn read_stream(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
+        if self.out.queued() > 0 {
+            self.out.flush(&mut self.transport)?; // 100 Continue
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(());
+        };
+        if stream.paused() {
+            self.deadline = None;
+            return Ok(false);
+        }
+        if !self.input.is_empty() {
+            let (used, fed) = stream.feed(self.input.data());
+            self.input.consume(used);
+            match fed {
+                Fed::More => return Ok(true),
+                Fed::Done => {
+                    self.stream = None;
+                    self.phase = Phase::Waiting(index);
+                    self.deadline = None;
+                    return Ok(false);
+                }
+                Fed::Bad(e) => {
+                    self.stream = None;
+                    self.fail(env, e);
+                    return Ok(true);
+                }
+            }
+        }
+        let got = self.fill(env);
+        self.deadline = Some(env.now + env.shared.config.timeouts.body);
+        if got.is_err() {
+            self.end_stream(Err(BodyError {
+                status: 0,
+                detail: "the client went away mid-body",
+            }));
+        }
+        got
+    }
+
+    /// Tells the sink how its body ended; the stream is over.
+    fn end_stream(&mut self, result: Result<(), BodyError>) {
+        if let Some(mut stream) = self.stream.take() {
+            stream.end(result);
+        }
+    }
+
+    /// An answer came before a streamed body was read: the rest stays unread (the
+    /// connection closes after the answer).
+    fn abandon_stream(&mut self) {
+        if self.stream.is_some() {
+            self.end_stream(Err(BodyError {
+                status: 0,
+                detail: "answered before the body was read",
+            }));
+            self.keep_alive = false;
+            self.unread_request = true;
+        }
+    }
+
+    /// Calls the upgraded object (on readiness, a wake-up, a stop, or its deadline).
+    fn run_upgraded(&mut self, env: &mut Env<'_>, timed_out: bool) -> Next {
+        let Some(object) = self.upgraded.as_mut() else {
+            return Next::Close;
+        };
+        let mut io = UpgradeIo {
+            stream: &mut self.transport,
+            pending: &mut self.upgrade_input,
+            deadline: &mut self.deadline,
+            now: env.now,
+            timed_out,
+            stopping: env.stopping,
+            waker: Waker {
+                mailbox: env.notifier.clone(),
+                conn: ConnRef {
+                    key: env.key,
+                    id: self.id,
+                },
+            },
+        };
+        if object.ready(&mut io) {
+            Next::Keep
+        } else {
+            Next::Close
+        }
+    }
+
     /// Releases what the connection holds in the reactor (a tunnel's peer socket).
     pub fn close(
         &mut self,
@@ -523,6 +694,10 @@ impl Conn {
     ) {
         self.input.consume(usize::MAX);
         self.input.release(bufs);
+        self.end_stream(Err(BodyError {
+            status: 0,
+            detail: "the connection closed mid-body",
+        }));
         if let Some(t) = self.tunnel.take() {
             t.close(registry, sockets);
         }

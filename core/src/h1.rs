@@ -123,7 +123,7 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
     }
     let handler_length = resp.header("content-length").is_some();
     for (name, value) in &resp.headers {
-        let skip = name.eq_ignore_ascii_case("connection")
+        let skip = (name.eq_ignore_ascii_case("connection") && resp.status != 101)
             || name.eq_ignore_ascii_case("transfer-encoding")
             || (name.eq_ignore_ascii_case("content-length") && body_len != Some(0));
         if !skip {

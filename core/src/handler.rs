@@ -14,8 +14,10 @@ use std::time::Instant;
 
 use crate::pool::{Busy, Pool};
 use crate::request::Request;
+use crate::request_body::BodySink;
 use crate::response::Response;
 use crate::stats::Stats;
+use crate::upgrade::Waker;
 
 /// Names one connection of one reactor: its slab key plus a unique id, so a message for a
 /// connection that has since closed (and whose slot was reused) is recognised and dropped.
@@ -34,6 +36,8 @@ pub(crate) trait Mailbox: Send + Sync {
     fn reply(&self, conn: ConnRef, reply: Option<Response>);
     /// Runs `task` on the reactor thread.
     fn run(&self, task: Task);
+    /// Drives connection `conn` again (an upgraded connection's [`crate::upgrade::Waker`]).
+    fn wake(&self, conn: ConnRef);
 }
 
 /// What the reactor lends a [`Context`]: its sockets, pool, counters and mailbox.
@@ -83,6 +87,15 @@ pub(crate) trait Host {
 pub trait Handler: Send + Sync + 'static {
     /// Answers `req` now, declines it, or promises to answer later.
     fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply;
+
+    /// Whether this handler wants `req`'s body as a stream rather than buffered (default:
+    /// no). When some handler says yes, the chain runs as soon as the head has arrived,
+    /// with an empty `req.body`; the handler that takes the request calls
+    /// [`Context::stream_body`] and answers once its sink has the whole body. Buffered
+    /// bodies (the default) are limited by `max_body`; streamed ones only by the handler.
+    fn streams_body(&self, _req: &Request) -> bool {
+        false
+    }
 }
 
 /// What a handler does with a request.
@@ -156,6 +169,7 @@ pub trait SocketHandler: Send + 'static {
 pub struct Context<'a> {
     host: &'a mut dyn Host,
     conn: Option<ConnRef>,
+    sink: Option<Box<dyn BodySink>>,
     responders: usize,
     now: Instant,
 }
@@ -166,6 +180,7 @@ impl<'a> Context<'a> {
         Context {
             host,
             conn,
+            sink: None,
             responders: 0,
             now,
         }
@@ -175,9 +190,31 @@ impl<'a> Context<'a> {
     pub(crate) fn took_responder(&self) -> bool {
         self.responders > 0
     }
+
+    /// The sink a handler gave [`Context::stream_body`], if any.
+    pub(crate) fn take_sink(&mut self) -> Option<Box<dyn BodySink>> {
+        self.sink.take()
+    }
 }
 
 impl Context<'_> {
+    /// Takes the body of the request being handled as a stream into `sink` (only for a
+    /// request some handler's [`Handler::streams_body`] said yes to; otherwise the body
+    /// has been read already and `sink` just gets `end(Ok)`). Answer with
+    /// [`Reply::Later`] and send the response once the sink has ended.
+    pub fn stream_body(&mut self, sink: impl BodySink) {
+        self.sink = Some(Box::new(sink));
+    }
+
+    /// A waker for the connection of the request being handled: wakes a paused
+    /// [`BodySink`] (reading resumes). `None` outside a request.
+    pub fn waker(&self) -> Option<Waker> {
+        self.conn.map(|conn| Waker {
+            mailbox: self.host.mailbox(),
+            conn,
+        })
+    }
+
     /// A responder for the request being handled; return [`Reply::Later`] after taking it.
     /// (Outside `Handler::handle` there is no request, and the responder goes nowhere.)
     pub fn responder(&mut self) -> Responder {

@@ -31,16 +31,19 @@ pub mod pool;
 mod reactor;
 mod recycle;
 pub mod request;
+pub mod request_body;
 pub mod response;
 mod sendfile;
 pub mod server;
 mod shared;
 mod sockets;
 pub mod stats;
+mod stream_in;
 pub mod testing;
 pub mod tls;
 mod transport;
 mod tunnel;
+pub mod upgrade;
 
 pub use filter::Filter;
 pub use handler::{

@@ -14,7 +14,7 @@ pub(crate) enum Msg {
     Sent(ConnRef, crate::sendfile::Sent),
     /// A pool job read the next chunk of a file body (for transports without sendfile).
     FileChunk(ConnRef, std::io::Result<Vec<u8>>),
-    /// A streamed body has data, ended or was aborted.
+    /// A streamed body has data, ended or was aborted; or an upgraded connection was woken.
     Stream(ConnRef),
     /// Run a closure on the reactor.
     Run(Task),
@@ -70,5 +70,9 @@ impl Mailbox for Notifier {
 
     fn run(&self, task: Task) {
         self.send(Msg::Run(task));
+    }
+
+    fn wake(&self, conn: ConnRef) {
+        self.send(Msg::Stream(conn));
     }
 }

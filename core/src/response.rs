@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::sync::{Arc, Mutex};
 
+use crate::upgrade::Upgraded;
+
 /// Header value type: static strings cost nothing, owned ones are allowed.
 pub type HeaderValue = Cow<'static, str>;
 
@@ -18,6 +20,7 @@ pub struct Response {
     /// The body (dropped for HEAD, 1xx, 204 and 304 responses).
     pub body: Body,
     pub(crate) tunnel: Option<mio::net::TcpStream>,
+    pub(crate) upgrade: Option<Box<dyn Upgraded>>,
 }
 
 impl std::fmt::Debug for Response {
@@ -38,6 +41,7 @@ impl Response {
             headers: Vec::new(),
             body: Body::empty(),
             tunnel: None,
+            upgrade: None,
         }
     }
 
@@ -101,6 +105,14 @@ impl Response {
         let mut r = Response::new(200);
         r.tunnel = Some(mio::net::TcpStream::from_std(peer));
         Ok(r)
+    }
+
+    /// Hands the connection to `object` once this response is written: for a
+    /// `101 Switching Protocols` answer (the status must be 101; any other ignores it).
+    /// The handler supplies the `Upgrade` and `Connection: Upgrade` fields.
+    pub fn upgrade(mut self, object: impl Upgraded) -> Self {
+        self.upgrade = Some(Box::new(object));
+        self
     }
 
     /// Adds a header field.

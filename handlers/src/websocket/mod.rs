@@ -20,10 +20,12 @@
 mod codec;
 pub mod frame;
 pub mod handshake;
+mod session;
 #[cfg(test)]
 mod tests;
 
 pub use codec::{Close, Codec, Event, Limits, Message, Role, SendError};
+pub use session::{upgrade, Config, Outbox, Session, WsHandler};
 
 use std::fmt;
 
