@@ -469,3 +469,36 @@ fn reactor_proxy_speaks_tls_to_clients() {
     let _ = proxy.wait();
     assert!(text(&out).contains("hello over tls"), "{}", text(&out));
 }
+
+/// `tls_cert`/`tls_key` of `[[site]]`s in the config file are served by SNI like the
+/// command line's pairs, each site answering under its own name.
+#[test]
+fn config_file_sites_bring_their_certificates() {
+    let dir = TempDir::new("reactor-tls-sites");
+    let (a, ak) = make_cert(&dir, "a", &["a.test"], false);
+    let (b, bk) = make_cert(&dir, "b", &["b.test"], false);
+    for (site, body) in [("a", "site a\n"), ("b", "site b\n")] {
+        std::fs::create_dir_all(dir.join(site)).unwrap();
+        std::fs::write(dir.join(site).join("index.html"), body).unwrap();
+    }
+    let config = dir.join("site.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[site]]\nhost = [\"a.test\"]\nroot = \"a\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n\
+             [[site]]\nhost = [\"b.test\"]\nroot = \"b\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            a.display(),
+            ak.display(),
+            b.display(),
+            bk.display()
+        ),
+    )
+    .unwrap();
+    let www = root();
+    let s = https(&www, &[], &["--config", config.to_str().unwrap()]);
+    for (name, ca, body) in [("a.test", &a, "site a\n"), ("b.test", &b, "site b\n")] {
+        let o = curl(s.addr, name, "/", ca, &[]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(text(&o).ends_with(body), "{name}: {}", text(&o));
+    }
+}

@@ -278,13 +278,16 @@ fn main() {
         }
     }
     let acme = !opts.acme.names.is_empty();
-    let tls = !opts.tls.is_empty() || acme;
+    let mut pairs = opts
+        .tls
+        .pairs()
+        .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    // Per-site certificates of the config file, chosen by SNI like the others.
+    let site_pairs = inv.file.iter().flat_map(|f| &f.sites);
+    pairs.extend(site_pairs.filter_map(|site| site.tls.clone()));
+    let tls = !pairs.is_empty() || acme;
     let mut challenges = None;
     if tls {
-        let pairs = opts
-            .tls
-            .pairs()
-            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
         let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs, acme)
             .unwrap_or_else(|e| die("reactor-httpd", e, 2));
         if acme {
