@@ -20,6 +20,7 @@ pub mod body;
 mod conn;
 pub mod date;
 pub mod filter;
+pub mod h2;
 pub mod handler;
 mod inbuf;
 pub mod notify;
