@@ -376,3 +376,29 @@ fn input_after_a_connection_error_is_ignored() {
         Err(SendError::ConnectionClosed)
     );
 }
+
+#[test]
+fn frames_in_flight_after_our_reset_are_ignored() {
+    // A HEAD with a body: the response ends the stream, RST_STREAM(NO_ERROR) stops the
+    // body, and what the client had already sent is dropped quietly.
+    let mut c = client();
+    c.request(1, "HEAD", "/", &[], false);
+    c.events();
+    assert_eq!(
+        c.s.send_headers(1, 200, &[] as &[(&str, &str)], false),
+        Ok(false)
+    );
+    assert_eq!(rst(&c.drain(), 1), Some(NoError));
+    c.data(1, &[b'x'; 100], false);
+    c.headers(1, &[("x-trailer", "1")], true);
+    assert!(c.drain().is_empty());
+    assert!(!c.s.is_dead());
+    assert!(c.events().is_empty());
+    // The same after a reset of our own.
+    c.request(3, "POST", "/", &[], false);
+    c.events();
+    c.s.reset(3, Cancel);
+    c.data(3, b"late", true);
+    assert_eq!(rst(&c.drain(), 3), Some(Cancel));
+    assert!(!c.s.is_dead());
+}

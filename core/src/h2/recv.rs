@@ -70,10 +70,13 @@ impl Session {
                         });
                     }
                 }
-                let _ = self.control(Frame::RstStream {
+                match self.control(Frame::RstStream {
                     stream,
                     code: e.code,
-                });
+                }) {
+                    Ok(()) => self.sent_reset(stream),
+                    Err(flood) => self.conn_error(flood),
+                }
             }
         }
     }
@@ -238,6 +241,9 @@ impl Session {
             validate_trailers(&fields).map_err(|r| H2Error::stream(stream, ProtocolError, r))?;
             return self.end_of_body(stream, Vec::new());
         }
+        if self.was_reset(stream) {
+            return Ok(()); // in flight when we reset it (the block was decoded above)
+        }
         if !self.is_idle(stream) {
             return Err(H2Error::conn(ProtocolError, "HEADERS on a closed stream"));
         }
@@ -313,6 +319,7 @@ impl Session {
                 stream,
                 code: NoError,
             })?;
+            self.sent_reset(stream);
         }
         Ok(())
     }
@@ -331,6 +338,9 @@ impl Session {
                 return Err(H2Error::conn(ProtocolError, "DATA on an idle stream"));
             }
             self.release_conn(flow_len);
+            if self.was_reset(stream) {
+                return Ok(()); // in flight when we reset it
+            }
             return Err(H2Error::stream(
                 stream,
                 StreamClosed,

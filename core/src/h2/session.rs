@@ -193,6 +193,8 @@ pub struct Session {
     goaway_sent: Option<u32>,
     peer_goaway: bool,
     resets: u32,
+    /// Streams we reset lately: frames the client had in flight on them are ignored.
+    recent_resets: VecDeque<u32>,
     control_backlog: usize,
     clock: u64,
 }
@@ -221,6 +223,7 @@ impl Session {
             goaway_sent: None,
             peer_goaway: false,
             resets: 0,
+            recent_resets: VecDeque::new(),
             control_backlog: 0,
             clock: 0,
             cfg,
@@ -470,6 +473,7 @@ impl Session {
     pub fn reset(&mut self, stream: u32, code: ErrorCode) {
         if self.phase != Phase::Dead && self.remove_stream(stream).is_some() {
             Frame::RstStream { stream, code }.write(&mut self.out);
+            self.sent_reset(stream);
         }
     }
 
@@ -543,8 +547,25 @@ impl Session {
                 code: ErrorCode::NoError,
             }
             .write(&mut self.out);
+            self.sent_reset(stream);
         }
         self.remove_stream(stream);
+    }
+
+    /// Remembers that we reset `stream` (a bounded list: RFC 9113 §5.1 lets frames in
+    /// flight be ignored for a while, not forever).
+    pub(crate) fn sent_reset(&mut self, stream: u32) {
+        if !self.recent_resets.contains(&stream) {
+            if self.recent_resets.len() >= RECENT_RESETS {
+                self.recent_resets.pop_front();
+            }
+            self.recent_resets.push_back(stream);
+        }
+    }
+
+    /// True when we reset `stream` lately.
+    pub(crate) fn was_reset(&self, stream: u32) -> bool {
+        self.recent_resets.contains(&stream)
     }
 
     /// Forgets a stream, giving its undelivered window back to the connection.
@@ -556,6 +577,9 @@ impl Session {
         Some(s)
     }
 }
+
+/// How many of the streams we reset are remembered.
+const RECENT_RESETS: usize = 128;
 
 /// Fields HTTP/2 forbids (RFC 9113 §8.2.2), dropped from responses.
 fn is_connection_specific(name: &str) -> bool {
