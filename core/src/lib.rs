@@ -19,11 +19,14 @@ pub mod access_log;
 pub mod body;
 mod conn;
 pub mod date;
+mod exchange;
 pub mod filter;
+mod h1;
 pub mod h2;
 pub mod handler;
 mod inbuf;
 pub mod notify;
+mod outbuf;
 pub mod parse;
 pub mod pool;
 mod reactor;
@@ -31,12 +34,17 @@ pub mod request;
 pub mod response;
 mod sendfile;
 pub mod server;
+mod shared;
+mod sockets;
 pub mod stats;
 pub mod testing;
+mod transport;
+mod tunnel;
 
 pub use filter::Filter;
-pub use handler::{Context, Handler, Ready, Reply, Responder, SocketHandler, SocketId};
-pub use notify::ReactorHandle;
+pub use handler::{
+    Context, Handler, ReactorHandle, Ready, Reply, Responder, SocketHandler, SocketId,
+};
 pub use parse::{HttpError, Limits};
 pub use request::{Headers, Request, Version};
 pub use response::{Body, BodySender, Flow, Part, Response};

@@ -3,19 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::handler::Context;
+use crate::handler::Mailbox;
+pub use crate::handler::{ConnRef, ReactorHandle, Task};
 use crate::response::Response;
-
-/// Names one connection of one reactor: its slab key plus a unique id, so a message for a
-/// connection that has since closed (and whose slot was reused) is recognised and dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnRef {
-    pub(crate) key: usize,
-    pub(crate) id: u64,
-}
-
-/// A closure to run on the reactor thread.
-pub type Task = Box<dyn FnOnce(&mut Context<'_>) + Send>;
 
 pub(crate) enum Msg {
     /// A deferred reply: a response, or `None` to try the next handler.
@@ -71,15 +61,12 @@ impl Notifier {
     }
 }
 
-/// A handle that runs closures on one reactor's thread, from any thread.
-#[derive(Clone)]
-pub struct ReactorHandle {
-    pub(crate) notifier: Arc<Notifier>,
-}
+impl Mailbox for Notifier {
+    fn reply(&self, conn: ConnRef, reply: Option<Response>) {
+        self.send(Msg::Reply(conn, reply));
+    }
 
-impl ReactorHandle {
-    /// Runs `f` on the reactor thread with a [`Context`], soon.
-    pub fn run(&self, f: impl FnOnce(&mut Context<'_>) + Send + 'static) {
-        self.notifier.send(Msg::Run(Box::new(f)));
+    fn run(&self, task: Task) {
+        self.send(Msg::Run(task));
     }
 }

@@ -164,11 +164,19 @@ fn leading_empty_lines(buf: &[u8]) -> usize {
 
 /// For an incomplete (or unparseable) head: is it already over a limit?
 fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    if line_end.is_none() && buf.len() > limits.max_uri + 32 {
+    check_partial_len(buf.len(), buf.contains(&b'\n'), limits)
+}
+
+/// [`check_partial`] for a head of `len` bytes whose first line is (or is not) complete.
+pub(crate) fn check_partial_len(
+    len: usize,
+    line_seen: bool,
+    limits: &Limits,
+) -> Result<(), HttpError> {
+    if !line_seen && len > limits.max_uri + 32 {
         return Err(HttpError::new(414, "request target too long"));
     }
-    if buf.len() >= limits.max_head {
+    if len >= limits.max_head {
         return Err(HttpError::new(431, "request head too large"));
     }
     Ok(())

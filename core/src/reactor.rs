@@ -11,18 +11,18 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::conn::{Conn, Env, Next};
-use crate::handler::{Context, Ready, SocketHandler};
+use crate::handler::{ConnRef, Context, Ready, SocketId};
 use crate::inbuf::BufPool;
-use crate::notify::{ConnRef, Msg, Notifier};
-use crate::server::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
+use crate::notify::{Msg, Notifier};
+use crate::shared::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
+use crate::sockets::{Ops, SocketEntry, SOCKET_BASE};
+use crate::transport::Transport;
 
 const LISTENER: Token = Token(0);
 /// The token of the reactor's `mio::Waker`.
 pub(crate) const WAKER: Token = Token(1);
 /// Connection tokens are slab keys plus this offset.
 const CONN_BASE: usize = 2;
-/// Handler-owned socket tokens are slab keys plus this offset.
-pub(crate) const SOCKET_BASE: usize = 1 << 40;
 /// How often deadlines are checked.
 const TICK: Duration = Duration::from_millis(250);
 /// Smallest read buffer (it is at least the largest request head).
@@ -31,17 +31,6 @@ const MIN_READ_BUF: usize = 16 * 1024;
 const MAX_FREE_BUFS: usize = 1024;
 /// How long accepting pauses after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// A socket the reactor watches on someone else's behalf.
-pub(crate) enum SocketEntry {
-    /// Owned by a handler; `handler` is out while its `ready` runs.
-    Owned {
-        handler: Option<Box<dyn SocketHandler>>,
-        deadline: Option<Instant>,
-    },
-    /// The peer side of a connection turned into a tunnel.
-    TunnelPeer { conn_key: usize, conn_id: u64 },
-}
 
 /// One reactor thread's state.
 pub(crate) struct Reactor {
@@ -115,12 +104,11 @@ impl Reactor {
                     Token(t) => {
                         let key = t - CONN_BASE;
                         if let Some(c) = self.conns.get_mut(key) {
-                            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                            c.read_closed |= ev.is_read_closed() || ev.is_error();
-                            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                                c.writable = true;
-                                c.writable_events = c.writable_events.wrapping_add(1);
-                            }
+                            c.transport.ready(
+                                ev.is_readable(),
+                                ev.is_read_closed() || ev.is_error(),
+                                ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                            );
                             self.drive(key, now);
                         }
                     }
@@ -262,7 +250,8 @@ impl Reactor {
             }
             self.next_id += 1;
             let deadline = now + self.shared.config.timeouts.header;
-            entry.insert(Conn::new(self.next_id, stream, peer, deadline));
+            let transport = Transport::plain(stream);
+            entry.insert(Conn::new(self.next_id, transport, peer, deadline));
             self.shared.stats.opened();
         }
     }
@@ -281,7 +270,7 @@ impl Reactor {
             }
             Some(SocketEntry::Owned { .. }) => {
                 let ready = Ready {
-                    id: crate::handler::SocketId(key),
+                    id: SocketId(key),
                     readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                     writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
                     timed_out: false,
@@ -292,37 +281,17 @@ impl Reactor {
         }
     }
 
-    fn run_socket(&mut self, key: usize, ready: Ready, now: Instant) {
-        let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(key) else {
-            return;
-        };
-        let Some(mut h) = handler.take() else {
-            return;
-        };
-        let keep = {
-            let mut cx = self.context(now);
-            h.ready(ready, &mut cx)
-        };
-        if keep {
-            if let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(key) {
-                *handler = Some(h);
-            }
-        } else {
-            let _ = self.poll.registry().deregister(h.source());
-            self.sockets.try_remove(key);
-        }
-    }
-
-    fn context(&mut self, now: Instant) -> Context<'_> {
-        Context {
+    fn ops(&mut self) -> Ops<'_> {
+        Ops {
             registry: self.poll.registry(),
             sockets: &mut self.sockets,
             shared: &self.shared,
             notifier: &self.notifier,
-            conn: None,
-            responders: 0,
-            now,
         }
+    }
+
+    fn run_socket(&mut self, key: usize, ready: Ready, now: Instant) {
+        self.ops().run_socket(key, ready, now);
     }
 
     fn conn_for(&mut self, r: ConnRef) -> bool {
@@ -348,7 +317,7 @@ impl Reactor {
                 }
             }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),
-            Msg::Run(f) => f(&mut self.context(now)),
+            Msg::Run(f) => f(&mut Context::new(&mut self.ops(), None, now)),
             _ => {}
         }
     }
@@ -382,7 +351,7 @@ impl Reactor {
             .collect();
         for key in due {
             let ready = Ready {
-                id: crate::handler::SocketId(key),
+                id: SocketId(key),
                 readable: false,
                 writable: false,
                 timed_out: true,

@@ -5,8 +5,6 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::sync::{Arc, Mutex};
 
-use crate::notify::{ConnRef, Msg, Notifier};
-
 /// Header value type: static strings cost nothing, owned ones are allowed.
 pub type HeaderValue = Cow<'static, str>;
 
@@ -243,6 +241,8 @@ pub const STREAM_HIGH_WATER: usize = 256 * 1024;
 pub const STREAM_LOW_WATER: usize = 64 * 1024;
 
 type ResumeFn = Box<dyn FnMut() + Send>;
+/// Tells the connection that a stream has news (data, end, abort).
+pub(crate) type WakeFn = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 pub(crate) struct StreamState {
@@ -252,7 +252,7 @@ pub(crate) struct StreamState {
     pub(crate) aborted: bool,
     paused: bool,
     resume: Option<ResumeFn>,
-    pub(crate) wake: Option<(Arc<Notifier>, ConnRef)>,
+    pub(crate) wake: Option<WakeFn>,
 }
 
 /// The receiving end of a streamed body, owned by the connection.
@@ -301,9 +301,9 @@ impl StreamReceiver {
         state
     }
 
-    pub(crate) fn attach(&self, notifier: Arc<Notifier>, conn: ConnRef) {
+    pub(crate) fn attach(&self, wake: WakeFn) {
         if let Ok(mut s) = self.shared.lock() {
-            s.wake = Some((notifier, conn));
+            s.wake = Some(wake);
         }
     }
 }
@@ -400,8 +400,8 @@ impl Drop for BodySender {
 }
 
 fn wake(s: &StreamState) {
-    if let Some((notifier, conn)) = &s.wake {
-        notifier.send(Msg::Stream(*conn));
+    if let Some(wake) = &s.wake {
+        wake();
     }
 }
 

@@ -514,7 +514,9 @@ mod tests {
             etag: "\"x\"",
             last_modified: t,
         };
-        assert!(if_range_matches(Some("Wed, 31 Dec 1969 23:59:59 GMT"), &v));
+        // HTTP dates before 1970 are not parsed (reactor::date): If-Range fails safe and the
+        // whole representation is sent.
+        assert!(!if_range_matches(Some("Wed, 31 Dec 1969 23:59:59 GMT"), &v));
     }
 
     proptest! {

@@ -3,6 +3,7 @@
 
 pub mod conditional;
 pub mod file_cache;
+pub mod htpasswd;
 pub mod listing;
 pub mod listing_page;
 pub mod path;

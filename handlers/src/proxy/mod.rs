@@ -25,6 +25,7 @@ pub mod access;
 pub mod cache;
 pub mod cache_log;
 pub mod dns;
+pub mod head;
 pub mod headers;
 pub mod lru;
 pub mod pool;

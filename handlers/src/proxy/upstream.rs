@@ -20,6 +20,7 @@ use reactor::{
 };
 
 use super::cache::{self, field, unix_now, Entry};
+use super::head::{Head, HeadScanner};
 use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
 use super::pool::IdleSet;
 use super::target::{parse_authority, same_origin_url, Target};
@@ -261,6 +262,7 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
         phase: Phase::Connecting,
         written: 0,
         buf: Vec::new(),
+        scanner: HeadScanner::default(),
         decoder: Decoder::Empty,
         sender: None,
         pending: None,
@@ -303,13 +305,6 @@ struct Stored {
     body: Vec<u8>,
 }
 
-/// A parsed response head.
-struct Head {
-    status: u16,
-    version: u8,
-    headers: Vec<(String, String)>,
-}
-
 /// An origin connection working on one exchange, driven by the reactor.
 struct Fetch {
     ex: Exchange,
@@ -323,6 +318,7 @@ struct Fetch {
     phase: Phase,
     written: usize,
     buf: Vec<u8>,
+    scanner: HeadScanner,
     decoder: Decoder,
     sender: Option<BodySender>,
     /// The answer, held until its body (all of it already read) is decoded.
@@ -333,35 +329,6 @@ struct Fetch {
     reusable: bool,
     got_bytes: bool,
     timeout: Duration,
-}
-
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, String> {
-    let mut hs = [httparse::EMPTY_HEADER; 128];
-    let mut r = httparse::Response::new(&mut hs);
-    match r.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => {
-            let headers = r
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_string(),
-                        String::from_utf8_lossy(h.value).trim().to_string(),
-                    )
-                })
-                .collect();
-            Ok(Some((
-                n,
-                Head {
-                    status: r.code.unwrap_or(0),
-                    version: r.version.unwrap_or(1),
-                    headers,
-                },
-            )))
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// A second descriptor for the same socket (to tunnel it once the reactor deregisters
@@ -493,6 +460,7 @@ impl Fetch {
         self.phase = Phase::Writing;
         self.written = 0;
         self.buf.clear();
+        self.scanner.reset();
         self.decoder = Decoder::Empty;
         self.sender = None;
         self.pending = None;
@@ -582,14 +550,14 @@ impl Fetch {
         }
         self.buf.extend_from_slice(bytes);
         loop {
-            match parse_head(&self.buf) {
-                Err(e) => {
+            match self.scanner.next(&self.buf) {
+                Some(Err(e)) => {
                     let what = self.ex.target.authority();
                     self.ex
                         .fail(502, &format!("{what} sent an invalid response: {e}."));
                     return false;
                 }
-                Ok(Some((n, _))) if n > MAX_HEAD => {
+                Some(Ok((n, _))) if n > MAX_HEAD => {
                     let what = self.ex.target.authority();
                     self.ex.fail(
                         502,
@@ -597,7 +565,7 @@ impl Fetch {
                     );
                     return false;
                 }
-                Ok(None) => {
+                None => {
                     if self.buf.len() > MAX_HEAD {
                         let what = self.ex.target.authority();
                         self.ex.fail(
@@ -608,8 +576,9 @@ impl Fetch {
                     }
                     return true;
                 }
-                Ok(Some((n, head))) => {
+                Some(Ok((n, head))) => {
                     self.buf.drain(..n);
+                    self.scanner.reset();
                     if (100..200).contains(&head.status) {
                         if head.status == 101 {
                             self.ex.fail(

@@ -1,0 +1,208 @@
+//! The blocking HTTPS requests the ACME client makes: one request per connection, over
+//! rustls, verified against the webpki roots plus any extra CA the user trusts.
+
+use std::io::{BufReader, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::AcmeError;
+use crate::client::read_response;
+
+/// How long one request may take to connect, and each read or write to progress.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A response: status, header fields, body.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header fields as received (names as sent).
+    pub headers: Vec<(String, String)>,
+    /// The body, de-framed.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Makes HTTPS requests with one TLS configuration.
+#[derive(Clone)]
+pub struct Https {
+    config: Arc<ClientConfig>,
+}
+
+impl Https {
+    /// Trusts the webpki roots and the PEM certificates in `extra_ca` (e.g. a test CA).
+    pub fn new(extra_ca: Option<&[u8]>) -> Result<Self, AcmeError> {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = extra_ca {
+            let mut found = false;
+            for cert in rustls_pemfile_certs(pem)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| AcmeError::Local(format!("bad CA certificate: {e}")))?;
+                found = true;
+            }
+            if !found {
+                return Err(AcmeError::Local("no certificate in the CA file".into()));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| AcmeError::Local(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Https {
+            config: Arc::new(config),
+        })
+    }
+
+    /// Sends `method url` with an optional `(content type, body)` and reads the answer.
+    pub fn request(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<HttpResponse, AcmeError> {
+        let (host, port, path) = split_url(url)?;
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| AcmeError::Io(format!("cannot resolve {host}: {e}")))?
+            .next()
+            .ok_or_else(|| AcmeError::Io(format!("{host} has no address")))?;
+        let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .map_err(|e| AcmeError::Io(format!("connect to {host}:{port}: {e}")))?;
+        tcp.set_read_timeout(Some(IO_TIMEOUT)).ok();
+        tcp.set_write_timeout(Some(IO_TIMEOUT)).ok();
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| AcmeError::Local(format!("bad host name {host:?}")))?;
+        let tls = ClientConnection::new(self.config.clone(), name)
+            .map_err(|e| AcmeError::Io(e.to_string()))?;
+        let mut stream = StreamOwned::new(tls, tcp);
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: reactor-acme\r\n\
+             Accept: */*\r\nConnection: close\r\n"
+        );
+        if let Some((ctype, bytes)) = body {
+            head.push_str(&format!(
+                "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
+                bytes.len()
+            ));
+        }
+        head.push_str("\r\n");
+        let io = |e: std::io::Error| AcmeError::Io(format!("{method} {url}: {e}"));
+        stream.write_all(head.as_bytes()).map_err(io)?;
+        if let Some((_, bytes)) = body {
+            stream.write_all(bytes).map_err(io)?;
+        }
+        stream.flush().map_err(io)?;
+        let mut raw = Vec::new();
+        read_response(&mut BufReader::new(stream), method == "HEAD", &mut raw)
+            .map_err(|e| AcmeError::Io(format!("{method} {url}: {e}")))?;
+        parse(&raw)
+    }
+}
+
+/// Splits `https://host[:port]/path` (only https: ACME requires it).
+fn split_url(url: &str) -> Result<(&str, u16, &str), AcmeError> {
+    let bad = || AcmeError::Local(format!("not an https URL: {url:?}"));
+    let rest = url.strip_prefix("https://").ok_or_else(bad)?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            (h, p.parse().map_err(|_| bad())?)
+        }
+        _ => (authority, 443),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host, port, path))
+}
+
+/// Splits what `read_response` copied out (the last head, then the de-framed body).
+fn parse(raw: &[u8]) -> Result<HttpResponse, AcmeError> {
+    // Interim 1xx heads come first; the final head is the last one before the body.
+    let mut rest = raw;
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        let n = match resp.parse(rest) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return Err(AcmeError::Io("invalid response head".into())),
+        };
+        let status = resp.code.unwrap_or(0);
+        if (100..200).contains(&status) {
+            rest = &rest[n..];
+            continue;
+        }
+        let headers = resp
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        return Ok(HttpResponse {
+            status,
+            headers,
+            body: rest[n..].to_vec(),
+        });
+    }
+}
+
+/// Every `CERTIFICATE` block of a PEM file.
+pub(crate) fn rustls_pemfile_certs(
+    pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, AcmeError> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AcmeError::Local(format!("bad PEM: {e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("https://ca.test:14000/dir").unwrap(),
+            ("ca.test", 14000, "/dir")
+        );
+        assert_eq!(split_url("https://ca.test").unwrap(), ("ca.test", 443, "/"));
+        assert_eq!(split_url("https://[::1]:9/x").unwrap(), ("::1", 9, "/x"));
+        assert!(split_url("http://ca.test/").is_err());
+        assert!(split_url("https://:1/").is_err());
+    }
+
+    #[test]
+    fn parses_final_head() {
+        let r = parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nReplay-Nonce: abc\r\nLocation: https://x/1\r\n\r\n{}")
+            .unwrap();
+        assert_eq!(r.status, 201);
+        assert_eq!(r.header("replay-nonce"), Some("abc"));
+        assert_eq!(r.body, b"{}");
+    }
+}

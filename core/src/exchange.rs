@@ -1,0 +1,94 @@
+//! One request's way through the plugins, whatever protocol carried it: the request
+//! filters, then the handler chain, and the response filters on whatever answer comes
+//! back. A panic in a plugin costs that request a 500, nothing more.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::filter::Filter;
+use crate::handler::{Context, Handler, Reply};
+use crate::request::Request;
+use crate::response::Response;
+
+/// The plugins of a server, in the order they were added.
+#[derive(Default)]
+pub(crate) struct Chain {
+    pub filters: Vec<Box<dyn Filter>>,
+    pub handlers: Vec<Box<dyn Handler>>,
+}
+
+/// What step `index` of the chain made of a request.
+pub(crate) enum Step {
+    /// The answer; `close` when the connection must not be reused (a plugin panicked).
+    Answer { resp: Response, close: bool },
+    /// Declined: offer it to step `index + 1`.
+    Next(usize),
+    /// A responder was taken: the answer comes later.
+    Later,
+}
+
+impl Chain {
+    /// Offers `req` to step `index`: the request filters first, then the handlers.
+    pub fn offer(&self, index: usize, req: &mut Request, cx: &mut Context<'_>) -> Step {
+        let filters = &self.filters;
+        let reply = catch_unwind(AssertUnwindSafe(|| match filters.get(index) {
+            Some(f) => Some(f.request(req, cx)),
+            None => self
+                .handlers
+                .get(index - filters.len())
+                .map(|h| h.handle(req, cx)),
+        }));
+        let Ok(reply) = reply else {
+            log::error!(
+                "{}: \"{} {}\": plugin {index} panicked; answering 500",
+                req.peer,
+                req.method,
+                req.target
+            );
+            return Step::Answer {
+                resp: Response::error(500),
+                close: true,
+            };
+        };
+        let resp = match reply {
+            None => Response::error(404),
+            Some(Reply::Response(r)) => r,
+            Some(Reply::Decline) => return Step::Next(index + 1),
+            Some(Reply::Later) if cx.took_responder() => return Step::Later,
+            Some(Reply::Later) => {
+                log::error!("plugin {index} returned Later without taking a responder");
+                Response::error(500)
+            }
+        };
+        Step::Answer { resp, close: false }
+    }
+
+    /// Runs the response filters (in reverse order) over the answer to `req`. Returns the
+    /// response to send and whether the connection must close (a filter panicked).
+    pub fn filter_response(
+        &self,
+        req: &Request,
+        mut resp: Response,
+        cx: &mut Context<'_>,
+    ) -> (Response, bool) {
+        if self.filters.is_empty() {
+            return (resp, false);
+        }
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            for f in self.filters.iter().rev() {
+                f.response(req, &mut resp, cx);
+            }
+        }));
+        match ran {
+            Ok(()) => (resp, false),
+            Err(_) => {
+                log::error!(
+                    "{}: \"{} {}\": a response filter panicked; answering 500",
+                    req.peer,
+                    req.method,
+                    req.target
+                );
+                (Response::error(500), true)
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The HTTP/1.1 codec: bytes ↔ request heads and bodies, responses ↔ bytes. Pure: no
+//! sockets, no reactor. [`crate::parse`] validates one head and [`crate::body`] decodes
+//! body framing; this module adds what a connection needs around them: finding complete
+//! heads in linear time, and framing responses.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use crate::parse::{check_partial_len, parse_head, HttpError, Limits};
+use crate::request::{Request, Version};
+use crate::response::{reason, Response};
+
+/// The interim answer to `Expect: 100-continue`.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// The end of a chunked body.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Finds request heads in bytes that arrive in pieces, keeping a scan position so a head
+/// that arrives one byte per read costs linear time in total (the end of the head is
+/// searched once per byte, and the head is parsed only once it is complete, plus once
+/// when its request line is, to refuse garbage early).
+#[derive(Debug, Default)]
+pub(crate) struct HeadReader {
+    /// Bytes of the buffered head already searched for its end.
+    scan: usize,
+    /// The first line has ended.
+    line_seen: bool,
+}
+
+impl HeadReader {
+    /// Looks for a complete head at the start of `buf`, which holds everything received
+    /// since the previous head (or the connection) began.
+    pub fn next(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        peer: SocketAddr,
+    ) -> Result<Option<(Request, usize)>, HttpError> {
+        let start = self.scan.min(buf.len());
+        self.scan = buf.len();
+        if head_end(buf, start.saturating_sub(3)) {
+            if let Some(done) = parse_head(buf, limits, peer)? {
+                *self = HeadReader::default();
+                return Ok(Some(done));
+            }
+            // Only empty lines so far: they are ignored before a request line.
+        } else if !self.line_seen && buf[start..].contains(&b'\n') {
+            self.line_seen = true;
+            parse_head(buf, limits, peer)?;
+        }
+        check_partial_len(buf.len(), self.line_seen, limits)?;
+        Ok(None)
+    }
+}
+
+/// True when `buf[from..]` holds the end of a head: an empty line (`\n\n` or `\n\r\n`).
+fn head_end(buf: &[u8], from: usize) -> bool {
+    let mut i = from;
+    while let Some(off) = buf
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c == b'\n'))
+    {
+        let nl = i + off;
+        let before = &buf[..nl];
+        if before.ends_with(b"\n") || before.ends_with(b"\n\r") {
+            return true;
+        }
+        i = nl + 1;
+    }
+    false
+}
+
+/// How a response goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The connection stays open after this response.
+    pub keep_alive: bool,
+    /// The body is sent with chunked transfer coding.
+    pub chunked: bool,
+    /// The body is sent at all (not for HEAD, 1xx, 204, 304).
+    pub with_body: bool,
+}
+
+/// What the response head depends on besides the response itself.
+pub(crate) struct Exchange<'a> {
+    /// The request's version (HTTP/1.1 when the request could not be read).
+    pub version: Version,
+    /// The request was HEAD.
+    pub head_only: bool,
+    /// The client and server both want the connection kept.
+    pub keep_alive: bool,
+    /// The connection becomes a tunnel after this response.
+    pub tunnel: bool,
+    /// The `Date` value.
+    pub date: &'a [u8; 29],
+}
+
+/// Appends the head of `resp` to `out`, adding `Server`, `Date`, the body framing and
+/// `Connection`, and says how the body must follow.
+pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) -> Plan {
+    let bodiless = resp.is_bodiless();
+    let body_len = resp.body.len();
+    let wants_close = resp
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    let mut keep_alive = x.keep_alive && !wants_close && !x.tunnel;
+    let mut chunked = false;
+    if body_len.is_none() && !bodiless && !x.head_only {
+        if x.version == Version::Http11 {
+            chunked = true;
+        } else {
+            keep_alive = false;
+        }
+    }
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    if resp.header("server").is_none() {
+        out.extend_from_slice(b"Server: reactor\r\n");
+    }
+    if resp.header("date").is_none() {
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(x.date);
+        out.extend_from_slice(b"\r\n");
+    }
+    let handler_length = resp.header("content-length").is_some();
+    for (name, value) in &resp.headers {
+        let skip = name.eq_ignore_ascii_case("connection")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+            || (name.eq_ignore_ascii_case("content-length") && body_len != Some(0));
+        if !skip {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if !bodiless && !x.tunnel {
+        match body_len {
+            Some(0) if handler_length => {}
+            Some(n) => {
+                let _ = write!(out, "Content-Length: {n}\r\n");
+            }
+            None if chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            None => {}
+        }
+        if body_len != Some(0) && resp.header("content-type").is_none() {
+            out.extend_from_slice(b"Content-Type: application/octet-stream\r\n");
+        }
+    }
+    if !keep_alive && !x.tunnel {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if keep_alive && x.version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Plan {
+        keep_alive,
+        chunked,
+        with_body: !x.head_only && !bodiless,
+    }
+}
+
+/// The line that starts a chunk of `len` bytes.
+pub(crate) fn chunk_start(len: usize) -> Vec<u8> {
+    format!("{len:x}\r\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_one_byte_at_a_time(raw: &[u8]) -> (Option<Request>, usize) {
+        let mut r = HeadReader::default();
+        let peer = "127.0.0.1:1".parse().unwrap();
+        for i in 1..=raw.len() {
+            if let Some((req, used)) = r.next(&raw[..i], &Limits::default(), peer).unwrap() {
+                return (Some(req), used);
+            }
+        }
+        (None, 0)
+    }
+
+    #[test]
+    fn heads_found_byte_by_byte() {
+        let raw = b"\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (req, used) = feed_one_byte_at_a_time(raw);
+        assert_eq!((req.unwrap().path(), used), ("/a", raw.len()));
+        let raw = b"GET /b HTTP/1.1\nHost: x\n\n";
+        let (req, used) = feed_one_byte_at_a_time(raw);
+        assert_eq!((req.unwrap().path(), used), ("/b", raw.len()));
+    }
+
+    #[test]
+    fn garbage_refused_once_its_first_line_ends() {
+        let mut r = HeadReader::default();
+        let peer = "127.0.0.1:1".parse().unwrap();
+        assert!(r.next(b"GARB", &Limits::default(), peer).unwrap().is_none());
+        assert_eq!(
+            r.next(b"GARBAGE\r\n", &Limits::default(), peer)
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn framing() {
+        let date = [b'D'; 29];
+        let x = Exchange {
+            version: Version::Http11,
+            head_only: false,
+            keep_alive: true,
+            tunnel: false,
+            date: &date,
+        };
+        let mut out = Vec::new();
+        let (body, _tx) = crate::response::Body::stream(None);
+        let plan = encode_head(&Response::new(200).with_body(body), &x, &mut out);
+        assert!(plan.chunked && plan.keep_alive);
+        assert!(String::from_utf8_lossy(&out).contains("Transfer-Encoding: chunked\r\n"));
+        let x = Exchange {
+            version: Version::Http10,
+            ..x
+        };
+        let (body, _tx) = crate::response::Body::stream(None);
+        let plan = encode_head(&Response::new(200).with_body(body), &x, &mut out);
+        assert!(!plan.chunked && !plan.keep_alive);
+    }
+}
