@@ -25,8 +25,10 @@ use slab::Slab;
 
 use crate::access_log::{self, Entry};
 use crate::body::BodyDecoder;
+use crate::conn_h2::{Drove, Who, H2};
 use crate::exchange::Step;
 use crate::h1::{self, HeadReader};
+use crate::h2::frame::PREFACE;
 use crate::handler::{ConnRef, Context};
 use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
@@ -72,6 +74,8 @@ enum Phase {
     Linger,
     /// Response sent and nothing left unread: close now.
     Done,
+    /// The client spoke HTTP/2 (prior knowledge): the [`H2`] driver runs the connection.
+    H2,
 }
 
 /// What the reactor should do with the connection after driving it.
@@ -96,6 +100,7 @@ pub(crate) struct Conn {
     status: u16,
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
+    h2: Option<Box<H2>>,
     pub deadline: Option<Instant>,
 }
 
@@ -115,6 +120,7 @@ impl Conn {
             status: 0,
             tunnel_peer: None,
             tunnel: None,
+            h2: None,
             deadline: Some(deadline),
         }
     }
@@ -123,6 +129,7 @@ impl Conn {
         ConnRef {
             key: env.key,
             id: self.id,
+            stream: 0,
         }
     }
 
@@ -152,6 +159,7 @@ impl Conn {
                 Phase::Tunnel => return self.pump_tunnel(env),
                 Phase::Linger => return self.linger(),
                 Phase::Done => return Next::Close,
+                Phase::H2 => return self.drive_h2(env),
             };
             match progressed {
                 Ok(true) => continue,
@@ -200,6 +208,17 @@ impl Conn {
                 // after a response (status != 0) the idle keep-alive wait gives way to it.
                 if self.status != 0 {
                     self.deadline = Some(env.now + env.shared.config.timeouts.header);
+                }
+            }
+            if self.status == 0 && env.shared.config.http2 {
+                let data = self.input.data();
+                let n = data.len().min(PREFACE.len());
+                if data[..n] == PREFACE[..n] {
+                    if n == PREFACE.len() {
+                        self.start_h2(env);
+                        return Ok(true);
+                    }
+                    return self.fill(env);
                 }
             }
             let limits = &env.shared.config.limits;
@@ -298,8 +317,69 @@ impl Conn {
         Ok(true)
     }
 
-    /// A deferred reply arrived.
-    pub fn deliver(&mut self, env: &mut Env<'_>, reply: Option<Response>) {
+    /// The connection began with the HTTP/2 preface: hand it to the HTTP/2 driver.
+    fn start_h2(&mut self, env: &mut Env<'_>) {
+        let h2 = H2::new(&env.shared.config, self.input.data(), env.now);
+        self.input.consume(usize::MAX);
+        self.input.release(env.bufs);
+        self.h2 = Some(Box::new(h2));
+        self.phase = Phase::H2;
+        self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
+    }
+
+    fn who(&self, env: &Env<'_>) -> Who {
+        Who {
+            key: env.key,
+            id: self.id,
+            peer: self.peer,
+        }
+    }
+
+    /// Runs the HTTP/2 driver and keeps the connection's deadline: the send timeout while
+    /// streams are open, the keep-alive timeout when idle, none while a handler owes an
+    /// answer.
+    fn drive_h2(&mut self, env: &mut Env<'_>) -> Next {
+        let who = self.who(env);
+        let Some(h2) = self.h2.as_mut() else {
+            return Next::Close;
+        };
+        match h2.drive(&mut self.transport, env, &who) {
+            Err(()) => Next::Close,
+            Ok(Drove::Finished) => {
+                // As after a last HTTP/1.1 response: shut our side and drain theirs, so
+                // the GOAWAY is read before the close could reset the connection.
+                self.transport.shutdown_write();
+                self.phase = Phase::Linger;
+                self.deadline = Some(env.now + env.shared.config.timeouts.linger);
+                self.linger()
+            }
+            Ok(Drove::Running(moved)) => {
+                let t = &env.shared.config.timeouts;
+                if h2.waiting() {
+                    self.deadline = None;
+                } else if moved || self.deadline.is_none() {
+                    let wait = if h2.is_idle() { t.keep_alive } else { t.send };
+                    self.deadline = Some(env.now + wait);
+                }
+                Next::Keep
+            }
+        }
+    }
+
+    /// A pool job read part of a file body for an HTTP/2 stream.
+    pub fn file_read(&mut self, env: &mut Env<'_>, stream: u32, read: io::Result<Vec<u8>>) {
+        let who = self.who(env);
+        if let Some(h2) = self.h2.as_mut() {
+            h2.file_read(stream, read, &who);
+        }
+    }
+
+    /// A deferred reply arrived (for `stream`, on an HTTP/2 connection).
+    pub fn deliver(&mut self, env: &mut Env<'_>, stream: u32, reply: Option<Response>) {
+        let who = self.who(env);
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.deliver(stream, reply, env, &who);
+        }
         if let Phase::Waiting(i) = self.phase {
             match reply {
                 Some(r) => self.answer(env, r),

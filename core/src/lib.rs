@@ -18,6 +18,7 @@
 pub mod access_log;
 pub mod body;
 mod conn;
+mod conn_h2;
 pub mod date;
 mod exchange;
 pub mod filter;

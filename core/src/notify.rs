@@ -14,6 +14,8 @@ pub(crate) enum Msg {
     Sent(ConnRef, crate::sendfile::Sent),
     /// A streamed body has data, ended or was aborted.
     Stream(ConnRef),
+    /// A pool job read part of a file body for an HTTP/2 stream (`ConnRef::stream`).
+    Read(ConnRef, std::io::Result<Vec<u8>>),
     /// Run a closure on the reactor.
     Run(Task),
 }

@@ -134,7 +134,7 @@ pub fn parse_head(
     };
     let keep_alive = match version {
         Version::Http11 => !headers.has_token("connection", "close"),
-        Version::Http10 => headers.has_token("connection", "keep-alive"),
+        Version::Http10 | Version::Http2 => headers.has_token("connection", "keep-alive"),
     };
     let req = Request {
         method: method.to_string(),

@@ -31,6 +31,7 @@ Options:
   --body-timeout SECS      longest pause between reads of a request body [default: 60]
   --send-timeout SECS      longest stall while sending a response [default: 60]
   --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
+  --http2 on|off           HTTP/2 with prior knowledge on plaintext [default: on]
   -h, --help               show this help
 ";
 
@@ -75,6 +76,14 @@ fn parse_args() -> Result<Options, String> {
             }
             Long("log-level") => opts.log_level = parse_value("--log-level", parser.value().ok())?,
             Long("no-listing") => opts.listing = false,
+            Long("http2") => {
+                let v: String = parse_value("--http2", parser.value().ok())?;
+                config.http2 = match v.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--http2: expected on or off, got {v:?}")),
+                };
+            }
             Long("status") => {
                 let p: String = parse_value("--status", parser.value().ok())?;
                 if !p.starts_with('/') {
