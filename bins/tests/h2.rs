@@ -5,7 +5,9 @@
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{Httpd, TempDir};
 
@@ -214,4 +216,30 @@ fn large_file_through_a_small_window() {
     let out = driver(&h, "small-window");
     assert!(has(&out, "stalled_at 1000"), "{out}");
     assert!(has(&out, &format!("total {BIG}")), "{out}");
+}
+
+#[test]
+fn graceful_stop_sends_goaway_and_finishes_open_streams() {
+    let dir = site();
+    let mut h = Httpd::start(&dir.0, &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2_driver.py");
+    let mut py = Command::new("python3")
+        .args([script, &h.addr.to_string(), "graceful-stop"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    h.signal(libc::SIGTERM);
+    py.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(py.wait().unwrap().success());
+    assert!(has(&rest, "goaway 0"), "{rest}");
+    assert!(has(&rest, &format!("total {BIG}")), "{rest}");
+    assert!(!rest.contains("answered 3"), "{rest}");
+    assert_eq!(h.wait_exit(Duration::from_secs(10)), Some(0));
 }

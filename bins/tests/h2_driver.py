@@ -185,6 +185,23 @@ def main():
                 if f[1] & END_STREAM:
                     break
         print("total", got)
+    elif case == "graceful-stop":  # GOAWAY on SIGTERM; the open stream still finishes
+        c = Client(addr, settings=struct.pack(">HI", 4, 1000))
+        c.headers(1, "/big.bin")
+        got = 0
+        while got < 1000 and (f := c.read_frame()) is not None:
+            got += len(f[3]) if f[0] == DATA else 0
+        print("ready", flush=True)
+        sys.stdin.readline()  # the test sends SIGTERM, then a line
+        c.frames(lambda k, f, s: k == GOAWAY)
+        c.headers(3, "/hello.txt")  # after GOAWAY: ignored
+        c.send(frame(WINDOW, 0, 1, struct.pack(">I", 1 << 24)) + frame(WINDOW, 0, 0, struct.pack(">I", 1 << 24)))
+        while (f := c.read_frame()) is not None:
+            if f[0] == DATA and f[2] == 1:
+                got += len(f[3])
+            if f[0] == HEADERS and f[2] == 3:
+                print("answered 3")
+        print("total", got)
     else:
         raise SystemExit("unknown case " + case)
 

@@ -56,6 +56,18 @@ pub(crate) struct Env<'a> {
     pub bufs: &'a mut BufPool,
 }
 
+impl Env<'_> {
+    /// What a plugin's [`Context`] may use of the reactor.
+    pub fn ops(&mut self) -> Ops<'_> {
+        Ops {
+            registry: self.registry,
+            sockets: &mut *self.sockets,
+            shared: self.shared,
+            notifier: self.notifier,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Phase {
     /// Reading a request head; `started` once a byte of it has arrived.
@@ -293,14 +305,10 @@ impl Conn {
         let Some(req) = self.current.as_mut() else {
             return Err(());
         };
-        let mut ops = Ops {
-            registry: env.registry,
-            sockets: &mut *env.sockets,
-            shared: env.shared,
-            notifier: env.notifier,
-        };
-        let mut cx = Context::new(&mut ops, Some(conn), env.now);
-        match env.shared.chain.offer(index, req, &mut cx) {
+        let (shared, now) = (env.shared, env.now);
+        let mut ops = env.ops();
+        let mut cx = Context::new(&mut ops, Some(conn), now);
+        match shared.chain.offer(index, req, &mut cx) {
             Step::Answer { resp, close } => {
                 if close {
                     self.keep_alive = false;
@@ -393,14 +401,10 @@ impl Conn {
         let conn = self.conn_ref(env);
         let resp = match self.current.as_deref() {
             Some(req) => {
-                let mut ops = Ops {
-                    registry: env.registry,
-                    sockets: &mut *env.sockets,
-                    shared: env.shared,
-                    notifier: env.notifier,
-                };
-                let mut cx = Context::new(&mut ops, Some(conn), env.now);
-                let (resp, close) = env.shared.chain.filter_response(req, resp, &mut cx);
+                let (shared, now) = (env.shared, env.now);
+                let mut ops = env.ops();
+                let mut cx = Context::new(&mut ops, Some(conn), now);
+                let (resp, close) = shared.chain.filter_response(req, resp, &mut cx);
                 if close {
                     self.keep_alive = false;
                 }

@@ -19,10 +19,10 @@ use crate::h2::convert::{response_fields, to_request};
 use crate::h2::{self, ErrorCode, Event, Session};
 use crate::handler::{ConnRef, Context};
 use crate::notify::Msg;
+use crate::outbuf::Chunk;
 use crate::request::{Request, Version};
 use crate::response::{Part, Response};
 use crate::shared::Config;
-use crate::sockets::Ops;
 use crate::transport::Transport;
 
 /// Session output above which no more body is offered (the socket must take some first).
@@ -41,21 +41,6 @@ enum State {
     Waiting(usize),
     /// Sending the response body.
     Sending,
-}
-
-/// Body bytes on their way into DATA frames.
-enum Chunk {
-    Owned(Vec<u8>),
-    Shared(Arc<[u8]>),
-}
-
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Chunk::Owned(v) => v,
-            Chunk::Shared(s) => s,
-        }
-    }
 }
 
 /// One stream's exchange.
@@ -274,14 +259,10 @@ impl H2 {
                 State::Sending => return self.pump(stream, env, who),
                 State::Body | State::Waiting(_) => return,
             };
-            let mut ops = Ops {
-                registry: env.registry,
-                sockets: &mut *env.sockets,
-                shared: env.shared,
-                notifier: env.notifier,
-            };
-            let mut cx = Context::new(&mut ops, Some(who.conn(stream)), env.now);
-            match env.shared.chain.offer(index, &mut task.req, &mut cx) {
+            let (shared, now) = (env.shared, env.now);
+            let mut ops = env.ops();
+            let mut cx = Context::new(&mut ops, Some(who.conn(stream)), now);
+            match shared.chain.offer(index, &mut task.req, &mut cx) {
                 Step::Answer { resp, .. } => self.answer(stream, resp, env, who),
                 Step::Next(i) => task.state = State::Dispatch(i),
                 Step::Later => {
@@ -310,14 +291,10 @@ impl H2 {
         let Some(task) = self.tasks.get(&stream) else {
             return;
         };
-        let mut ops = Ops {
-            registry: env.registry,
-            sockets: &mut *env.sockets,
-            shared: env.shared,
-            notifier: env.notifier,
-        };
-        let mut cx = Context::new(&mut ops, Some(who.conn(stream)), env.now);
-        let (resp, _) = env.shared.chain.filter_response(&task.req, resp, &mut cx);
+        let (shared, now) = (env.shared, env.now);
+        let mut ops = env.ops();
+        let mut cx = Context::new(&mut ops, Some(who.conn(stream)), now);
+        let (resp, _) = shared.chain.filter_response(&task.req, resp, &mut cx);
         self.respond(stream, resp, env, who);
     }
 
@@ -423,13 +400,7 @@ impl H2 {
                             task.chunk = Some((Chunk::Owned(data), 0, !more_after));
                         }
                         Some(false) => {
-                            log::warn!(
-                                "{}: streamed body aborted; resetting stream {stream}",
-                                who.peer
-                            );
-                            self.session.reset(stream, ErrorCode::InternalError);
-                            self.tasks.remove(&stream);
-                            return;
+                            return self.abort(stream, who, "streamed body aborted");
                         }
                         None if data.is_empty() => return,
                         None => task.chunk = Some((Chunk::Owned(data), 0, false)),
@@ -448,13 +419,8 @@ impl H2 {
         let data = match read {
             Ok(d) => d,
             Err(e) => {
-                log::warn!(
-                    "{}: reading a file body failed: {e}; resetting stream {stream}",
-                    who.peer
-                );
-                self.session.reset(stream, ErrorCode::InternalError);
-                self.tasks.remove(&stream);
-                return;
+                let why = format!("reading a file body failed: {e}");
+                return self.abort(stream, who, &why);
             }
         };
         task.file_pos += data.len() as u64;
@@ -468,6 +434,14 @@ impl H2 {
         }
         let last = done && task.parts.is_empty();
         task.chunk = Some((Chunk::Owned(data), 0, last));
+    }
+
+    /// The body of `stream` cannot be completed: reset the stream so the client sees a
+    /// truncated response, not a complete one.
+    fn abort(&mut self, stream: u32, who: &Who, why: &str) {
+        log::warn!("{}: {why}; resetting stream {stream}", who.peer);
+        self.session.reset(stream, ErrorCode::InternalError);
+        self.tasks.remove(&stream);
     }
 
     /// The response on `stream` is complete: log it and forget the stream.

@@ -82,14 +82,7 @@ fn streams_we_must_reset_count_too() {
 #[test]
 fn continuation_flood_is_bounded() {
     let mut c = client();
-    c.send(Frame::Headers {
-        stream: 1,
-        block: b"",
-        end_stream: true,
-        end_headers: false,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, b"", true, false));
     let chunk = [0x40u8; 1000];
     let mut n = 0;
     while !c.s.is_dead() && n < 1000 {
@@ -104,14 +97,7 @@ fn continuation_flood_is_bounded() {
     assert_eq!(goaway(&c.drain()), Some(EnhanceYourCalm));
     // Empty CONTINUATION frames are bounded too.
     let mut c = client();
-    c.send(Frame::Headers {
-        stream: 1,
-        block: b"",
-        end_stream: true,
-        end_headers: false,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, b"", true, false));
     let mut n = 0;
     while !c.s.is_dead() && n < 100_000 {
         c.send(Frame::Continuation {
@@ -127,14 +113,7 @@ fn continuation_flood_is_bounded() {
 #[test]
 fn header_block_must_not_be_interrupted() {
     let mut c = client();
-    c.send(Frame::Headers {
-        stream: 1,
-        block: b"\x82",
-        end_stream: true,
-        end_headers: false,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, b"\x82", true, false));
     c.send(Frame::Ping {
         ack: false,
         data: [0; 8],
@@ -148,14 +127,7 @@ fn header_block_must_not_be_interrupted() {
     });
     assert_eq!(goaway(&c.drain()), Some(ProtocolError));
     let mut c = client();
-    c.send(Frame::Headers {
-        stream: 1,
-        block: b"\x82",
-        end_stream: true,
-        end_headers: false,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, b"\x82", true, false));
     c.send(Frame::Continuation {
         stream: 3,
         block: b"\x84",
@@ -210,14 +182,7 @@ fn hpack_bomb_gets_431_and_the_connection_lives() {
     );
     // The x-bomb entry is index 62; reference it 1000 times (4 MB from 1 KB).
     block.extend(std::iter::repeat_n(0xbe, 1000));
-    c.send(Frame::Headers {
-        stream: 1,
-        block: &block,
-        end_stream: true,
-        end_headers: true,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, &block, true, true));
     let out = c.drain();
     let Frame::Headers {
         block,
@@ -241,14 +206,7 @@ fn hpack_bomb_gets_431_and_the_connection_lives() {
 #[test]
 fn bad_hpack_is_a_compression_error() {
     let mut c = client();
-    c.send(Frame::Headers {
-        stream: 1,
-        block: b"\xff\xff\xff\xff\xff\x0f",
-        end_stream: true,
-        end_headers: true,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, b"\xff\xff\xff\xff\xff\x0f", true, true));
     assert_eq!(goaway(&c.drain()), Some(CompressionError));
 }
 

@@ -204,14 +204,7 @@ fn request_body_and_trailers() {
         pad: Some(10),
     });
     let t = c.block(&[("x-checksum", "0")]);
-    c.send(Frame::Headers {
-        stream: 1,
-        block: &t,
-        end_stream: true,
-        end_headers: true,
-        priority: None,
-        pad: None,
-    });
+    c.send(headers_frame(1, &t, true, true));
     let ev = c.events();
     assert!(matches!(
         ev[0],

@@ -71,14 +71,7 @@ impl Client {
     /// Sends HEADERS with `fields` on `stream`.
     pub fn headers(&mut self, stream: u32, fields: &[(&str, &str)], end_stream: bool) {
         let block = self.block(fields);
-        self.send(Frame::Headers {
-            stream,
-            block: &block,
-            end_stream,
-            end_headers: true,
-            priority: None,
-            pad: None,
-        });
+        self.send(headers_frame(stream, &block, end_stream, true));
     }
 
     /// Sends a GET for `path`.
@@ -143,6 +136,18 @@ impl Client {
         self.dec
             .decode(block, 1 << 20)
             .expect("response block decodes")
+    }
+}
+
+/// A HEADERS frame without priority or padding.
+pub fn headers_frame(stream: u32, block: &[u8], end_stream: bool, end_headers: bool) -> Frame<'_> {
+    Frame::Headers {
+        stream,
+        block,
+        end_stream,
+        end_headers,
+        priority: None,
+        pad: None,
     }
 }
 
