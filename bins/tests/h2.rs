@@ -53,7 +53,10 @@ fn has(out: &str, line: &str) -> bool {
 fn curl_gets_files_over_http2() {
     let dir = site();
     let log = dir.join("access.log");
-    let h = Httpd::start(&dir.0, &["--access-log", log.to_str().unwrap()]);
+    let h = Httpd::start(
+        &dir.0,
+        &["--access-log", log.to_str().unwrap(), "--status", "/status"],
+    );
     let got = dir.join("got.bin");
     let out = curl(&[
         "-o",
@@ -72,6 +75,11 @@ fn curl_gets_files_over_http2() {
     assert!(text.starts_with("HTTP/2 200"), "{text}");
     assert!(text.contains("content-length: 6"), "{text}");
     assert!(text.ends_with("\r\n\r\nhello\n"), "{text}");
+    // The status page counts HTTP/2 connections and streams.
+    let out = curl(&[&format!("http://{}/status?format=json", h.addr)]);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("\"http2_connections\":3,"), "{json}");
+    assert!(json.contains("\"http2_streams\":3}"), "{json}");
     // The access log names the protocol.
     drop(h);
     let log = std::fs::read_to_string(&log).unwrap();

@@ -332,6 +332,7 @@ impl Conn {
         self.input.release(env.bufs);
         self.h2 = Some(Box::new(h2));
         self.phase = Phase::H2;
+        env.shared.stats.h2_connection();
         self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
     }
 

@@ -203,6 +203,7 @@ impl H2 {
                     head,
                     end_stream,
                 } => {
+                    env.shared.stats.h2_stream();
                     let too_large = head.content_length.is_some_and(|n| n > max_body);
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
