@@ -251,3 +251,12 @@ fn graceful_stop_sends_goaway_and_finishes_open_streams() {
     assert!(!rest.contains("answered 3"), "{rest}");
     assert_eq!(h.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn zero_window_stall_resets_the_stream_only() {
+    let dir = site();
+    let h = Httpd::start(&dir.0, &["--send-timeout", "1"]);
+    let out = driver(&h, "zero-window");
+    assert!(has(&out, "rst 1 8"), "CANCEL after the send timeout: {out}");
+    assert!(has(&out, "status 3 200") && has(&out, "data 3 6"), "{out}");
+}

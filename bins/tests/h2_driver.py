@@ -202,6 +202,13 @@ def main():
             if f[0] == HEADERS and f[2] == 3:
                 print("answered 3")
         print("total", got)
+    elif case == "zero-window":  # a stream stalled on a zero window is reset, not the rest
+        c = Client(addr, settings=struct.pack(">HI", 4, 0))
+        c.headers(1, "/big.bin")
+        c.frames(lambda k, f, s: k == RST)
+        c.send(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)))
+        c.headers(3, "/hello.txt")
+        c.frames(ends(3))
     else:
         raise SystemExit("unknown case " + case)
 

@@ -432,6 +432,17 @@ impl Conn {
                 self.fail(env, HttpError::new(408, "request not received in time"));
                 self.drive(env)
             }
+            Phase::H2 => {
+                // Streams stalled on a closed window are reset and the others go on;
+                // otherwise the client is idle or not reading at all: close.
+                let who = self.who(env);
+                let reset = self.h2.as_mut().map_or(0, |h2| h2.reset_stalled(env, &who));
+                if reset > 0 {
+                    self.drive_h2(env)
+                } else {
+                    Next::Close
+                }
+            }
             _ => Next::Close,
         }
     }

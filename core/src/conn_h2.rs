@@ -129,14 +129,7 @@ impl H2 {
             self.going_away = true;
             self.session.go_away();
         }
-        let clock = env.now.saturating_duration_since(self.epoch).as_millis() as u64;
-        self.session.set_clock(clock);
-        let send_ms = env.shared.config.timeouts.send.as_millis() as u64;
-        for stream in self.session.stalled(clock.saturating_sub(send_ms)) {
-            log::info!("{}: HTTP/2 stream {stream}: send timeout", who.peer);
-            self.session.reset(stream, ErrorCode::Cancel);
-            self.tasks.remove(&stream);
-        }
+        self.reset_stalled(env, who);
         let mut moved = false;
         loop {
             let read = self.read(t)?;
@@ -154,6 +147,24 @@ impl H2 {
                 return Ok(Drove::Running(moved));
             }
         }
+    }
+
+    /// Resets the streams that waited for flow-control window longer than the send
+    /// timeout (a client that never opens its window cannot hold them). Returns how many.
+    pub fn reset_stalled(&mut self, env: &Env<'_>, who: &Who) -> usize {
+        let clock = env.now.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.session.set_clock(clock);
+        let send_ms = env.shared.config.timeouts.send.as_millis() as u64;
+        let Some(since) = clock.checked_sub(send_ms) else {
+            return 0; // younger than the timeout: nothing can have stalled that long
+        };
+        let stalled = self.session.stalled(since);
+        for &stream in &stalled {
+            log::info!("{}: HTTP/2 stream {stream}: send timeout", who.peer);
+            self.session.reset(stream, ErrorCode::Cancel);
+            self.tasks.remove(&stream);
+        }
+        stalled.len()
     }
 
     fn read(&mut self, t: &mut Transport) -> Result<bool, ()> {

@@ -287,12 +287,12 @@ impl Session {
         self.clock = now;
     }
 
-    /// Streams that have been waiting for window since before `since` (by the session
+    /// Streams that have been waiting for window since `since` or earlier (by the session
     /// clock) with nothing sent: the caller resets them when its send timeout expires.
     pub fn stalled(&self, since: u64) -> Vec<u32> {
         self.streams
             .iter()
-            .filter(|(_, s)| s.blocked && s.last_progress < since)
+            .filter(|(_, s)| s.blocked && s.last_progress <= since)
             .map(|(&id, _)| id)
             .collect()
     }
