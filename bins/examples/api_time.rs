@@ -1,43 +1,34 @@
-//! A handler composed with the file handlers: `/api/time` is answered from code,
+//! A router composed with the file handlers: `/api/time` is answered from code,
 //! everything else from disk (static files, then directory listings).
 //!
 //! Run: `cargo run -p reactor-bins --example api_time -- www 127.0.0.1:8080`
 
 use std::time::SystemTime;
 
-use reactor::{Config, Context, Handler, Reply, Request, Response, Server};
+use reactor::{Config, Context, Reply, Request, Response, Server};
+use reactor_handlers::router::{Params, Router};
 use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles};
 
-/// Answers `/api/time` with the current time as JSON; declines every other path.
-pub struct ApiTime;
-
-impl Handler for ApiTime {
-    fn handle(&self, req: &mut Request, _cx: &mut Context<'_>) -> Reply {
-        if req.path() != "/api/time" {
-            return Reply::Decline;
-        }
-        if let Some(reply) = reactor_handlers::read_only(req) {
-            return reply;
-        }
-        let now = SystemTime::now();
-        let unix = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let body = format!(
-            "{{\"unix\":{unix},\"http_date\":\"{}\"}}\n",
-            reactor::date::format_http_date(now)
-        );
-        Reply::Response(
-            Response::bytes(200, "application/json", body.into_bytes())
-                .with_header("Cache-Control", "no-store"),
-        )
-    }
+/// `GET /api/time`: the current time as JSON.
+pub fn time(_req: &mut Request, _cx: &mut Context<'_>, _params: &Params<'_>) -> Reply {
+    let now = SystemTime::now();
+    let unix = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let body = format!(
+        "{{\"unix\":{unix},\"http_date\":\"{}\"}}\n",
+        reactor::date::format_http_date(now)
+    );
+    Reply::Response(
+        Response::bytes(200, "application/json", body.into_bytes())
+            .with_header("Cache-Control", "no-store"),
+    )
 }
 
 /// The composed server: code first, then files, then listings.
 pub fn server(root: FsRoot, config: Config) -> Server {
     Server::new(config)
-        .handler(ApiTime)
+        .handler(Router::new().get("/api/time", time)) // other methods: 405 with Allow
         .handler(StaticFiles::new(root.clone()))
         .handler(DirectoryListing::new(root))
 }

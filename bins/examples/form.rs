@@ -4,54 +4,50 @@
 //! Run: `cargo run -p reactor-bins --example form -- 127.0.0.1:8080`
 
 use reactor::response::escape_html;
-use reactor::{Config, Context, Handler, Reply, Request, Response, Server};
-
-/// Shows a form and echoes what it receives.
-pub struct Form;
+use reactor::{Config, Context, Reply, Request, Response, Server};
+use reactor_handlers::router::{Params, Router};
 
 const FORM: &str = "<!DOCTYPE html>\n<html><head><title>Form</title></head><body>\
 <form method=\"post\" action=\"/\"><label>Name <input name=\"name\"></label> \
 <label>Message <input name=\"message\"></label> <button>Send</button></form></body></html>\n";
 
-impl Handler for Form {
-    fn handle(&self, req: &mut Request, _cx: &mut Context<'_>) -> Reply {
-        if req.path() != "/" {
-            return Reply::Decline;
-        }
-        let r = match req.method.as_str() {
-            "GET" | "HEAD" => Response::html(200, FORM),
-            "POST" => {
-                let urlencoded = req.header("content-type").is_some_and(|t| {
-                    t.split(';').next().map(str::trim) == Some("application/x-www-form-urlencoded")
-                });
-                if !urlencoded {
-                    return Reply::Response(Response::error_with(
-                        415,
-                        "Send the form as application/x-www-form-urlencoded.",
-                    ));
-                }
-                let rows: String = parse_urlencoded(&req.body)
-                    .iter()
-                    .map(|(k, v)| {
-                        format!(
-                            "<tr><th>{}</th><td>{}</td></tr>",
-                            escape_html(k),
-                            escape_html(v)
-                        )
-                    })
-                    .collect();
-                Response::html(
-                    200,
-                    format!(
-                        "<!DOCTYPE html>\n<html><head><title>Posted</title></head><body>\
-                         <h1>You posted</h1><table>{rows}</table></body></html>\n"
-                    ),
-                )
-            }
-            _ => Response::method_not_allowed("GET, HEAD, POST"),
-        };
-        Reply::Response(r)
+/// `GET /` shows the form, `POST /` echoes it; other methods on `/` get 405 with `Allow`.
+pub fn router() -> Router {
+    Router::new()
+        .get("/", |_req, _cx, _params| {
+            Reply::Response(Response::html(200, FORM))
+        })
+        .post("/", posted)
+}
+
+/// `POST /`: the urlencoded fields as an HTML table.
+fn posted(req: &mut Request, _cx: &mut Context<'_>, _params: &Params<'_>) -> Reply {
+    let urlencoded = req.header("content-type").is_some_and(|t| {
+        t.split(';').next().map(str::trim) == Some("application/x-www-form-urlencoded")
+    });
+    if !urlencoded {
+        return Reply::Response(Response::error_with(
+            415,
+            "Send the form as application/x-www-form-urlencoded.",
+        ));
     }
+    let rows: String = parse_urlencoded(&req.body)
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape_html(k),
+                escape_html(v)
+            )
+        })
+        .collect();
+    Reply::Response(Response::html(
+        200,
+        format!(
+            "<!DOCTYPE html>\n<html><head><title>Posted</title></head><body>\
+             <h1>You posted</h1><table>{rows}</table></body></html>\n"
+        ),
+    ))
 }
 
 /// Decodes `a=1&b=x+y%21` into pairs (`+` is a space; bad escapes are kept as written).
@@ -101,7 +97,7 @@ fn main() {
         bind,
         ..Config::default()
     })
-    .handler(Form)
+    .handler(router())
     .start()
     {
         Ok(running) => {

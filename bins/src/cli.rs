@@ -54,15 +54,30 @@ pub fn open_log(flag: &str, target: &str) -> Result<reactor::access_log::LogSink
 }
 
 /// Starts `server`, makes SIGINT/SIGTERM stop it gracefully, prints
-/// `PROGRAM: WHAT on http://ADDR/` on stderr (only once signals are handled, so whoever
-/// waits for that line may signal at once), and waits until it stops.
-pub fn serve_until_stopped(program: &str, server: reactor::Server, what: &str) {
+/// `PROGRAM: WHAT on http://ADDR/` (`https://` when `tls`) on stderr (only once signals
+/// are handled, so whoever waits for that line may signal at once), and waits until it
+/// stops.
+pub fn serve_until_stopped(program: &str, server: reactor::Server, what: &str, tls: bool) {
+    if !start_announced(program, server, what, tls).wait() {
+        die(program, "a reactor thread died; see the log above", 70);
+    }
+}
+
+/// [`serve_until_stopped`] without the waiting: the running server.
+pub fn start_announced(
+    program: &str,
+    server: reactor::Server,
+    what: &str,
+    tls: bool,
+) -> reactor::Running {
     let running = server.start().unwrap_or_else(|e| die(program, e, 1));
     if let Err(e) = stop_on_signals(running.stop_handle()) {
         die(program, format!("cannot install signal handlers: {e}"), 1);
     }
-    eprintln!("{program}: {what} on http://{}/", running.local_addr());
-    running.wait();
+    let scheme = if tls { "https" } else { "http" };
+    eprintln!("{program}: {what} on {scheme}://{}/", running.local_addr());
+    crate::systemd::notify("READY=1");
+    running
 }
 
 /// Makes SIGINT and SIGTERM stop `running` gracefully; a second signal forces the stop.
@@ -74,6 +89,7 @@ pub fn stop_on_signals(stop: reactor::StopHandle) -> std::io::Result<()> {
         .spawn(move || {
             for (n, sig) in signals.forever().enumerate() {
                 if n == 0 {
+                    crate::systemd::notify("STOPPING=1");
                     log::info!("signal {sig}: finishing in-flight requests, then exiting");
                     stop.stop();
                 } else {

@@ -3,7 +3,11 @@ pub mod acme;
 pub mod cli;
 pub mod client;
 pub mod ping;
+pub mod site_config;
+pub mod sites;
 pub mod smtp;
+pub mod systemd;
+pub mod tls;
 
 /// The README's code examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../../README.md")]

@@ -46,7 +46,7 @@ fn embedded_controller_counts_and_closes() {
 
 #[test]
 fn form_echoes_posted_fields_escaped() {
-    let s = serve(Server::new(Config::default()).handler(form::Form));
+    let s = serve(Server::new(Config::default()).handler(form::router()));
     let mut c = Client::connect(s.local_addr());
     assert!(c.get("/").text().contains("<form method=\"post\""));
     let body = "name=Ann+Lee&message=%3Cb%3Ehi%3C%2Fb%3E+%26+bye";
@@ -67,6 +67,21 @@ fn form_echoes_posted_fields_escaped() {
     );
     c.send(b"POST / HTTP/1.1\r\nHost: f\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx");
     assert_eq!(c.response(false).unwrap().status, 415);
+    c.send(b"DELETE / HTTP/1.1\r\nHost: f\r\n\r\n");
+    let r = c.response(false).unwrap();
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, POST, OPTIONS"));
+    c.send(b"OPTIONS / HTTP/1.1\r\nHost: f\r\n\r\n");
+    let r = c.response(false).unwrap();
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (204, Some("GET, HEAD, POST, OPTIONS"))
+    );
+    assert_eq!(
+        c.get("/other").status,
+        404,
+        "the router declines other paths"
+    );
     assert_eq!(
         form::parse_urlencoded(b"a=%zz&b=%4"),
         vec![("a".into(), "%zz".into()), ("b".into(), "%4".into())]
@@ -86,5 +101,17 @@ fn api_time_composed_with_static_files() {
     assert!(r.text().starts_with("{\"unix\":"), "{}", r.text());
     assert_eq!(c.get("/page.txt").text(), "from disk");
     assert!(c.get("/d/").text().contains("Index of /d/"));
+    c.send(b"POST /api/time HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    let r = c.response(false).unwrap();
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (405, Some("GET, HEAD, OPTIONS"))
+    );
+    c.send(b"HEAD /api/time HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response(true).unwrap();
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("application/json"))
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1172,7 +1172,8 @@ fn binary_flags_fail_with_one_line_and_exit_2() {
     for args in [
         &["--cache-size", "lots"][..],
         &["--allow", "10.0.0.0/99"],
-        &["--upstream", "https://x"],
+        &["--upstream", "ftp://x"],
+        &["--upstream-ca", "/nonexistent.pem"],
         &["--connect-ports", "443,x"],
         &["--bogus"],
     ] {

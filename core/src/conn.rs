@@ -8,12 +8,14 @@
 //!                                                  └──────▶ Tunnel ──▶ closed
 //! ```
 //! Requests are handled one at a time; pipelined bytes wait in the read buffer, so
-//! responses go out in order. Every read and write loops until `WouldBlock` (the
-//! reactor's readiness is edge-triggered) and remembers that it blocked.
+//! responses go out in order. The answers to pipelined requests already received are
+//! queued whole and written together (up to [`PIPELINE_BATCH`] bytes): one write for
+//! many. Every read and write loops until `WouldBlock` (the reactor's readiness is
+//! edge-triggered) and remembers that it blocked.
 //!
 //! The protocol seam: the transport tells which protocol the client chose by ALPN; this
-//! state machine is the HTTP/1.1 driver, and an HTTP/2 codec would be a second driver over
-//! the same transport, exchange and write queue.
+//! state machine is the HTTP/1.1 driver, and [`H2`] the HTTP/2 one over the same
+//! transport and exchange, started by ALPN `h2` or, on plaintext, by the preface.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
 use crate::outbuf::{Jobs, Output, Refill};
 use crate::parse::HttpError;
+use crate::recycle::Recycler;
 use crate::request::{Framing, Request, Version};
 use crate::response::Response;
 use crate::sendfile::Sent;
@@ -41,6 +44,9 @@ use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
+
+/// Most bytes of answers to pipelined requests held back to go out in one write.
+const PIPELINE_BATCH: usize = 64 * 1024;
 
 /// Everything a connection needs from its reactor while it is being driven.
 pub(crate) struct Env<'a> {
@@ -54,6 +60,7 @@ pub(crate) struct Env<'a> {
     pub stopping: bool,
     pub key: usize,
     pub bufs: &'a mut BufPool,
+    pub spares: &'a mut Recycler,
 }
 
 impl Env<'_> {
@@ -89,6 +96,13 @@ enum Phase {
     /// The client spoke HTTP/2 (prior knowledge): the [`H2`] driver runs the connection.
     H2,
 }
+
+/// The ALPN name of HTTP/1.1, the protocol this connection speaks.
+const HTTP11: &[u8] = b"http/1.1";
+
+/// The 400 page's sentence for plain HTTP sent to a TLS port.
+const PLAIN_ON_TLS: &str =
+    "This port expects HTTPS: the plain HTTP request was sent to a TLS port.";
 
 /// What the reactor should do with the connection after driving it.
 #[derive(Debug, PartialEq, Eq)]
@@ -161,6 +175,9 @@ impl Conn {
 
     /// Advances the state machine as far as the socket and handlers allow.
     pub fn drive(&mut self, env: &mut Env<'_>) -> Next {
+        if self.transport.flush().is_err() {
+            return Next::Close;
+        }
         loop {
             let progressed = match self.phase {
                 Phase::Head { started } => self.read_head(env, started),
@@ -183,38 +200,26 @@ impl Conn {
 
     /// Reads more request bytes. Ok(true): got some; Ok(false): would block; Err: EOF or error.
     fn fill(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
-        if !self.transport.readable {
-            return Ok(false);
-        }
         let large = matches!(self.phase, Phase::Body(_));
-        match self.input.read_from(&mut self.transport, env.bufs, large) {
-            Ok((0, _)) => Err(()),
-            Ok((_, filled)) => {
-                // A read that did not fill the buffer took all the socket had: with
-                // edge-triggered readiness, new data brings a new event, so skip the read
-                // that would only say WouldBlock (as nginx does). Not once the peer has
-                // shut its side: no event would announce that end of stream.
-                if !filled && !self.transport.read_closed {
-                    self.transport.readable = false;
-                }
-                Ok(true)
+        let got = self.input.fill(&mut self.transport, env.bufs, large);
+        if matches!(got, Ok(false)) && self.input.is_empty() {
+            // An idle connection holds no buffer.
+            if let Some(buf) = self.out.take_spare() {
+                env.spares.give_head(buf);
             }
-            Err(e) => match e.kind() {
-                io::ErrorKind::WouldBlock => {
-                    self.transport.readable = false;
-                    // An idle connection holds no buffer.
-                    self.input.release(env.bufs);
-                    Ok(false)
-                }
-                io::ErrorKind::Interrupted => Ok(true),
-                _ => Err(()),
-            },
         }
+        got
     }
 
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
         if !self.input.is_empty() {
             if !started {
+                if self.transport.alpn().is_some_and(|p| p != HTTP11) {
+                    // Only the HTTP/1.1 codec exists: a client must not get another
+                    // protocol by ALPN (the acceptor offers no other).
+                    log::warn!("{}: ALPN protocol without a codec; closing", self.peer);
+                    return Err(());
+                }
                 self.phase = Phase::Head { started: true };
                 // The first head's time runs from accept (its deadline is already set);
                 // after a response (status != 0) the idle keep-alive wait gives way to it.
@@ -234,32 +239,44 @@ impl Conn {
                 }
             }
             let limits = &env.shared.config.limits;
-            match self.heads.next(self.input.data(), limits, self.peer) {
-                Ok(Some((req, used))) => {
+            let mut req = env.spares.request(self.peer);
+            match self.heads.next(self.input.data(), limits, &mut req) {
+                Ok(Some(used)) => {
                     self.input.consume(used);
                     self.begin_request(env, req);
                     return Ok(true);
                 }
-                Ok(None) => {}
+                Ok(None) => env.spares.give_request(req),
                 Err(e) => {
+                    env.spares.give_request(req);
                     self.fail(env, e);
                     return Ok(true);
                 }
             }
-        } else if env.stopping {
-            return Err(());
         }
-        self.fill(env)
+        // Answers held back for pipelined requests go out before waiting for more input.
+        let flushed = self.out.queued() == 0 || self.out.flush(&mut self.transport)?;
+        if self.input.is_empty() && env.stopping {
+            return if flushed { Err(()) } else { Ok(false) };
+        }
+        let got = self.fill(env)?;
+        if self.transport.plain_on_tls {
+            self.transport.plain_on_tls = false;
+            self.fail(env, HttpError::new(400, PLAIN_ON_TLS));
+            return Ok(true);
+        }
+        Ok(got)
     }
 
-    fn begin_request(&mut self, env: &mut Env<'_>, req: Request) {
+    fn begin_request(&mut self, env: &mut Env<'_>, mut req: Box<Request>) {
+        req.tls = self.transport.tls_info();
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
         let framing = req.framing;
         if req.expect_continue && self.input.is_empty() {
             self.out.push(h1::CONTINUE.to_vec());
         }
-        self.current = Some(Box::new(req));
+        self.current = Some(req);
         self.phase = if framing == Framing::None {
             Phase::Dispatch(0)
         } else {
@@ -327,7 +344,8 @@ impl Conn {
 
     /// The connection began with the HTTP/2 preface: hand it to the HTTP/2 driver.
     fn start_h2(&mut self, env: &mut Env<'_>) {
-        let h2 = H2::new(&env.shared.config, self.input.data(), env.now);
+        let tls = self.transport.tls_info();
+        let h2 = H2::new(&env.shared.config, self.input.data(), env.now, tls);
         self.input.consume(usize::MAX);
         self.input.release(env.bufs);
         self.h2 = Some(Box::new(h2));
@@ -376,7 +394,7 @@ impl Conn {
     }
 
     /// A pool job read part of a file body for an HTTP/2 stream.
-    pub fn file_read(&mut self, env: &mut Env<'_>, stream: u32, read: io::Result<Vec<u8>>) {
+    pub fn h2_file_read(&mut self, env: &mut Env<'_>, stream: u32, read: io::Result<Vec<u8>>) {
         let who = self.who(env);
         if let Some(h2) = self.h2.as_mut() {
             h2.file_read(stream, read, &who);
@@ -460,7 +478,7 @@ impl Conn {
             tunnel: self.tunnel_peer.is_some(),
             date: env.date,
         };
-        let mut head = Vec::with_capacity(256);
+        let mut head = env.spares.head();
         let plan = h1::encode_head(&resp, &x, &mut head);
         self.keep_alive = plan.keep_alive;
         self.status = resp.status;
@@ -472,6 +490,17 @@ impl Conn {
 
     fn write(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
         loop {
+            // Pipelined requests: an answer queued whole waits for the answers to the
+            // requests already received, so that they go out together in one write.
+            if self.keep_alive
+                && self.tunnel_peer.is_none()
+                && !self.input.is_empty()
+                && self.out.is_whole()
+                && self.out.queued() < PIPELINE_BATCH
+            {
+                self.finish(env);
+                return Ok(true);
+            }
             let before = self.out.queued();
             let flushed = self.out.flush(&mut self.transport)?;
             if self.out.queued() < before {
@@ -479,7 +508,7 @@ impl Conn {
             }
             match self.out.refill(&self.transport, &self.jobs(env))? {
                 Refill::More => continue,
-                Refill::Done if flushed => {
+                Refill::Done if flushed && self.transport.drained() => {
                     self.finish(env);
                     return Ok(true);
                 }
@@ -497,6 +526,11 @@ impl Conn {
         Ok(())
     }
 
+    /// A pool job read the next chunk of a file body. Err: the connection must close.
+    pub fn file_read(&mut self, chunk: io::Result<Vec<u8>>) -> Result<(), ()> {
+        self.out.file_read(chunk, self.peer)
+    }
+
     /// The response has been written completely.
     fn finish(&mut self, env: &mut Env<'_>) {
         let entry = Entry {
@@ -509,7 +543,12 @@ impl Conn {
             access_log::format_line(env.log, &entry, env.date);
         }
         env.shared.stats.responded(self.status, self.out.body_sent);
-        self.current = None;
+        if let Some(req) = self.current.take() {
+            env.spares.give_request(req);
+        }
+        if let Some(buf) = self.out.take_spare() {
+            env.spares.give_head(buf);
+        }
         if let Some(peer) = self.tunnel_peer.take() {
             self.start_tunnel(env, peer);
         } else if self.keep_alive {
@@ -523,20 +562,15 @@ impl Conn {
             self.phase = Phase::Linger;
             self.deadline = Some(env.now + env.shared.config.timeouts.linger);
         } else {
+            self.transport.close_notify();
             self.phase = Phase::Done;
         }
     }
 
     fn linger(&mut self) -> Next {
-        let mut sink = [0u8; 4096];
-        loop {
-            match self.transport.read(&mut sink) {
-                Ok(0) => return Next::Close,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Close,
-            }
+        match self.transport.discard_input() {
+            Ok(()) => Next::Keep,
+            Err(()) => Next::Close,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::outbuf::Chunk;
 use crate::request::{Request, Version};
 use crate::response::{Part, Response};
 use crate::shared::Config;
+use crate::tls::TlsInfo;
 use crate::transport::Transport;
 
 /// Session output above which no more body is offered (the socket must take some first).
@@ -90,11 +91,19 @@ pub(crate) struct H2 {
     buf: Vec<u8>,
     going_away: bool,
     epoch: Instant,
+    /// The TLS session that carries the connection, told to every request.
+    tls: Option<TlsInfo>,
 }
 
 impl H2 {
-    /// A session whose first input is `preface_and_more` (what the connection read).
-    pub fn new(config: &Config, preface_and_more: &[u8], now: Instant) -> Self {
+    /// A session whose first input is `preface_and_more` (what the connection read), over
+    /// the TLS session `tls` if any.
+    pub fn new(
+        config: &Config,
+        preface_and_more: &[u8],
+        now: Instant,
+        tls: Option<TlsInfo>,
+    ) -> Self {
         let cfg = h2::Config {
             max_header_list_size: config.limits.max_head.min(u32::MAX as usize) as u32,
             ..h2::Config::default()
@@ -107,6 +116,7 @@ impl H2 {
             buf: vec![0; READ_BUF],
             going_away: false,
             epoch: now,
+            tls,
         }
     }
 
@@ -169,14 +179,18 @@ impl H2 {
 
     fn read(&mut self, t: &mut Transport) -> Result<bool, ()> {
         let mut got = false;
-        while t.readable && !self.session.is_dead() {
+        // `may_read`: over TLS, decrypted bytes may wait while the socket is drained.
+        while t.may_read() && !self.session.is_dead() {
             match t.read(&mut self.buf) {
                 Ok(0) => return Err(()),
                 Ok(n) => {
                     self.session.recv(&self.buf[..n]);
                     got = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => t.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    t.readable = false;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Err(()),
             }
@@ -218,6 +232,7 @@ impl H2 {
                     let too_large = head.content_length.is_some_and(|n| n > max_body);
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
+                    req.tls = self.tls.clone();
                     let state = if end_stream {
                         State::Dispatch(0)
                     } else {

@@ -4,9 +4,8 @@
 //! heads in linear time, and framing responses.
 
 use std::io::Write;
-use std::net::SocketAddr;
 
-use crate::parse::{check_partial_len, parse_head, HttpError, Limits};
+use crate::parse::{check_partial_len, parse_head_into, HttpError, Limits};
 use crate::request::{Request, Version};
 use crate::response::{reason, Response};
 
@@ -29,24 +28,25 @@ pub(crate) struct HeadReader {
 
 impl HeadReader {
     /// Looks for a complete head at the start of `buf`, which holds everything received
-    /// since the previous head (or the connection) began.
+    /// since the previous head (or the connection) began, and parses it into `req` (whose
+    /// allocations are reused). Returns the bytes the head used.
     pub fn next(
         &mut self,
         buf: &[u8],
         limits: &Limits,
-        peer: SocketAddr,
-    ) -> Result<Option<(Request, usize)>, HttpError> {
+        req: &mut Request,
+    ) -> Result<Option<usize>, HttpError> {
         let start = self.scan.min(buf.len());
         self.scan = buf.len();
         if head_end(buf, start.saturating_sub(3)) {
-            if let Some(done) = parse_head(buf, limits, peer)? {
+            if let Some(used) = parse_head_into(buf, limits, req)? {
                 *self = HeadReader::default();
-                return Ok(Some(done));
+                return Ok(Some(used));
             }
             // Only empty lines so far: they are ignored before a request line.
         } else if !self.line_seen && buf[start..].contains(&b'\n') {
             self.line_seen = true;
-            parse_head(buf, limits, peer)?;
+            parse_head_into(buf, limits, req)?;
         }
         check_partial_len(buf.len(), self.line_seen, limits)?;
         Ok(None)
@@ -168,11 +168,15 @@ pub(crate) fn chunk_start(len: usize) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn peer() -> std::net::SocketAddr {
+        "127.0.0.1:1".parse().unwrap()
+    }
+
     fn feed_one_byte_at_a_time(raw: &[u8]) -> (Option<Request>, usize) {
         let mut r = HeadReader::default();
-        let peer = "127.0.0.1:1".parse().unwrap();
+        let mut req = Request::empty(peer());
         for i in 1..=raw.len() {
-            if let Some((req, used)) = r.next(&raw[..i], &Limits::default(), peer).unwrap() {
+            if let Some(used) = r.next(&raw[..i], &Limits::default(), &mut req).unwrap() {
                 return (Some(req), used);
             }
         }
@@ -192,10 +196,13 @@ mod tests {
     #[test]
     fn garbage_refused_once_its_first_line_ends() {
         let mut r = HeadReader::default();
-        let peer = "127.0.0.1:1".parse().unwrap();
-        assert!(r.next(b"GARB", &Limits::default(), peer).unwrap().is_none());
+        let mut req = Request::empty(peer());
+        assert!(r
+            .next(b"GARB", &Limits::default(), &mut req)
+            .unwrap()
+            .is_none());
         assert_eq!(
-            r.next(b"GARBAGE\r\n", &Limits::default(), peer)
+            r.next(b"GARBAGE\r\n", &Limits::default(), &mut req)
                 .unwrap_err()
                 .status,
             400

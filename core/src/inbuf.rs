@@ -6,6 +6,8 @@
 
 use std::io::{self, Read};
 
+use crate::transport::Transport;
+
 /// Size of the buffer a request head starts in.
 pub(crate) const SMALL: usize = 2 * 1024;
 
@@ -114,6 +116,38 @@ impl InBuf {
         let n = r.read(&mut self.buf[self.end..])?;
         self.end += n;
         Ok((n, n == space))
+    }
+
+    /// Reads more from transport `t` (a large buffer when `large`). Ok(true): got some;
+    /// Ok(false): would block (then an emptied buffer goes back to `pool`); Err: end of
+    /// stream or an error.
+    pub fn fill(&mut self, t: &mut Transport, pool: &mut BufPool, large: bool) -> Result<bool, ()> {
+        if !t.may_read() {
+            return Ok(false);
+        }
+        match self.read_from(t, pool, large) {
+            Ok((0, _)) => Err(()),
+            Ok((_, filled)) => {
+                // A read that did not fill the buffer took all the socket had: with
+                // edge-triggered readiness, new data brings a new event, so skip the read
+                // that would only say WouldBlock (as nginx does). Not once the peer has
+                // shut its side: no event would announce that end of stream.
+                if !filled && !t.read_closed && t.short_read_drains() {
+                    t.readable = false;
+                }
+                Ok(true)
+            }
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock => {
+                    t.readable = false;
+                    // An idle connection holds no buffer.
+                    self.release(pool);
+                    Ok(false)
+                }
+                io::ErrorKind::Interrupted => Ok(true),
+                _ => Err(()),
+            },
+        }
     }
 
     /// Returns the buffer to `pool` if nothing is left in it.

@@ -31,6 +31,7 @@ mod outbuf;
 pub mod parse;
 pub mod pool;
 mod reactor;
+mod recycle;
 pub mod request;
 pub mod response;
 mod sendfile;
@@ -39,6 +40,7 @@ mod shared;
 mod sockets;
 pub mod stats;
 pub mod testing;
+pub mod tls;
 mod transport;
 mod tunnel;
 

@@ -12,6 +12,8 @@ pub(crate) enum Msg {
     Reply(ConnRef, Option<Response>),
     /// A sendfile job for a file body finished.
     Sent(ConnRef, crate::sendfile::Sent),
+    /// A pool job read the next chunk of a file body (for transports without sendfile).
+    FileChunk(ConnRef, std::io::Result<Vec<u8>>),
     /// A streamed body has data, ended or was aborted.
     Stream(ConnRef),
     /// A pool job read part of a file body for an HTTP/2 stream (`ConnRef::stream`).

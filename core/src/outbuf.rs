@@ -16,10 +16,13 @@ use crate::response::{Body, Part, STREAM_LOW_WATER};
 use crate::sendfile::{self, Sent};
 use crate::transport::Transport;
 
-/// Bodies this small are copied next to the head so both go in one write.
+/// Bodies this small are copied next to the head so both go in one buffer.
 const COALESCE: usize = 4 * 1024;
-/// Most buffers handed to one `writev`.
-const MAX_SLICES: usize = 8;
+/// A file body over a transport without sendfile (TLS) is read in chunks this big, one
+/// chunk in flight and one queued at most.
+pub(crate) const FILE_CHUNK: usize = 64 * 1024;
+/// Most buffers handed to one `writev` (answers to pipelined requests add up).
+const MAX_SLICES: usize = 64;
 
 /// Bytes ready to be written.
 pub(crate) enum Chunk {
@@ -74,6 +77,8 @@ pub(crate) struct Output {
     chunked: bool,
     /// Body bytes queued so far for the current response (for the access log).
     pub body_sent: u64,
+    /// A written buffer kept for the next head (see [`Output::take_spare`]).
+    spare: Option<Vec<u8>>,
 }
 
 impl Output {
@@ -92,6 +97,17 @@ impl Output {
         self.ready_bytes
     }
 
+    /// A buffer that has been written out, for the connection to recycle.
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        self.spare.take()
+    }
+
+    /// True when the current response is queued whole as bytes (no file, stream or other
+    /// part still to come): it can wait in the queue for the next one.
+    pub fn is_whole(&self) -> bool {
+        self.pending.is_empty() && !self.file.in_flight
+    }
+
     /// True while a pool job writes a file region to the socket.
     pub fn file_in_flight(&self) -> bool {
         self.file.in_flight
@@ -99,35 +115,45 @@ impl Output {
 
     /// Starts a response: its encoded `head`, then `body` (when `plan` says it is sent).
     /// In-memory parts at the front of the body join the head in the first `writev`.
-    pub fn start(&mut self, mut head: Vec<u8>, mut body: Body, plan: h1::Plan, jobs: &Jobs<'_>) {
+    pub fn start(&mut self, head: Vec<u8>, mut body: Body, plan: h1::Plan, jobs: &Jobs<'_>) {
         self.pending.clear();
         self.file = FileSend::default();
         self.chunked = plan.chunked;
         self.body_sent = 0;
-        let mut after_head = Vec::new();
+        // The head, until a part too big to copy into it goes after it.
+        let mut head = Some(head);
         if plan.with_body {
             for part in body.parts.drain(..) {
                 let in_order = self.pending.is_empty();
-                match part {
-                    Part::Bytes(b) if in_order && after_head.is_empty() && b.len() <= COALESCE => {
-                        head.extend_from_slice(&b);
-                        self.body_sent += b.len() as u64;
-                    }
-                    Part::Bytes(b) if in_order => after_head.push(Chunk::Owned(b)),
-                    Part::Shared(b) if in_order => after_head.push(Chunk::Shared(b)),
+                let chunk = match part {
+                    Part::Bytes(b) if in_order => Chunk::Owned(b),
+                    Part::Shared(b) if in_order => Chunk::Shared(b),
                     Part::Stream(s) => {
                         let (notifier, conn) = (jobs.notifier.clone(), jobs.conn);
                         s.attach(Arc::new(move || notifier.send(Msg::Stream(conn))));
                         self.pending.push_back(Part::Stream(s));
+                        continue;
                     }
-                    other => self.pending.push_back(other),
+                    other => {
+                        self.pending.push_back(other);
+                        continue;
+                    }
+                };
+                let bytes = chunk.bytes();
+                self.body_sent += bytes.len() as u64;
+                match head.as_mut() {
+                    Some(h) if bytes.len() <= COALESCE => h.extend_from_slice(bytes),
+                    _ => {
+                        if let Some(h) = head.take() {
+                            self.push(h);
+                        }
+                        self.push_chunk(chunk);
+                    }
                 }
             }
         }
-        self.push(head);
-        for chunk in after_head {
-            self.body_sent += chunk.bytes().len() as u64;
-            self.push_chunk(chunk);
+        if let Some(h) = head {
+            self.push(h);
         }
     }
 
@@ -179,7 +205,11 @@ impl Output {
             let left = front.bytes().len() - self.ready_pos;
             if written >= left {
                 written -= left;
-                self.ready.pop_front();
+                if let Some(Chunk::Owned(buf)) = self.ready.pop_front() {
+                    if self.spare.is_none() {
+                        self.spare = Some(buf);
+                    }
+                }
                 self.ready_pos = 0;
             } else {
                 self.ready_pos += written;
@@ -212,6 +242,9 @@ impl Output {
                     self.pending.pop_front();
                     self.file = FileSend::default();
                     return Ok(Refill::More);
+                }
+                if !t.can_sendfile() {
+                    return Ok(self.read_file_chunk(jobs));
                 }
                 // Bytes queued before the file go first; then the socket must have room.
                 if !self.ready.is_empty() || !t.writable {
@@ -265,6 +298,49 @@ impl Output {
                     None if got => Ok(Refill::More),
                     None => Ok(Refill::Wait),
                 }
+            }
+        }
+    }
+
+    /// Starts a pool job reading the next chunk of the file part at the front, unless
+    /// enough is queued already (backpressure: one chunk queued, one being read).
+    fn read_file_chunk(&mut self, jobs: &Jobs<'_>) -> Refill {
+        let Some(Part::File(region)) = self.pending.front() else {
+            return Refill::Wait;
+        };
+        if self.ready_bytes >= FILE_CHUNK {
+            return Refill::Wait;
+        }
+        let file = region.file.clone();
+        let offset = region.offset + self.file.sent;
+        let len = (region.len - self.file.sent).min(FILE_CHUNK as u64) as usize;
+        let (notifier, conn) = (jobs.notifier.clone(), jobs.conn);
+        self.file.in_flight = true;
+        jobs.pool.execute(move || {
+            let chunk = sendfile::read_chunk(&file, offset, len);
+            notifier.send(Msg::FileChunk(conn, chunk));
+        });
+        Refill::Wait
+    }
+
+    /// A chunk of the file part at the front arrived from the pool. Err: the connection
+    /// must close (the file could not be read, or it is shorter than announced).
+    pub fn file_read(&mut self, chunk: io::Result<Vec<u8>>, peer: SocketAddr) -> Result<(), ()> {
+        self.file.in_flight = false;
+        match chunk {
+            Ok(bytes) if !bytes.is_empty() => {
+                self.file.sent += bytes.len() as u64;
+                self.body_sent += bytes.len() as u64;
+                self.push(bytes);
+                Ok(())
+            }
+            Ok(_) => {
+                log::warn!("{peer}: file shorter than expected; closing");
+                Err(())
+            }
+            Err(e) => {
+                log::warn!("{peer}: reading file body failed: {e}; closing");
+                Err(())
             }
         }
     }

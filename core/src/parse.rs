@@ -70,6 +70,18 @@ pub fn parse_head(
     limits: &Limits,
     peer: SocketAddr,
 ) -> Result<Option<(Request, usize)>, HttpError> {
+    let mut req = Request::empty(peer);
+    Ok(parse_head_into(buf, limits, &mut req)?.map(|used| (req, used)))
+}
+
+/// [`parse_head`] into `req`, reusing its allocations: the method, target and header
+/// strings keep their capacity, so a connection's requests of the same shape allocate
+/// nothing. Returns the bytes the head used; on `Ok(None)` or an error `req` holds junk.
+pub(crate) fn parse_head_into(
+    buf: &[u8],
+    limits: &Limits,
+    req: &mut Request,
+) -> Result<Option<usize>, HttpError> {
     // RFC 9112 §2.2: ignore at least one empty line before a request-line.
     let skip = leading_empty_lines(buf);
     let buf = &buf[skip..];
@@ -104,17 +116,9 @@ pub fn parse_head(
         _ => Version::Http11,
     };
     check_target(method, target)?;
-    let headers = Headers(
-        parsed
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.to_string(),
-                value: h.value.to_vec(),
-            })
-            .collect(),
-    );
-    let framing = framing(&headers, version)?;
+    fill_headers(&mut req.headers, parsed.headers);
+    let headers = &req.headers;
+    let framing = framing(headers, version)?;
     if let Framing::Length(n) = framing {
         if n > limits.max_body {
             return Err(HttpError::new(413, "request body too large"));
@@ -136,18 +140,37 @@ pub fn parse_head(
         Version::Http11 => !headers.has_token("connection", "close"),
         Version::Http10 | Version::Http2 => headers.has_token("connection", "keep-alive"),
     };
-    let req = Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        version,
-        headers,
-        body: Vec::new(),
-        peer,
-        framing,
-        keep_alive,
-        expect_continue: expect_continue && framing != Framing::None,
-    };
-    Ok(Some((req, skip + used)))
+    req.method.clear();
+    req.method.push_str(method);
+    req.target.clear();
+    req.target.push_str(target);
+    req.version = version;
+    req.body.clear();
+    req.framing = framing;
+    req.keep_alive = keep_alive;
+    req.expect_continue = expect_continue && framing != Framing::None;
+    req.tls = None;
+    Ok(Some(skip + used))
+}
+
+/// Copies the parsed fields into `headers`, reusing the strings already there.
+fn fill_headers(headers: &mut Headers, parsed: &[httparse::Header<'_>]) {
+    let fields = &mut headers.0;
+    for (i, h) in parsed.iter().enumerate() {
+        match fields.get_mut(i) {
+            Some(f) => {
+                f.name.clear();
+                f.name.push_str(h.name);
+                f.value.clear();
+                f.value.extend_from_slice(h.value);
+            }
+            None => fields.push(Header {
+                name: h.name.to_owned(),
+                value: h.value.to_vec(),
+            }),
+        }
+    }
+    fields.truncate(parsed.len());
 }
 
 fn leading_empty_lines(buf: &[u8]) -> usize {

@@ -2,6 +2,7 @@
 //! handler-owned sockets, all on one thread.
 
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,6 +15,7 @@ use crate::conn::{Conn, Env, Next};
 use crate::handler::{ConnRef, Context, Ready, SocketId};
 use crate::inbuf::BufPool;
 use crate::notify::{Msg, Notifier};
+use crate::recycle::Recycler;
 use crate::shared::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
 use crate::sockets::{Ops, SocketEntry, SOCKET_BASE};
 use crate::transport::Transport;
@@ -48,6 +50,7 @@ pub(crate) struct Reactor {
     accept_paused_until: Option<Instant>,
     last_tick: Instant,
     bufs: BufPool,
+    spares: Recycler,
 }
 
 impl Reactor {
@@ -78,6 +81,7 @@ impl Reactor {
                 shared.config.limits.max_head.max(MIN_READ_BUF),
                 MAX_FREE_BUFS,
             ),
+            spares: Recycler::default(),
         };
         r.refresh_date();
         Ok(r)
@@ -191,6 +195,7 @@ impl Reactor {
                 stopping,
                 key,
                 bufs: &mut self.bufs,
+                spares: &mut self.spares,
             },
         )
     }
@@ -250,7 +255,17 @@ impl Reactor {
             }
             self.next_id += 1;
             let deadline = now + self.shared.config.timeouts.header;
-            let transport = Transport::plain(stream);
+            let transport = match &self.shared.config.tls {
+                None => Transport::plain(stream),
+                Some(tls) => match tls.session() {
+                    Ok(session) => Transport::tls(stream, session),
+                    Err(e) => {
+                        log::error!("{peer}: cannot start a TLS session: {e}");
+                        let _ = self.poll.registry().deregister(&mut stream);
+                        continue;
+                    }
+                },
+            };
             entry.insert(Conn::new(self.next_id, transport, peer, deadline));
             self.shared.stats.opened();
         }
@@ -316,15 +331,32 @@ impl Reactor {
                     Err(()) => self.close(r.key),
                 }
             }
+            Msg::FileChunk(r, chunk) if self.conn_for(r) => {
+                let ok = self
+                    .conns
+                    .get_mut(r.key)
+                    .is_some_and(|c| c.file_read(chunk).is_ok());
+                if ok {
+                    self.drive(r.key, now);
+                } else {
+                    self.close(r.key);
+                }
+            }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),
             Msg::Read(r, read) if self.conn_for(r) => {
                 let (Some(conn), mut env) = self.env(r.key, now) else {
                     return;
                 };
-                conn.file_read(&mut env, r.stream, read);
+                conn.h2_file_read(&mut env, r.stream, read);
                 self.drive(r.key, now);
             }
-            Msg::Run(f) => f(&mut Context::new(&mut self.ops(), None, now)),
+            Msg::Run(f) => {
+                let mut ops = self.ops();
+                let mut cx = Context::new(&mut ops, None, now);
+                if catch_unwind(AssertUnwindSafe(|| f(&mut cx))).is_err() {
+                    log::error!("a task run on the reactor panicked");
+                }
+            }
             _ => {}
         }
     }

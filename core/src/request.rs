@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use crate::tls::TlsInfo;
+
 /// HTTP protocol version of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -113,9 +115,26 @@ pub struct Request {
     pub(crate) framing: Framing,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    pub(crate) tls: Option<TlsInfo>,
 }
 
 impl Request {
+    /// A request with nothing in it yet, to parse into.
+    pub(crate) fn empty(peer: SocketAddr) -> Request {
+        Request {
+            method: String::new(),
+            target: String::new(),
+            version: Version::Http11,
+            headers: Headers::default(),
+            body: Vec::new(),
+            peer,
+            framing: Framing::None,
+            keep_alive: true,
+            expect_continue: false,
+            tls: None,
+        }
+    }
+
     /// The path of the target, without the query (for absolute-form targets, the part after
     /// the authority; `/` when it is empty). Still percent-encoded.
     pub fn path(&self) -> &str {
@@ -169,6 +188,16 @@ impl Request {
         self.keep_alive
     }
 
+    /// True when the request came over TLS (HTTPS).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The SNI name the client sent in its TLS handshake, if any.
+    pub fn sni(&self) -> Option<&str> {
+        self.tls.as_ref()?.sni.as_deref()
+    }
+
     /// How the body was delimited (what a [`crate::body::BodyDecoder`] for it needs).
     pub fn framing(&self) -> Framing {
         self.framing
@@ -190,6 +219,7 @@ mod tests {
             framing: Framing::None,
             keep_alive: true,
             expect_continue: false,
+            tls: None,
         }
     }
 

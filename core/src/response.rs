@@ -293,7 +293,11 @@ impl StreamReceiver {
             }
         };
         if let Some(mut f) = resume {
-            f();
+            // The hook is a plugin's code: a panic in it ends this stream, nothing more.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut f)).is_err() {
+                log::error!("a stream's resume hook panicked; aborting the stream");
+                return Some(false);
+            }
             if let Ok(mut s) = self.shared.lock() {
                 s.resume.get_or_insert(f);
             }

@@ -77,6 +77,24 @@ pub(crate) fn send(sock: &OwnedFd, file: &File, offset: u64, count: u64) -> Sent
     }
 }
 
+/// Blocking-pool job: reads up to `len` bytes of `file` at `offset` (fewer only at the end
+/// of the file) for a transport that cannot sendfile.
+pub(crate) fn read_chunk(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
 fn failed(bytes: u64, e: io::Error) -> Sent {
     Sent {
         bytes,

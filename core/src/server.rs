@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,6 +40,7 @@ pub struct Server {
     filters: Vec<Box<dyn Filter>>,
     handlers: Vec<Box<dyn Handler>>,
     stats: Arc<Stats>,
+    inherited: Option<std::net::TcpListener>,
 }
 
 impl Server {
@@ -49,12 +51,20 @@ impl Server {
             filters: Vec::new(),
             handlers: Vec::new(),
             stats: Arc::new(Stats::default()),
+            inherited: None,
         }
     }
 
     /// Sets the address to listen on.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.config.bind = addr;
+        self
+    }
+
+    /// Serves on `listener`, already bound and listening (systemd socket activation),
+    /// instead of binding `config.bind`; each worker gets a duplicate of it.
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.inherited = Some(listener);
         self
     }
 
@@ -80,11 +90,21 @@ impl Server {
     pub fn start(self) -> io::Result<Running> {
         let workers = self.config.workers.max(1);
         let mut listeners = Vec::with_capacity(workers);
-        let first = bind(self.config.bind, workers > 1)?;
+        let inherited = self.inherited.map(Socket::from);
+        let first = match &inherited {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                l.try_clone()?
+            }
+            None => bind(self.config.bind, workers > 1)?,
+        };
         let addr = first.local_addr()?.as_socket().unwrap_or(self.config.bind);
         listeners.push(first);
         for _ in 1..workers {
-            listeners.push(bind(addr, true)?);
+            listeners.push(match &inherited {
+                Some(l) => l.try_clone()?,
+                None => bind(addr, true)?,
+            });
         }
         let pool = Pool::new(self.config.threads, self.config.queue)?;
         let shared = Arc::new(Shared {
@@ -114,9 +134,21 @@ impl Server {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("reactor-{i}"))
-                    .spawn(move || {
-                        if let Err(e) = reactor.run() {
-                            log::error!("reactor {i} stopped: {e}");
+                    .spawn({
+                        let stop = stop.clone();
+                        move || {
+                            let ran = catch_unwind(AssertUnwindSafe(|| reactor.run()));
+                            let why = match ran {
+                                Ok(Ok(())) => return,
+                                Ok(Err(e)) => e.to_string(),
+                                Err(_) => "it panicked".to_string(),
+                            };
+                            // A server with a dead reactor is not serving its share: stop
+                            // it all, so that a supervisor sees the failure and restarts.
+                            log::error!("reactor {i} died: {why}; stopping the server");
+                            stop.failed.store(true, Ordering::Release);
+                            stop.state.fetch_max(STOP_FORCE, Ordering::AcqRel);
+                            stop.wake_all();
                         }
                     })?,
             );
@@ -193,9 +225,12 @@ impl Running {
         }
     }
 
-    /// Blocks until every reactor has stopped.
-    pub fn wait(mut self) {
+    /// Blocks until every reactor has stopped. False when one of them died (a panic
+    /// that escaped the plugins' guards, or a failing poll), which stopped them all: the
+    /// caller should exit with a failure status.
+    pub fn wait(mut self) -> bool {
         self.join();
+        !self.stop.failed.load(Ordering::Acquire)
     }
 
     fn join(&mut self) {

@@ -2,7 +2,7 @@
 //! blocking pool, the counters and the stop flag.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use crate::notify::Notifier;
 use crate::parse::Limits;
 use crate::pool::Pool;
 use crate::stats::Stats;
+use crate::tls::Acceptor;
 
 /// Timeouts, as nginx names them where it has them.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +70,8 @@ pub struct Config {
     /// Whether a connection that starts with the HTTP/2 preface speaks HTTP/2 (prior
     /// knowledge, RFC 9113 §3.3); otherwise it gets HTTP/1.1's answer to a bad request.
     pub http2: bool,
+    /// TLS for every connection (`None`: plain HTTP).
+    pub tls: Option<Acceptor>,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             max_connections: 10_000,
             access_log: None,
             http2: true,
+            tls: None,
         }
     }
 }
@@ -101,6 +105,8 @@ pub(crate) const STOP_FORCE: u8 = 2;
 /// Shared stop flag plus the wakers of every reactor.
 pub(crate) struct StopState {
     pub state: AtomicU8,
+    /// A reactor died (the process should exit with a failure status).
+    pub failed: AtomicBool,
     wakers: Vec<Arc<Notifier>>,
 }
 
@@ -108,6 +114,7 @@ impl StopState {
     pub(crate) fn new(wakers: Vec<Arc<Notifier>>) -> Self {
         StopState {
             state: AtomicU8::new(0),
+            failed: AtomicBool::new(false),
             wakers,
         }
     }

@@ -3,6 +3,7 @@
 //! the reactor lends itself to the plugin API as its `Host`.
 
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,10 +47,15 @@ impl Ops<'_> {
         let Some(mut h) = handler.take() else {
             return;
         };
-        let keep = {
+        let ran = {
             let mut cx = Context::new(self, None, now);
-            h.ready(ready, &mut cx)
+            catch_unwind(AssertUnwindSafe(|| h.ready(ready, &mut cx)))
         };
+        // A panicking socket handler loses its socket, and nothing else.
+        let keep = ran.unwrap_or_else(|_| {
+            log::error!("socket handler {key} panicked; closing its socket");
+            false
+        });
         if keep {
             if let Some(SocketEntry::Owned { handler, .. }) = self.sockets.get_mut(key) {
                 *handler = Some(h);

@@ -95,27 +95,89 @@ impl TestResponse {
     }
 }
 
+/// The client's connection: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
 /// A blocking test client on one connection.
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    stream.set_write_timeout(Some(Duration::from_secs(10))).ok();
+    stream
 }
 
 impl Client {
     /// Connects to `addr` with 10 s read and write timeouts.
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        stream.set_write_timeout(Some(Duration::from_secs(10))).ok();
         Client {
-            stream,
+            stream: Stream::Plain(connect(addr)),
             buf: Vec::new(),
         }
     }
 
+    /// Connects to `addr` over TLS (rustls, ring), sending SNI `name` and trusting the
+    /// certificate `root` (DER) alone.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        name: &str,
+        root: &rustls::pki_types::CertificateDer<'static>,
+    ) -> io::Result<Client> {
+        let mut store = rustls::RootCertStore::empty();
+        store
+            .add(root.clone())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+            .with_root_certificates(store)
+            .with_no_client_auth();
+        let server_name = rustls::pki_types::ServerName::try_from(name.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let conn = rustls::ClientConnection::new(Arc::new(config), server_name)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut tls = rustls::StreamOwned::new(conn, connect(addr));
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        Ok(Client {
+            stream: Stream::Tls(Box::new(tls)),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The certificate chain the server presented (TLS only).
+    pub fn peer_certificates(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        match &self.stream {
+            Stream::Tls(t) => t
+                .conn
+                .peer_certificates()
+                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+            Stream::Plain(_) => Vec::new(),
+        }
+    }
+
+    /// Ends the TLS session with a close_notify alert (nothing for plain TCP).
+    pub fn close_notify(&mut self) -> io::Result<()> {
+        if let Stream::Tls(t) = &mut self.stream {
+            t.conn.send_close_notify();
+            t.conn.complete_io(&mut t.sock)?;
+        }
+        Ok(())
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
+        self.write_all(bytes).expect("send");
     }
 
     /// `GET path` with keep-alive; returns the response.
@@ -195,13 +257,15 @@ impl Client {
 
     /// Reads until the server closes the connection; returns everything unread.
     pub fn read_to_end(&mut self) -> Vec<u8> {
-        let _ = self.stream.read_to_end(&mut self.buf);
+        let mut rest = Vec::new();
+        let _ = Read::read_to_end(self, &mut rest);
+        self.buf.extend_from_slice(&rest);
         std::mem::take(&mut self.buf)
     }
 
     fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk)?;
+        let n = self.read(&mut chunk)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -212,8 +276,37 @@ impl Client {
         Ok(())
     }
 
-    /// The underlying stream.
+    /// The underlying TCP stream (under TLS, if any).
     pub fn stream(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        match &mut self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &mut t.sock,
+        }
+    }
+}
+
+impl Read for Client {
+    /// Reads what the server sent (decrypted under TLS), bypassing the response buffer.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
     }
 }

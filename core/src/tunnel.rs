@@ -85,7 +85,7 @@ impl Tunnel {
     pub fn pump(&mut self, client: &mut Transport) -> Result<Option<bool>, ()> {
         let mut moved = false;
         loop {
-            let mut readable = client.readable;
+            let mut readable = client.may_read();
             let mut writable = client.writable;
             let up = relay(
                 client,

@@ -75,6 +75,25 @@ fn pipelined_requests_answered_in_order() {
 }
 
 #[test]
+fn pipelined_answers_are_not_held_back_by_a_partial_head() {
+    // Answers to pipelined requests wait in the queue for each other (one write for many);
+    // a request still arriving must not keep the ones before it waiting.
+    let s = echo_server();
+    let mut c = Client::connect(s.local_addr());
+    let mut raw = Vec::new();
+    for i in 0..500 {
+        raw.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    }
+    raw.extend_from_slice(b"GET /last HTTP/1.1\r\nHo");
+    c.send(&raw);
+    for i in 0..500 {
+        assert_eq!(c.response(false).unwrap().text(), format!("GET /{i} "));
+    }
+    c.send(b"st: a\r\n\r\n");
+    assert_eq!(c.response(false).unwrap().text(), "GET /last ");
+}
+
+#[test]
 fn http10_closes_unless_keep_alive() {
     let s = echo_server();
     let raw = exchange(

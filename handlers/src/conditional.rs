@@ -151,6 +151,12 @@ fn list_matches(value: &str, current: &str, cmp: fn(EntityTag, EntityTag) -> boo
     }
 }
 
+/// True when an `If-None-Match` value matches entity-tag `current` (weak comparison;
+/// `*` matches; a malformed value matches nothing).
+pub fn none_match(value: &str, current: &str) -> bool {
+    list_matches(value, current, weak_eq)
+}
+
 /// Whole seconds since the epoch, rounded towards the past.
 fn unix_secs(t: SystemTime) -> i128 {
     match t.duration_since(UNIX_EPOCH) {

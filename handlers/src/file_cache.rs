@@ -5,6 +5,11 @@
 //! A hit is answered on the reactor thread with no system call but the socket write. A
 //! file that changes is noticed at the next revalidation: its device, inode, size, mtime
 //! and ctime (to the nanosecond) are compared, and any difference reloads the entry.
+//!
+//! For the compression filter an entry also keeps the compressed variants of its content
+//! (computed once, within [`VARIANT_BUDGET`]) and, when precompressed siblings are on, the
+//! open `.br`/`.zst`/`.gz` siblings that are regular files not older than the file; their
+//! identities join the revalidation, so a sibling added, changed or removed is noticed.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,12 +21,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::conditional::file_etag;
+use crate::encoding::Encoding;
 use crate::static_files::content_type;
 
 /// Files up to this size have their content cached (larger ones go out with sendfile).
 pub const MAX_CACHED_CONTENT: u64 = 128 * 1024;
 /// Most content bytes a cache holds; past it, new entries keep no content.
 pub const CONTENT_BUDGET: u64 = 64 * 1024 * 1024;
+/// Most bytes of compressed variants a cache holds; past it, variants are not kept.
+pub const VARIANT_BUDGET: u64 = 32 * 1024 * 1024;
 
 /// What identifies one version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +53,17 @@ impl Identity {
     }
 }
 
+/// A precompressed sibling of a cached file (`app.js.br` next to `app.js`).
+#[derive(Debug)]
+pub struct Sibling {
+    /// The open sibling.
+    pub file: Arc<File>,
+    /// Its length.
+    pub len: u64,
+    /// Its whole content, when small.
+    pub content: Option<Arc<[u8]>>,
+}
+
 /// One cached file: an open descriptor, its validators, maybe its content.
 #[derive(Debug)]
 pub struct CachedFile {
@@ -64,9 +83,71 @@ pub struct CachedFile {
     pub content_type: String,
     /// The whole content, for small files.
     pub content: Option<Arc<[u8]>>,
+    /// Precompressed siblings, by [`Encoding::index`].
+    pub siblings: [Option<Sibling>; 3],
+    /// Compressed variants of `content`, by [`Encoding::index`].
+    variants: Mutex<[Option<Arc<[u8]>>; 3]>,
+    variant_bytes: Arc<AtomicU64>,
     identity: Identity,
+    sibling_ids: [Option<Identity>; 3],
     /// When the entry was last checked against the disk, in ms since the cache started.
     checked: AtomicU64,
+}
+
+impl CachedFile {
+    /// Content bytes held in memory: the file's and its siblings'.
+    fn held_bytes(&self) -> u64 {
+        let len = |c: &Option<Arc<[u8]>>| c.as_ref().map_or(0, |c| c.len() as u64);
+        len(&self.content)
+            + self
+                .siblings
+                .iter()
+                .flatten()
+                .map(|s| len(&s.content))
+                .sum::<u64>()
+    }
+
+    /// The compressed variant of the content in `encoding`, if computed already.
+    pub fn variant(&self, encoding: Encoding) -> Option<Arc<[u8]>> {
+        self.variants.lock().ok()?[encoding.index()].clone()
+    }
+
+    /// Keeps `bytes` as the variant in `encoding` if the cache's variant budget allows.
+    pub fn store_variant(&self, encoding: Encoding, bytes: Arc<[u8]>) {
+        let len = bytes.len() as u64;
+        if self.variant_bytes.fetch_add(len, Ordering::Relaxed) + len > VARIANT_BUDGET {
+            self.variant_bytes.fetch_sub(len, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut v) = self.variants.lock() {
+            if let Some(old) = v[encoding.index()].replace(bytes) {
+                self.variant_bytes
+                    .fetch_sub(old.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for CachedFile {
+    fn drop(&mut self) {
+        if let Ok(v) = self.variants.get_mut() {
+            let held: u64 = v.iter().flatten().map(|b| b.len() as u64).sum();
+            self.variant_bytes.fetch_sub(held, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The identities of the precompressed siblings of `path` usable next to a file with
+/// metadata `main`: regular files (not symlinks) not older than it.
+fn sibling_identities(path: &Path, main: &std::fs::Metadata) -> [Option<Identity>; 3] {
+    Encoding::ALL.map(|e| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".");
+        name.push(e.extension());
+        let m = std::fs::symlink_metadata(PathBuf::from(name)).ok()?;
+        let newer = (m.mtime(), m.mtime_nsec()) >= (main.mtime(), main.mtime_nsec());
+        (m.is_file() && newer).then(|| Identity::of(&m))
+    })
 }
 
 /// The entries and the content bytes they hold.
@@ -79,7 +160,7 @@ struct Entries {
 impl Entries {
     fn remove(&mut self, key: &str) {
         if let Some(old) = self.map.remove(key) {
-            self.content_bytes -= old.content.as_ref().map_or(0, |c| c.len() as u64);
+            self.content_bytes -= old.held_bytes();
         }
     }
 }
@@ -92,6 +173,8 @@ pub struct FileCache {
     start: Instant,
     validity: Duration,
     max_entries: usize,
+    precompressed: bool,
+    variant_bytes: Arc<AtomicU64>,
 }
 
 impl FileCache {
@@ -102,7 +185,22 @@ impl FileCache {
             start: Instant::now(),
             validity,
             max_entries,
+            precompressed: false,
+            variant_bytes: Arc::default(),
         }
+    }
+
+    /// Also opens the precompressed siblings (`.br`, `.zst`, `.gz`) of cached files, for
+    /// the compression filter to serve.
+    pub fn with_precompressed(mut self, on: bool) -> Self {
+        self.precompressed = on;
+        self
+    }
+
+    /// The entry for `key` whatever its age (the compression filter looks up the entry a
+    /// response was just made from).
+    pub fn peek(&self, key: &str) -> Option<Arc<CachedFile>> {
+        self.entries.lock().ok()?.map.get(key).cloned()
     }
 
     fn now_ms(&self) -> u64 {
@@ -122,6 +220,11 @@ impl FileCache {
     pub fn load(&self, key: &str, path: &Path) -> io::Result<Arc<CachedFile>> {
         let meta = std::fs::metadata(path)?;
         let identity = Identity::of(&meta);
+        let sibling_ids = if self.precompressed {
+            sibling_identities(path, &meta)
+        } else {
+            [None; 3]
+        };
         let (existing, content_room) = match self.entries.lock() {
             Ok(e) => (
                 e.map.get(key).cloned(),
@@ -129,11 +232,13 @@ impl FileCache {
             ),
             Err(_) => (None, false),
         };
-        if let Some(e) = existing.filter(|e| e.identity == identity && e.path == path) {
+        if let Some(e) = existing
+            .filter(|e| e.identity == identity && e.sibling_ids == sibling_ids && e.path == path)
+        {
             e.checked.store(self.now_ms(), Ordering::Relaxed);
             return Ok(e);
         }
-        let entry = Arc::new(self.open(path, content_room)?);
+        let entry = Arc::new(self.open(path, content_room, sibling_ids)?);
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key);
             if entries.map.len() >= self.max_entries {
@@ -148,40 +253,39 @@ impl FileCache {
                     entries.remove(&v);
                 }
             }
-            entries.content_bytes += entry.content.as_ref().map_or(0, |c| c.len() as u64);
+            entries.content_bytes += entry.held_bytes();
             entries.map.insert(key.to_owned(), entry.clone());
         }
         Ok(entry)
     }
 
-    /// Opens `path`, reading its content too if it is small and `content_room` allows.
-    fn open(&self, path: &Path, content_room: bool) -> io::Result<CachedFile> {
-        // O_NONBLOCK: opening a FIFO must not hang a pool thread.
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "not a regular file",
-            ));
+    /// Opens `path`, reading its content too if it is small and `content_room` allows,
+    /// and the siblings named by `sibling_ids`.
+    fn open(
+        &self,
+        path: &Path,
+        content_room: bool,
+        sibling_ids: [Option<Identity>; 3],
+    ) -> io::Result<CachedFile> {
+        let (file, meta, content) = open_regular(path, content_room)?;
+        let mut siblings = [None, None, None];
+        for (e, id) in Encoding::ALL.iter().zip(sibling_ids) {
+            if id.is_none() {
+                continue;
+            }
+            let mut name = path.as_os_str().to_owned();
+            name.push(".");
+            name.push(e.extension());
+            // A sibling that cannot be opened is simply not offered.
+            if let Ok((file, meta, content)) = open_regular(Path::new(&name), content_room) {
+                siblings[e.index()] = Some(Sibling {
+                    file: Arc::new(file),
+                    len: meta.len(),
+                    content,
+                });
+            }
         }
         let len = meta.len();
-        let content = if len <= MAX_CACHED_CONTENT && content_room {
-            let mut buf = Vec::with_capacity(len as usize);
-            (&mut file).take(len).read_to_end(&mut buf)?;
-            if buf.len() as u64 != len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file changed while read",
-                ));
-            }
-            Some(Arc::from(buf))
-        } else {
-            None
-        };
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         Ok(CachedFile {
             path: path.to_owned(),
@@ -192,10 +296,49 @@ impl FileCache {
             last_modified: reactor::date::format_http_date(modified),
             content_type: content_type(path),
             content,
+            siblings,
+            variants: Mutex::default(),
+            variant_bytes: self.variant_bytes.clone(),
             identity: Identity::of(&meta),
+            sibling_ids,
             checked: AtomicU64::new(self.now_ms()),
         })
     }
+}
+
+/// An open regular file, its metadata and maybe its content.
+type Opened = (File, std::fs::Metadata, Option<Arc<[u8]>>);
+
+/// Opens the regular file at `path` without blocking on FIFOs, and reads its content if it
+/// is small and `content_room` allows.
+fn open_regular(path: &Path, content_room: bool) -> io::Result<Opened> {
+    // O_NONBLOCK: opening a FIFO must not hang a pool thread.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "not a regular file",
+        ));
+    }
+    let len = meta.len();
+    let content = if len <= MAX_CACHED_CONTENT && content_room {
+        let mut buf = Vec::with_capacity(len as usize);
+        (&mut file).take(len).read_to_end(&mut buf)?;
+        if buf.len() as u64 != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file changed while read",
+            ));
+        }
+        Some(Arc::from(buf))
+    } else {
+        None
+    };
+    Ok((file, meta, content))
 }
 
 #[cfg(test)]
@@ -229,12 +372,7 @@ mod tests {
         }
         let entries = cache.entries.lock().unwrap();
         assert!(entries.map.len() <= 10);
-        let held: u64 = entries
-            .map
-            .values()
-            .filter_map(|e| e.content.as_ref())
-            .map(|c| c.len() as u64)
-            .sum();
+        let held: u64 = entries.map.values().map(|e| e.held_bytes()).sum();
         assert_eq!(
             entries.content_bytes, held,
             "content accounting matches the entries"

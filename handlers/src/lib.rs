@@ -1,16 +1,30 @@
 //! Handlers for the reactor: static files, directory listings and a status page, plus
 //! the pure HTTP helpers they are built from (paths, ranges, preconditions).
 
+pub mod basic_auth;
+pub mod compress;
+mod compress_stream;
 pub mod conditional;
+pub mod encoding;
+pub mod error_pages;
 pub mod file_cache;
 pub mod htpasswd;
+pub mod json_log;
 pub mod listing;
 pub mod listing_page;
+pub mod metrics;
+pub mod multipart;
 pub mod path;
+pub mod pattern;
 pub mod proxy;
 pub mod range;
+pub mod redirect;
+pub mod router;
+pub mod set_headers;
 pub mod static_files;
 pub mod status;
+pub mod vhost;
+pub mod websocket;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +34,7 @@ use reactor::{Reply, Request, Response};
 
 pub use listing::DirectoryListing;
 pub use proxy::{Proxy, ProxyConfig};
+pub use router::Router;
 pub use static_files::StaticFiles;
 pub use status::StatusPage;
 

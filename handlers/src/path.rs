@@ -111,6 +111,34 @@ fn is_bare_drive(seg: &str) -> bool {
     b.len() == 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
 
+/// `raw_path` itself when it is already in the form [`resolve`] would give as
+/// `decoded` (nothing to decode or normalise, nothing refused), so that a cache keyed by
+/// decoded paths can be asked without resolving (and allocating); `None` otherwise,
+/// which says nothing about the path: resolve it.
+///
+/// ```
+/// use reactor_handlers::path::{canonical, resolve};
+/// assert_eq!(canonical("/a/b.txt", false), Some("/a/b.txt"));
+/// assert_eq!(resolve("/a/b.txt", false).unwrap().decoded, "/a/b.txt");
+/// assert_eq!(canonical("/a//b", false), None);
+/// assert_eq!(canonical("/a/%62", false), None);
+/// assert_eq!(canonical("/.git/x", false), None);
+/// ```
+pub fn canonical(raw_path: &str, allow_dotfiles: bool) -> Option<&str> {
+    let rest = raw_path.strip_prefix('/')?;
+    let last = rest.split('/').count() - 1;
+    let plain = |c: &u8| c.is_ascii_graphic() && !matches!(c, b'%' | b'\\' | b':' | b'/');
+    let fine = rest.split('/').enumerate().all(|(i, seg)| {
+        let dots = seg == "." || seg == "..";
+        // Only the last segment may be empty (a trailing slash, or the root itself).
+        (!seg.is_empty() || i == last)
+            && !dots
+            && (allow_dotfiles || !seg.starts_with('.'))
+            && seg.as_bytes().iter().all(plain)
+    });
+    fine.then_some(raw_path)
+}
+
 /// Decodes `raw_path` (the path part of the request target, query already
 /// removed), normalises `.` and `..` lexically and repeated slashes, refuses
 /// anything that would leave the root, and returns the relative path (no
@@ -489,6 +517,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn canonical_paths_resolve_to_themselves(
+            s in "(/|\\.|\\.\\.|%2[eEfF]|[a-c]|:|\\\\|~|\\.a)*",
+            dotfiles in any::<bool>(),
+        ) {
+            let p = format!("/{s}");
+            if let Some(same) = canonical(&p, dotfiles) {
+                prop_assert_eq!(resolve(same, dotfiles).map(|r| r.decoded), Result::Ok(p.clone()));
+            }
+        }
+
         #[test]
         fn resolve_never_escapes_arbitrary(s in "\\PC{0,64}") {
             assert_safe(&s);

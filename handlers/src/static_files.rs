@@ -12,7 +12,7 @@ use reactor::{Body, Context, Handler, Part, Reply, Request, Response};
 
 use crate::conditional::{evaluate, if_range_matches, Conditions, Precondition, Validators};
 use crate::file_cache::{CachedFile, FileCache};
-use crate::path::{encode_path, resolve, within_root, PathError, ResolvedPath};
+use crate::path::{canonical, encode_path, resolve, within_root, PathError, ResolvedPath};
 use crate::range::{
     content_range, content_range_unsatisfied, parse_range, ByteRange, RangeOutcome,
 };
@@ -37,6 +37,7 @@ use crate::{read_only, FsRoot};
 pub struct StaticFiles {
     root: FsRoot,
     cache: Arc<FileCache>,
+    fallback: Option<Arc<ResolvedPath>>,
 }
 
 impl StaticFiles {
@@ -47,10 +48,26 @@ impl StaticFiles {
 
     /// Serves files under `root` with the given cache.
     pub fn with_cache(root: FsRoot, cache: FileCache) -> Self {
+        StaticFiles::with_shared_cache(root, Arc::new(cache))
+    }
+
+    /// Serves files under `root` with a cache shared with others (the compression filter
+    /// finds compressed variants and precompressed siblings in it).
+    pub fn with_shared_cache(root: FsRoot, cache: Arc<FileCache>) -> Self {
         StaticFiles {
             root,
-            cache: Arc::new(cache),
+            cache,
+            fallback: None,
         }
+    }
+
+    /// Serves the file at `path` (e.g. `/index.html`), with 200, for every GET or HEAD
+    /// that would get 404 because nothing is there (single-page applications).
+    pub fn with_fallback(mut self, path: &str) -> Result<Self, String> {
+        let resolved = resolve(path, self.root.dotfiles)
+            .map_err(|_| format!("fallback {path:?} is not a valid path under the root"))?;
+        self.fallback = Some(Arc::new(resolved));
+        Ok(self)
     }
 }
 
@@ -113,6 +130,12 @@ impl Handler for StaticFiles {
         if let Some(reply) = read_only(req) {
             return reply;
         }
+        // A path already in normal form is its own cache key: no resolving on a hit.
+        if let Some(key) = canonical(req.path(), self.root.dotfiles) {
+            if let Some(entry) = self.cache.fresh(key) {
+                return Reply::Response(respond(&entry, &Wanted::of(req)));
+            }
+        }
         let resolved = match resolve(req.path(), self.root.dotfiles) {
             Ok(r) => r,
             Err(e) => return Reply::Response(path_error(e)),
@@ -125,7 +148,16 @@ impl Handler for StaticFiles {
         let query = req.query().map(str::to_owned);
         let root = self.root.clone();
         let cache = self.cache.clone();
-        cx.blocking(move || serve(&root, &cache, &resolved, query.as_deref(), &wanted))
+        let fallback = self.fallback.clone();
+        cx.blocking(move || {
+            let found = serve(&root, &cache, &resolved, query.as_deref(), &wanted);
+            match (found, fallback) {
+                (Some(r), Some(fallback)) if r.status == 404 => {
+                    serve(&root, &cache, &fallback, None, &wanted)
+                }
+                (found, _) => found,
+            }
+        })
     }
 }
 

@@ -14,8 +14,8 @@ use super::http::{rustls_pemfile_certs, Https};
 use super::jws::AccountKey;
 use super::protocol::{Account, ChallengeKind, Issued};
 use super::store::Store;
-use super::x509::validity;
 use super::AcmeError;
+use reactor::tls::x509::{validity, Validity};
 
 /// Let's Encrypt's production directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -286,7 +286,7 @@ impl Manager {
     }
 }
 
-fn issued_validity(issued: &Issued) -> Option<super::x509::Validity> {
+fn issued_validity(issued: &Issued) -> Option<Validity> {
     let certs = rustls_pemfile_certs(issued.chain_pem.as_bytes()).ok()?;
     validity(certs.first()?)
 }

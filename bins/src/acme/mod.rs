@@ -6,7 +6,6 @@
 //! - [`protocol`]: the conversation: account, order, authorizations, finalize, download.
 //! - [`challenge`]: the challenge responses the server publishes.
 //! - [`store`]: the state directory (account key, certificates), written atomically.
-//! - [`x509`]: a certificate's validity period, for renewal.
 //! - [`manager`]: the background thread that keeps certificates issued and renewed.
 //!
 //! All of it is blocking code on its own thread; the reactor only serves challenges and
@@ -18,7 +17,6 @@ pub mod jws;
 pub mod manager;
 pub mod protocol;
 pub mod store;
-pub mod x509;
 
 use std::fmt;
 

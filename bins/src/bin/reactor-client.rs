@@ -1,14 +1,17 @@
 //! reactor-client: a tiny curl. `reactor-client GET localhost 8080 /index.html`
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reactor_bins::cli::die;
 use reactor_bins::client::read_response;
+use reactor_bins::smtp::deadline::DeadlineSocket;
+use reactor_bins::smtp::tls::{client_config, handshake, Trust};
 
 const USAGE: &str = "\
-Usage: reactor-client METHOD HOST PORT PATH [-H 'Name: value']... [-d BODY] [--http1.0]
+Usage: reactor-client METHOD HOST PORT PATH [-H 'Name: value']... [-d BODY] [--http1.0] [--tls]
 
 Sends one request and prints the status line, the headers and the body.
 
@@ -16,6 +19,8 @@ Options:
   -H 'Name: value'   add a request header (repeatable)
   -d BODY            send BODY as the request body (adds Content-Length)
   --http1.0          send an HTTP/1.0 request
+  --tls              speak HTTPS (certificate verified against the webpki roots and --ca)
+  --ca FILE          also trust the CA certificates in this PEM file (implies --tls)
   -h, --help         show this help
 Exit status: 0 for any complete response, 1 on connection or protocol errors, 2 on usage errors.
 ";
@@ -28,6 +33,8 @@ struct Args {
     headers: Vec<String>,
     body: Option<String>,
     http10: bool,
+    tls: bool,
+    ca: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +43,8 @@ fn parse_args() -> Result<Args, String> {
     let mut headers = Vec::new();
     let mut body = None;
     let mut http10 = false;
+    let mut tls = false;
+    let mut ca = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -60,6 +69,11 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             Long("http1.0") => http10 = true,
+            Long("tls") => tls = true,
+            Long("ca") => {
+                ca = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
+                tls = true;
+            }
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -92,6 +106,8 @@ fn parse_args() -> Result<Args, String> {
         headers,
         body,
         http10,
+        tls,
+        ca,
     })
 }
 
@@ -120,8 +136,22 @@ fn main() {
             fail(format!("cannot connect to {target}: {why}"))
         });
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut stream: Box<dyn ReadWrite> = if args.tls {
+        let trust = Trust {
+            ca_file: args.ca.as_deref(),
+            ..Trust::default()
+        };
+        let config = client_config(&trust).unwrap_or_else(|e| die("reactor-client", e, 2));
+        let sock = DeadlineSocket::new(stream, Duration::from_secs(30));
+        let tls =
+            handshake(sock, &args.host, config).unwrap_or_else(|e| fail(format!("{target}: {e}")));
+        Box::new(tls)
+    } else {
+        Box::new(stream)
+    };
     let version = if args.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
-    let host_header = if args.port == 80 {
+    let default_port = if args.tls { 443 } else { 80 };
+    let host_header = if args.port == default_port {
         args.host.clone()
     } else {
         target.clone()
@@ -141,14 +171,18 @@ fn main() {
     if let Some(body) = &args.body {
         request.push_str(body);
     }
-    (&stream)
+    stream
         .write_all(request.as_bytes())
         .unwrap_or_else(|e| fail(format!("sending to {target}: {e}")));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let head_only = args.method.eq_ignore_ascii_case("HEAD");
-    if let Err(e) = read_response(&mut BufReader::new(&stream), head_only, &mut out) {
+    if let Err(e) = read_response(&mut BufReader::new(stream), head_only, &mut out) {
         let _ = out.flush();
         fail(format!("{target}: {e}"));
     }
 }
+
+/// A connection, plain or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}

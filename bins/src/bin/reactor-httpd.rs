@@ -1,29 +1,45 @@
-//! reactor-httpd: serves a directory over HTTP/1.1 on the reactor.
+//! reactor-httpd: serves a directory over HTTP/1.1 (and HTTPS) on the reactor.
 
+use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use reactor::{Config, Server};
-use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
-use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles, StatusPage};
+use reactor_bins::cli::{die, init_logging, open_log, parse_value, start_announced};
+use reactor_bins::site_config::{invocation, Invocation};
+use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
+use reactor_bins::systemd;
+use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags, Hsts, RedirectToHttps};
+use reactor_handlers::json_log::JsonAccessLog;
+use reactor_handlers::metrics::{Metrics, MetricsFilter, MetricsPage};
+use reactor_handlers::vhost::{Site, VirtualHosts};
+use reactor_handlers::StatusPage;
 
 const USAGE: &str = "\
 Usage: reactor-httpd [OPTIONS]
 
-Serves the files under --root over HTTP/1.1.
+Serves the files under --root over HTTP/1.1, or HTTPS with --tls-cert/--tls-key.
 
 Options:
+  --config FILE            read settings and [[site]] virtual hosts from a TOML file
+                           (each flag is a key, _ for -; flags given here win)
+  --check-config           check the --config file and exit (0 good, 2 errors)
   --root DIR               directory to serve (required)
-  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080]
+  --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8080, with TLS 127.0.0.1:8443]
   --port N                 shortcut for --bind 127.0.0.1:N (keeps --bind's address)
   --workers N              independent reactors (threads), SO_REUSEPORT [default: 1]
   --threads N              blocking-pool threads for disk I/O [default: 4]
   --queue N                jobs the pool may queue before requests get 503 [default: 4096]
   --access-log FILE|-      access log in Combined Log Format (- for stdout)
+  --access-log-format FMT  access log lines: combined or json [default: combined]
+  --metrics PATH           serve Prometheus metrics at PATH (e.g. /metrics)
   --log-level LEVEL        error log level: error, warn, info, debug, trace, off [default: warn]
   --no-listing             do not list directories without index.html (404 instead)
   --status PATH            serve the status page at PATH (e.g. /server-status)
   --dotfiles               serve and list names starting with '.'
   --follow-symlinks        follow symlinks that lead outside the root
+  --no-compress            do not compress responses on the fly (br, zstd, gzip)
+  --no-precompressed       do not serve precompressed siblings (app.js.br, .zst, .gz)
   --max-connections N      open connections per worker [default: 10000]
   --max-body BYTES         largest request body [default: 1048576]
   --header-timeout SECS    time to receive a request head [default: 20]
@@ -32,6 +48,13 @@ Options:
   --send-timeout SECS      longest stall while sending a response [default: 60]
   --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
   --http2 on|off           HTTP/2 with prior knowledge on plaintext [default: on]
+  --tls-cert FILE          PEM certificate chain (leaf first); serve HTTPS. Repeatable, each
+                           followed by its --tls-key; chosen by SNI, the first by default
+  --tls-key FILE           PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the --tls-cert
+                           before it. SIGHUP reads the pairs again
+  --redirect-http ADDR:PORT
+                           also listen in plain HTTP there, answering 308 to https://
+  --hsts SECONDS           add Strict-Transport-Security: max-age=SECONDS to HTTPS responses
   -h, --help               show this help
 ";
 
@@ -44,13 +67,21 @@ struct Options {
     access_log: Option<String>,
     dotfiles: bool,
     follow_symlinks: bool,
+    compress: bool,
+    precompressed: bool,
+    json_log: bool,
+    metrics: Option<String>,
+    tls: CertFlags,
+    redirect_http: Option<SocketAddr>,
+    hsts: Option<u64>,
 }
 
-fn parse_args() -> Result<Options, String> {
+fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
     use lexopt::prelude::*;
     let mut root = None;
     let mut config = Config::default();
     let mut port: Option<u16> = None;
+    let mut bind_given = false;
     let mut opts = Options {
         root: String::new(),
         config: Config::default(),
@@ -60,13 +91,31 @@ fn parse_args() -> Result<Options, String> {
         access_log: None,
         dotfiles: false,
         follow_symlinks: false,
+        compress: true,
+        precompressed: true,
+        json_log: false,
+        metrics: None,
+        tls: CertFlags::default(),
+        redirect_http: None,
+        hsts: None,
     };
     let secs = |flag: &str, v| parse_value::<u64>(flag, v).map(Duration::from_secs);
-    let mut parser = lexopt::Parser::from_env();
+    let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("root") => root = Some(parse_value::<String>("--root", parser.value().ok())?),
-            Long("bind") => config.bind = parse_value("--bind", parser.value().ok())?,
+            Long("bind") => {
+                config.bind = parse_value("--bind", parser.value().ok())?;
+                bind_given = true;
+            }
+            Long("tls-cert") => opts
+                .tls
+                .cert(parse_value("--tls-cert", parser.value().ok())?),
+            Long("tls-key") => opts.tls.key(parse_value("--tls-key", parser.value().ok())?),
+            Long("redirect-http") => {
+                opts.redirect_http = Some(parse_value("--redirect-http", parser.value().ok())?)
+            }
+            Long("hsts") => opts.hsts = Some(parse_value("--hsts", parser.value().ok())?),
             Long("port") => port = Some(parse_value("--port", parser.value().ok())?),
             Long("workers") => config.workers = parse_value("--workers", parser.value().ok())?,
             Long("threads") => config.threads = parse_value("--threads", parser.value().ok())?,
@@ -93,6 +142,27 @@ fn parse_args() -> Result<Options, String> {
             }
             Long("dotfiles") => opts.dotfiles = true,
             Long("follow-symlinks") => opts.follow_symlinks = true,
+            Long("access-log-format") => {
+                let f: String = parse_value("--access-log-format", parser.value().ok())?;
+                opts.json_log = match f.as_str() {
+                    "combined" => false,
+                    "json" => true,
+                    _ => {
+                        return Err(format!(
+                            "--access-log-format: {f:?} is not combined or json"
+                        ))
+                    }
+                };
+            }
+            Long("metrics") => {
+                let p: String = parse_value("--metrics", parser.value().ok())?;
+                if !p.starts_with('/') {
+                    return Err(format!("--metrics: path must start with '/': {p:?}"));
+                }
+                opts.metrics = Some(p);
+            }
+            Long("no-compress") => opts.compress = false,
+            Long("no-precompressed") => opts.precompressed = false,
             Long("max-connections") => {
                 config.max_connections = parse_value("--max-connections", parser.value().ok())?
             }
@@ -121,6 +191,13 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("{} (try --help)", other.unexpected())),
         }
     }
+    opts.tls.pairs()?;
+    if opts.tls.is_empty() && (opts.redirect_http.is_some() || opts.hsts.is_some()) {
+        return Err("--redirect-http and --hsts need --tls-cert/--tls-key".into());
+    }
+    if !opts.tls.is_empty() && !bind_given {
+        config.bind.set_port(8443);
+    }
     if let Some(p) = port {
         config.bind.set_port(p);
     }
@@ -132,27 +209,113 @@ fn parse_args() -> Result<Options, String> {
     Ok(opts)
 }
 
+/// The options and sites an invocation asks for.
+fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
+    let opts = parse_args(inv.args.clone()).map_err(|e| inv.locate(&e))?;
+    let defaults = SiteDefaults {
+        listing: opts.listing,
+        dotfiles: opts.dotfiles,
+        follow_symlinks: opts.follow_symlinks,
+        compress: opts.compress,
+        precompressed: opts.precompressed,
+    };
+    let specs = inv.file.as_ref().map_or(&[][..], |f| &f.sites[..]);
+    let sites = build_all(specs, &opts.root, &defaults)?;
+    Ok((opts, sites))
+}
+
 fn main() {
-    let opts = parse_args().unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    let cli: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let inv = invocation(&cli, USAGE).unwrap_or_else(|errors| {
+        for e in &errors {
+            eprintln!("reactor-httpd: {e}");
+        }
+        std::process::exit(2)
+    });
+    let (opts, sites) = configure(&inv).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    if inv.check {
+        eprintln!("reactor-httpd: configuration OK");
+        return;
+    }
     init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-httpd", e, 2));
-    let mut root =
-        FsRoot::new(&opts.root).unwrap_or_else(|e| die("reactor-httpd", format!("--root: {e}"), 2));
-    root.dotfiles = opts.dotfiles;
-    root.follow_symlinks = opts.follow_symlinks;
     let mut config = opts.config;
+    let mut json_log = None;
     if let Some(target) = &opts.access_log {
-        config.access_log =
-            Some(open_log("--access-log", target).unwrap_or_else(|e| die("reactor-httpd", e, 2)));
+        let sink = open_log("--access-log", target).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        match opts.json_log {
+            true => json_log = Some(sink),
+            false => config.access_log = Some(sink),
+        }
+    }
+    let tls = !opts.tls.is_empty();
+    if tls {
+        let pairs = opts
+            .tls
+            .pairs()
+            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs)
+            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        config.tls = Some(acceptor);
     }
     let mut server = Server::new(config);
+    match systemd::listener() {
+        Ok(Some(listener)) => server = server.listener(listener),
+        Ok(None) => {}
+        Err(e) => die("reactor-httpd", e, 2),
+    }
+    if let Some(sink) = json_log {
+        server = server.filter(JsonAccessLog(sink));
+    }
+    if let Some(path) = &opts.metrics {
+        let metrics = Metrics::new(server.stats());
+        server = server
+            .filter(MetricsFilter(metrics.clone()))
+            .handler(MetricsPage::new(path.clone(), metrics));
+    }
+    if let Some(seconds) = opts.hsts {
+        server = server.filter(Hsts::new(seconds));
+    }
     if let Some(path) = &opts.status {
         let stats = server.stats();
         server = server.handler(StatusPage::new(path.clone(), stats));
     }
-    server = server.handler(StaticFiles::new(root.clone()));
-    if opts.listing {
-        server = server.handler(DirectoryListing::new(root.clone()));
+    let hosts = VirtualHosts::new(sites).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    server = hosts.install(server);
+    if inv.file.is_some() {
+        let rebuild = move || {
+            let inv = invocation(&cli, USAGE).map_err(|e| e.join("; "))?;
+            configure(&inv).map(|(_, sites)| sites)
+        };
+        reload_on_sighup(hosts, rebuild, systemd::notify)
+            .unwrap_or_else(|e| die("reactor-httpd", format!("cannot handle SIGHUP: {e}"), 1));
     }
-    let what = format!("serving {}", root.dir().display());
-    serve_until_stopped("reactor-httpd", server, &what);
+    let what = match &inv.file {
+        Some(f) => format!("serving {}", f.path.display()),
+        None => format!("serving {}", opts.root),
+    };
+    let running = start_announced("reactor-httpd", server, &what, tls);
+    // Started second: the HTTPS port (maybe chosen by the system) is known now.
+    let _redirect = opts.redirect_http.map(|addr| {
+        let config = Config {
+            bind: addr,
+            ..Config::default()
+        };
+        let https_port = running.local_addr().port();
+        let redirect = Server::new(config)
+            .handler(RedirectToHttps { https_port })
+            .start()
+            .unwrap_or_else(|e| die("reactor-httpd", format!("--redirect-http: {e}"), 1));
+        eprintln!(
+            "reactor-httpd: redirecting http://{}/ to HTTPS",
+            redirect.local_addr()
+        );
+        redirect
+    });
+    if !running.wait() {
+        die(
+            "reactor-httpd",
+            "a reactor thread died; see the log above",
+            70,
+        );
+    }
 }

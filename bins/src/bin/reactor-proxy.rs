@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
+use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
 use reactor_handlers::proxy::access::Cidr;
-use reactor_handlers::proxy::{parse_ports, parse_upstream, Proxy, ProxyConfig};
+use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Proxy, ProxyConfig};
 
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
@@ -30,7 +31,26 @@ Options:
   --allow CIDR             also admit clients from CIDR (repeatable; loopback always)
   --upstream http://HOST:PORT
                            reverse mode: send origin-form requests to this origin
+                           (https://HOST:PORT: TLS to it, certificate verified);
+                           repeatable: several origins of one site (the first names
+                           it: Host and cache keys)
+  --balance POLICY         round-robin, least-conn or uri-hash [default: round-robin]
+  --max-fails N            failed connections in a row that take an origin out,
+                           0 never [default: 1]
+  --fail-timeout SECS      how long such an origin stays out [default: 10]
+  --health-check PATH      also GET PATH of every origin every --health-interval:
+                           2xx/3xx up, anything else down
+  --health-interval SECS   time between health checks [default: 5]
+  --parent HOST:PORT       send forward-proxy misses (and CONNECT) through this
+                           parent proxy
+  --upstream-ca FILE       also trust the CA certificates of this PEM file for
+                           https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
+  --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
+                           replaces the default, loopback only)
+  --tls-cert FILE          PEM certificate chain: speak HTTPS to clients (repeatable, each
+                           followed by its --tls-key; chosen by SNI; SIGHUP reloads)
+  --tls-key FILE           PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert before it
   -h, --help               show this help
 ";
 
@@ -40,6 +60,7 @@ struct Options {
     log_level: String,
     access_log: Option<String>,
     cache_log: Option<String>,
+    tls: CertFlags,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -52,6 +73,8 @@ fn parse_args() -> Result<Options, String> {
     let mut log_level = "warn".to_string();
     let mut access_log = None;
     let mut cache_log = None;
+    let mut purge_default = true;
+    let mut tls = CertFlags::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -88,11 +111,55 @@ fn parse_args() -> Result<Options, String> {
             }
             Long("upstream") => {
                 let s: String = parse_value("--upstream", parser.value().ok())?;
-                proxy.upstream = Some(parse_upstream(&s).map_err(|e| format!("--upstream: {e}"))?);
+                let t = parse_upstream(&s).map_err(|e| format!("--upstream: {e}"))?;
+                if proxy.upstream.is_none() {
+                    proxy.upstream = Some(t);
+                } else {
+                    proxy.more_upstreams.push(t);
+                }
+            }
+            Long("upstream-ca") => {
+                let path: std::path::PathBuf = parse_value("--upstream-ca", parser.value().ok())?;
+                let tls =
+                    tls::client_config(Some(&path)).map_err(|e| format!("--upstream-ca {e}"))?;
+                proxy.upstream_tls = Some(tls);
+            }
+            Long("balance") => proxy.balance = parse_value("--balance", parser.value().ok())?,
+            Long("max-fails") => proxy.max_fails = parse_value("--max-fails", parser.value().ok())?,
+            Long("fail-timeout") => {
+                let secs: u64 = parse_value("--fail-timeout", parser.value().ok())?;
+                proxy.fail_timeout = Duration::from_secs(secs);
+            }
+            Long("health-check") => {
+                let path: String = parse_value("--health-check", parser.value().ok())?;
+                if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    return Err("--health-check must be a path such as /health".into());
+                }
+                proxy.health_check = Some(path);
+            }
+            Long("health-interval") => {
+                let secs: u64 = parse_value("--health-interval", parser.value().ok())?;
+                if secs == 0 {
+                    return Err("--health-interval must be at least 1".into());
+                }
+                proxy.health_interval = Duration::from_secs(secs);
+            }
+            Long("parent") => {
+                let s: String = parse_value("--parent", parser.value().ok())?;
+                proxy.parent = Some(parse_parent(&s).map_err(|e| format!("--parent: {e}"))?);
+            }
+            Long("purge-allow") => {
+                let c: Cidr = parse_value("--purge-allow", parser.value().ok())?;
+                if std::mem::take(&mut purge_default) {
+                    proxy.purge_allow.loopback = false;
+                }
+                proxy.purge_allow.allow.push(c);
             }
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?
             }
+            Long("tls-cert") => tls.cert(parse_value("--tls-cert", parser.value().ok())?),
+            Long("tls-key") => tls.key(parse_value("--tls-key", parser.value().ok())?),
             Short('h') | Long("help") => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -100,15 +167,20 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("{} (try --help)", other.unexpected())),
         }
     }
+    if proxy.upstream.is_none() && proxy.health_check.is_some() {
+        return Err("--health-check needs --upstream".into());
+    }
     if config.workers == 0 || config.threads == 0 {
         return Err("--workers and --threads must be at least 1".into());
     }
+    tls.pairs()?;
     Ok(Options {
         config,
         proxy,
         log_level,
         access_log,
         cache_log,
+        tls,
     })
 }
 
@@ -126,9 +198,25 @@ fn main() {
             Some(open_log("--cache-log", target).unwrap_or_else(|e| die("reactor-proxy", e, 2)));
     }
     let mode = match &proxy.upstream {
+        Some(up) if !proxy.more_upstreams.is_empty() => format!(
+            "reverse proxy for {} ({} origins, {:?})",
+            up.url(),
+            proxy.more_upstreams.len() + 1,
+            proxy.balance
+        ),
         Some(up) => format!("reverse proxy for {}", up.url()),
         None => "forward proxy".to_string(),
     };
+    let tls = !opts.tls.is_empty();
+    if tls {
+        let pairs = opts
+            .tls
+            .pairs()
+            .unwrap_or_else(|e| die("reactor-proxy", e, 2));
+        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs)
+            .unwrap_or_else(|e| die("reactor-proxy", e, 2));
+        config.tls = Some(acceptor);
+    }
     let server = Server::new(config).handler(Proxy::new(proxy));
-    serve_until_stopped("reactor-proxy", server, &mode);
+    serve_until_stopped("reactor-proxy", server, &mode, tls);
 }

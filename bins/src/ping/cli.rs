@@ -33,7 +33,10 @@ Options:
 Server options:
   --bind ADDR:PORT   listen address (default 0.0.0.0:12000)
   --loss PCT         drop PCT percent of datagrams
-  --delay MS[-MS]    delay each echo by MS (or uniformly MS-MS) milliseconds
+  --delay MS[-MS]    delay each echo by MS (or uniformly MS-MS) milliseconds,
+                     at most 60000; delayed datagrams wait in a queue of at
+                     most 1024 datagrams and 8 MiB (the excess is discarded
+                     and counted)
   --seed N           seed for loss and delay (reproducible runs)
   --uppercase        echo in upper case, like the textbook server
   --heartbeat        monitor heartbeats instead of echoing
@@ -211,7 +214,10 @@ fn seconds(parser: &mut lexopt::Parser, flag: &str, zero_ok: bool) -> Result<Dur
     }
 }
 
-/// `MS` or `MS-MS` in milliseconds.
+/// Longest `--delay`: delayed datagrams are held in memory meanwhile.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// `MS` or `MS-MS` in milliseconds, at most [`MAX_DELAY`].
 fn delay_range(parser: &mut lexopt::Parser, flag: &str) -> Result<(Duration, Duration), Error> {
     let text: String = value(parser, flag)?;
     let bad = || {
@@ -224,7 +230,7 @@ fn delay_range(parser: &mut lexopt::Parser, flag: &str) -> Result<(Duration, Dur
             .parse::<f64>()
             .ok()
             .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-            .filter(|d| *d <= MAX_DURATION)
+            .filter(|d| *d <= MAX_DELAY)
     };
     let (low, high) = text.split_once('-').unwrap_or((&text, &text));
     match (millis(low), millis(high)) {
@@ -333,6 +339,7 @@ mod tests {
             &["--serve", "--delay", "10-5"],
             &["--serve", "--delay", "x"],
             &["--serve", "--delay", "1e15"],
+            &["--serve", "--delay", "60001"],
             &["--serve", "--bind", "nowhere"],
             &["--heartbeat", "--icmp", "h"],
         ] {

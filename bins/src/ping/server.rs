@@ -61,7 +61,15 @@ pub struct ServerStats {
     pub dropped: u64,
     /// Datagrams echoed (or, in heartbeat mode, processed).
     pub delivered: u64,
+    /// Datagrams discarded because the delay queue was full
+    /// ([`MAX_QUEUED_DATAGRAMS`] or [`MAX_QUEUED_BYTES`]).
+    pub overflow: u64,
 }
+
+/// Most datagrams waiting out their delay at once.
+pub const MAX_QUEUED_DATAGRAMS: usize = 1024;
+/// Most payload bytes waiting out their delay at once.
+pub const MAX_QUEUED_BYTES: usize = 8 << 20;
 
 /// A datagram waiting out its simulated delay.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,6 +124,7 @@ pub fn run(
         uppercase: config.uppercase,
         monitor: config.heartbeat.then(|| Monitor::new(config.silence)),
         queue: BinaryHeap::new(),
+        queued_bytes: 0,
         order: 0,
         stats: ServerStats::default(),
         buf: vec![0; 65536],
@@ -142,9 +151,14 @@ pub fn run(
         }
     }
     let s = server.stats;
+    let overflow = if s.overflow > 0 {
+        format!(", {} discarded (delay queue full)", s.overflow)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} packets received, {} dropped, {} delivered",
+        "{} packets received, {} dropped, {} delivered{overflow}",
         s.received, s.dropped, s.delivered
     )
     .and_then(|()| out.flush())
@@ -167,6 +181,7 @@ struct Server {
     uppercase: bool,
     monitor: Option<Monitor>,
     queue: BinaryHeap<Reverse<Delayed>>,
+    queued_bytes: usize,
     order: u64,
     stats: ServerStats,
     buf: Vec<u8>,
@@ -191,20 +206,27 @@ impl Server {
                     self.stats.dropped += 1;
                     log::debug!("{len} bytes from {peer}: dropped");
                 }
+                Fate::Deliver(delay) if delay.is_zero() => {
+                    log::debug!("{len} bytes from {peer}: delivering");
+                    self.deliver(peer, self.buf[..len].to_vec(), out)?;
+                }
+                Fate::Deliver(_)
+                    if self.queue.len() >= MAX_QUEUED_DATAGRAMS
+                        || self.queued_bytes + len > MAX_QUEUED_BYTES =>
+                {
+                    self.stats.overflow += 1;
+                    log::debug!("{len} bytes from {peer}: delay queue full, discarded");
+                }
                 Fate::Deliver(delay) => {
                     log::debug!("{len} bytes from {peer}: delivering after {delay:?}");
-                    let data = self.buf[..len].to_vec();
-                    if delay.is_zero() {
-                        self.deliver(peer, data, out)?;
-                    } else {
-                        self.order += 1;
-                        self.queue.push(Reverse(Delayed {
-                            due: now + delay,
-                            order: self.order,
-                            peer,
-                            data,
-                        }));
-                    }
+                    self.queued_bytes += len;
+                    self.order += 1;
+                    self.queue.push(Reverse(Delayed {
+                        due: now + delay,
+                        order: self.order,
+                        peer,
+                        data: self.buf[..len].to_vec(),
+                    }));
                 }
             }
         }
@@ -214,6 +236,7 @@ impl Server {
     fn deliver_due(&mut self, now: Instant, out: &mut dyn Write) -> io::Result<()> {
         while self.queue.peek().is_some_and(|Reverse(d)| d.due <= now) {
             if let Some(Reverse(d)) = self.queue.pop() {
+                self.queued_bytes -= d.data.len();
                 self.deliver(d.peer, d.data, out)?;
             }
         }

@@ -6,15 +6,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::accounts::{self, Account};
 use super::client::{AuthMechanism, Client, Config, Credentials, TlsMode};
 use super::error::{Error, Stage};
 use super::mail::{Attachment, Mail};
 use super::mime::Message;
 use super::password;
+use super::payload::Payload;
+use super::raw::{RawMessage, RawOptions};
 
 const USAGE: &str = "\
 usage: smtp-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR]...
                  --subject S (--text T | --text-file F) [options]
+       smtp-send [options] [-t] [-f ADDR] [-i] [ADDR]... < message.eml
+       smtp-send [options] --message FILE [ADDR]...
+       sendmail [-t] [-f ADDR] [-i] [ADDR]...   (through a symlink named sendmail)
 
   --server HOST[:PORT]    SMTP server (port: 587, 465 with --tls implicit)
   --user NAME             log in as NAME; the password comes from
@@ -30,12 +36,33 @@ usage: smtp-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR]...
   --attach FILE           attachment (repeatable)
   --inline CID=FILE       inline image for <img src=\"cid:CID\"> (repeatable)
   --tls starttls|implicit|none   default starttls (implicit on port 465)
-  --tls-ca FILE           also trust the CA certificates in this PEM file
+  --tls-ca FILE           also trust the CA certificates in this PEM file; a
+                          certificate in it that the server presents as its
+                          own (self-signed) is trusted as-is
+  --tls-fingerprint sha256:HEX   trust only the server certificate with this
+                          SHA-256 fingerprint (as `openssl x509 -fingerprint
+                          -sha256` prints it)
+  --tls-no-verify-name    do not check the certificate's name
   --allow-plaintext-auth  allow AUTH without TLS
-  --timeout SECS          time allowed per protocol step (default 120)
+  --timeout SECS          time allowed per protocol step, the whole message
+                          transfer included (default 120)
   --helo NAME             name sent in EHLO (default: host name)
   --dry-run               print the message instead of sending it
+
+sendmail mode (a complete RFC 5322 message; on stdin unless --message):
+  -t                      recipients from To/Cc/Bcc (plus any ADDR given)
+  -f ADDR, -r ADDR        envelope sender (default: the From header)
+  -i, -oi                 a line holding only '.' is not the end of input
+  --message FILE          send this .eml file
+  Bcc is removed; Date, Message-ID and From are added when missing; the
+  rest is sent byte for byte (8-bit as BODY=8BITMIME when offered).
+  Ignored for compatibility: -bm -F NAME -oX -B TYPE -V ID -X FILE -L TAG
+  -O OPT=VAL -U -G -m -N DSN -R RET.
   -v, --verbose           log the SMTP transcript (secrets redacted)
+  --config FILE           accounts file (default: $XDG_CONFIG_HOME or
+                          ~/.config, then smtp-send/config.toml)
+  --account NAME          use this account of the file (default: its
+                          `default`); flags override its settings
 
 exit codes: 0 sent, 2 usage or message error, 3 connect, 4 greeting/EHLO,
 5 TLS, 6 AUTH, 7 MAIL FROM, 8 RCPT (all refused), 9 DATA";
@@ -49,6 +76,8 @@ pub struct Options {
     auth: Option<AuthMechanism>,
     tls: Option<TlsMode>,
     tls_ca: Option<PathBuf>,
+    tls_fingerprint: Option<[u8; 32]>,
+    tls_no_verify_name: bool,
     allow_plaintext_auth: bool,
     timeout: Option<Duration>,
     helo: Option<String>,
@@ -58,6 +87,14 @@ pub struct Options {
     text_file: Option<PathBuf>,
     html_file: Option<PathBuf>,
     mail: Mail,
+    config: Option<PathBuf>,
+    account: Option<String>,
+    /// The password source an account gives.
+    secret: Option<password::Source>,
+    /// sendmail mode: a complete message on stdin or in `message`.
+    raw: bool,
+    message: Option<PathBuf>,
+    raw_opts: RawOptions,
 }
 
 /// What the command line asks for.
@@ -80,8 +117,27 @@ fn value(p: &mut lexopt::Parser) -> Result<String, String> {
 
 /// Parses the arguments (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    parse_invocation(false, args)
+}
+
+/// True when the program was started as `sendmail` (through a symlink).
+pub fn invoked_as_sendmail(argv0: Option<&OsString>) -> bool {
+    argv0
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "sendmail")
+}
+
+/// Parses the arguments; `sendmail` when invoked under that name, which
+/// reads a complete message from stdin.
+pub fn parse_invocation(
+    sendmail: bool,
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Command, String> {
     use lexopt::prelude::*;
-    let mut o = Options::default();
+    let mut o = Options {
+        raw: sendmail,
+        ..Options::default()
+    };
     let mut p = lexopt::Parser::from_args(args);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -90,23 +146,15 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
             Long("server") => o.server = Some(value(&mut p)?),
             Long("user") => o.user = Some(value(&mut p)?),
             Long("password-file") => o.password_file = Some(value(&mut p)?.into()),
-            Long("auth") => {
-                o.auth = Some(match value(&mut p)?.to_ascii_lowercase().as_str() {
-                    "plain" => AuthMechanism::Plain,
-                    "login" => AuthMechanism::Login,
-                    "xoauth2" => AuthMechanism::XOAuth2,
-                    other => return Err(format!("unknown --auth {other:?}")),
-                })
-            }
-            Long("tls") => {
-                o.tls = Some(match value(&mut p)?.as_str() {
-                    "starttls" => TlsMode::StartTls,
-                    "implicit" => TlsMode::Implicit,
-                    "none" => TlsMode::None,
-                    other => return Err(format!("unknown --tls {other:?}")),
-                })
-            }
+            Long("auth") => o.auth = Some(parse_auth(&value(&mut p)?)?),
+            Long("tls") => o.tls = Some(parse_tls(&value(&mut p)?)?),
+            Long("config") => o.config = Some(value(&mut p)?.into()),
+            Long("account") => o.account = Some(value(&mut p)?),
             Long("tls-ca") => o.tls_ca = Some(value(&mut p)?.into()),
+            Long("tls-fingerprint") => {
+                o.tls_fingerprint = Some(super::verify::parse_fingerprint(&value(&mut p)?)?)
+            }
+            Long("tls-no-verify-name") => o.tls_no_verify_name = true,
             Long("allow-plaintext-auth") => o.allow_plaintext_auth = true,
             Long("timeout") => {
                 let v = value(&mut p)?;
@@ -140,8 +188,46 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
                 a.cid = Some(cid.to_string());
                 o.mail.attachments.push(a);
             }
+            Short('t') => {
+                o.raw = true;
+                o.raw_opts.recipients_from_headers = true;
+            }
+            Short('i') => o.raw_opts.ignore_dots = true,
+            Short('o') => {
+                if value(&mut p)? == "i" {
+                    o.raw_opts.ignore_dots = true;
+                }
+            }
+            Short('f') | Short('r') => o.raw_opts.sender = Some(value(&mut p)?),
+            Short('b') => {
+                let mode = value(&mut p)?;
+                if mode != "m" {
+                    return Err(format!("-b{mode} is not supported (only -bm, send mail)"));
+                }
+            }
+            Short('F' | 'B' | 'V' | 'X' | 'L' | 'O' | 'N' | 'R') => drop(value(&mut p)?),
+            Short('U' | 'G' | 'm') => {}
+            Long("message") => {
+                o.raw = true;
+                o.message = Some(value(&mut p)?.into());
+            }
+            Value(v) => {
+                o.raw = true;
+                o.raw_opts.recipients.push(string(v)?);
+            }
             _ => return Err(arg.unexpected().to_string()),
         }
+    }
+    let path = accounts::locate(o.config.as_deref(), |k| std::env::var_os(k));
+    if let Some(path) = path {
+        if let Some(account) = accounts::load(&path, o.config.is_some(), o.account.as_deref())? {
+            o.apply(account)?;
+        }
+    } else if o.account.is_some() {
+        return Err("--account needs an accounts file (set HOME or use --config)".into());
+    }
+    if o.raw {
+        return check_raw(o);
     }
     if o.mail.from.is_empty() {
         return Err("--from is required".into());
@@ -154,6 +240,92 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
     }
     if o.text.is_none() && o.text_file.is_none() && o.html_file.is_none() {
         return Err("a body is required: --text, --text-file or --html-file".into());
+    }
+    if o.server.is_none() && !o.dry_run {
+        return Err("--server is required (or use --dry-run)".into());
+    }
+    Ok(Command::Send(Box::new(o)))
+}
+
+fn parse_auth(v: &str) -> Result<AuthMechanism, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "plain" => Ok(AuthMechanism::Plain),
+        "login" => Ok(AuthMechanism::Login),
+        "xoauth2" => Ok(AuthMechanism::XOAuth2),
+        other => Err(format!("unknown --auth {other:?}")),
+    }
+}
+
+fn parse_tls(v: &str) -> Result<TlsMode, String> {
+    match v {
+        "starttls" => Ok(TlsMode::StartTls),
+        "implicit" => Ok(TlsMode::Implicit),
+        "none" => Ok(TlsMode::None),
+        other => Err(format!("unknown --tls {other:?}")),
+    }
+}
+
+impl Options {
+    /// Fills what the command line left unset from an account.
+    fn apply(&mut self, a: Account) -> Result<(), String> {
+        self.server = self.server.take().or(a.server);
+        self.user = self.user.take().or(a.user);
+        if self.mail.from.is_empty() {
+            self.mail.from = a.from.unwrap_or_default();
+        }
+        if self.tls.is_none() {
+            self.tls = a.tls.as_deref().map(parse_tls).transpose()?;
+        }
+        if self.auth.is_none() {
+            self.auth = a.auth.as_deref().map(parse_auth).transpose()?;
+        }
+        self.tls_ca = self.tls_ca.take().or(a.tls_ca);
+        if self.tls_fingerprint.is_none() {
+            let pin = a.tls_fingerprint.as_deref();
+            self.tls_fingerprint = pin.map(super::verify::parse_fingerprint).transpose()?;
+        }
+        self.tls_no_verify_name |= a.tls_no_verify_name.unwrap_or(false);
+        self.allow_plaintext_auth |= a.allow_plaintext_auth.unwrap_or(false);
+        self.helo = self.helo.take().or(a.helo);
+        if self.timeout.is_none() {
+            self.timeout = match a.timeout {
+                Some(0) => return Err("accounts file: timeout must be positive".into()),
+                t => t.map(Duration::from_secs),
+            };
+        }
+        self.secret = match (a.password_command, a.password) {
+            (Some(cmd), _) => Some(password::Source::Command(cmd)),
+            (None, Some(p)) => Some(password::Source::Literal(p)),
+            (None, None) => None,
+        };
+        Ok(())
+    }
+}
+
+/// Completes and checks the options of sendmail mode.
+fn check_raw(mut o: Options) -> Result<Command, String> {
+    let m = &o.mail;
+    if !m.subject.is_empty()
+        || !m.reply_to.is_empty()
+        || !m.attachments.is_empty()
+        || o.text.is_some()
+        || o.text_file.is_some()
+        || o.html_file.is_some()
+    {
+        return Err(
+            "--subject, --text, --attach and the other message flags do not apply to a \
+             complete message (-t, --message, sendmail mode)"
+                .into(),
+        );
+    }
+    if o.raw_opts.sender.is_none() && !m.from.is_empty() {
+        o.raw_opts.sender = Some(m.from.clone());
+    }
+    let extra = m.to.iter().chain(&m.cc).chain(&m.bcc).cloned();
+    o.raw_opts.recipients.extend(extra.collect::<Vec<_>>());
+    if o.message.is_some() {
+        // A file has no end-of-input line.
+        o.raw_opts.ignore_dots = true;
     }
     if o.server.is_none() && !o.dry_run {
         return Err("--server is required (or use --dry-run)".into());
@@ -189,8 +361,35 @@ fn read_text(path: &PathBuf) -> Result<String, Error> {
         .map_err(|e| Error::other(Stage::Input, format!("{}: {e}", path.display())))
 }
 
-/// Fills in bodies from files, then sends or prints the mail.
+/// Reads the complete message of sendmail mode.
+fn read_raw(o: &Options) -> Result<RawMessage, Error> {
+    match &o.message {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| Error::other(Stage::Input, format!("{}: {e}", path.display())))?;
+            RawMessage::read(file, &o.raw_opts)
+        }
+        None => RawMessage::read(io::stdin().lock(), &o.raw_opts),
+    }
+}
+
+/// Prints the message (`--dry-run`).
+fn print(message: &dyn Payload) -> Result<(), Error> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    message
+        .write_content(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::other(Stage::Input, format!("writing the message: {e}")))
+}
+
+/// Builds the message (or reads it, in sendmail mode), then sends or
+/// prints it.
 pub fn run(mut o: Options) -> Result<(), Error> {
+    if o.raw {
+        let message = read_raw(&o)?;
+        return send(&o, &message);
+    }
     o.mail.text = match (o.text.take(), &o.text_file) {
         (Some(t), _) => Some(t),
         (None, Some(path)) => Some(read_text(path)?),
@@ -200,13 +399,13 @@ pub fn run(mut o: Options) -> Result<(), Error> {
         o.mail.html = Some(read_text(path)?);
     }
     let message = Message::new(&o.mail)?;
+    send(&o, &message)
+}
+
+/// Sends `message` as the options say, or prints it with `--dry-run`.
+fn send(o: &Options, message: &dyn Payload) -> Result<(), Error> {
     if o.dry_run {
-        let stdout = io::stdout();
-        let mut out = io::BufWriter::new(stdout.lock());
-        return message
-            .write_to(&mut out)
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::other(Stage::Input, format!("writing the message: {e}")));
+        return print(message);
     }
     let server = o.server.as_deref().unwrap_or_default();
     let (host, port, tls) =
@@ -214,13 +413,15 @@ pub fn run(mut o: Options) -> Result<(), Error> {
     let mut config = Config::new(host, port);
     config.tls = tls;
     config.tls_ca = o.tls_ca.clone();
+    config.tls_fingerprint = o.tls_fingerprint;
+    config.tls_verify_name = !o.tls_no_verify_name;
     config.allow_plaintext_auth = o.allow_plaintext_auth;
     config.helo_name = o.helo.clone();
     if let Some(t) = o.timeout {
         config.timeout = t;
     }
     if let Some(user) = &o.user {
-        let secret = password::obtain(user, o.password_file.as_deref())
+        let secret = password::obtain(user, o.password_file.as_deref(), o.secret.as_ref())
             .map_err(|e| Error::other(Stage::Input, e))?;
         config.credentials = Some(Credentials {
             user: user.clone(),
@@ -228,9 +429,13 @@ pub fn run(mut o: Options) -> Result<(), Error> {
             mechanism: o.auth,
         });
     }
-    let report = Client::new(config)?.send_message(&message)?;
+    let report = Client::new(config)?.send_message(message)?;
     for (addr, reply) in &report.rejected {
         eprintln!("smtp-send: warning: recipient {addr} refused: {reply}");
+    }
+    if o.raw {
+        // Like sendmail: silent on success (cron mails any output).
+        return Ok(());
     }
     println!(
         "sent {} to {} recipient(s): {}",
@@ -247,7 +452,8 @@ pub fn main() -> ExitCode {
         let text = info.to_string().replace('\n', " ");
         eprintln!("smtp-send: internal error: {text}");
     }));
-    let opts = match parse_args(std::env::args_os().skip(1)) {
+    let sendmail = invoked_as_sendmail(std::env::args_os().next().as_ref());
+    let opts = match parse_invocation(sendmail, std::env::args_os().skip(1)) {
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

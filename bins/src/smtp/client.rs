@@ -13,7 +13,8 @@ use super::dotstuff::DotStuffer;
 use super::error::{Error, ErrorKind, Stage};
 use super::mail::Mail;
 use super::mime::Message;
-use super::reply::{parse_line, Capabilities, Reply};
+use super::payload::Payload;
+use super::reply::{Capabilities, Reply, ReplyParser};
 use super::tls;
 pub use super::transport::{SocketTransport, Transport};
 
@@ -101,8 +102,13 @@ pub struct Config {
     pub port: u16,
     /// TLS mode; STARTTLS by default.
     pub tls: TlsMode,
-    /// A PEM file of extra trusted CA certificates.
+    /// A PEM file of extra trusted CA certificates, or of the server's own
+    /// (self-signed) certificate, which is then trusted as-is.
     pub tls_ca: Option<PathBuf>,
+    /// Trust only the server certificate with this SHA-256 digest.
+    pub tls_fingerprint: Option<[u8; 32]>,
+    /// Check that the certificate is for `host` (on by default).
+    pub tls_verify_name: bool,
     /// Credentials for AUTH, if the server needs them.
     pub credentials: Option<Credentials>,
     /// Allow AUTH over an unencrypted connection (off by default).
@@ -121,6 +127,8 @@ impl Config {
             port,
             tls: TlsMode::StartTls,
             tls_ca: None,
+            tls_fingerprint: None,
+            tls_verify_name: true,
             credentials: None,
             allow_plaintext_auth: false,
             timeout: Duration::from_secs(120),
@@ -151,7 +159,11 @@ pub struct Client {
 impl Client {
     /// Prepares a client; fails if the CA file cannot be loaded.
     pub fn new(config: Config) -> Result<Client, Error> {
-        let tls = tls::client_config(config.tls_ca.as_deref())?;
+        let tls = tls::client_config(&tls::Trust {
+            ca_file: config.tls_ca.as_deref(),
+            fingerprint: config.tls_fingerprint,
+            skip_name: !config.tls_verify_name,
+        })?;
         Ok(Client { config, tls })
     }
 
@@ -160,8 +172,9 @@ impl Client {
         self.send_message(&Message::new(mail)?)
     }
 
-    /// Connects and sends an already built message.
-    pub fn send_message(&self, message: &Message<'_>) -> Result<SendReport, Error> {
+    /// Connects and sends an already built message: a [`Message`] or a
+    /// complete one read by [`super::RawMessage`].
+    pub fn send_message(&self, message: &dyn Payload) -> Result<SendReport, Error> {
         let c = &self.config;
         let io = SocketTransport::connect(&c.host, c.port, c.timeout, self.tls.clone())?;
         deliver(io, c, message)
@@ -214,18 +227,15 @@ impl State {
     }
 }
 
-/// Longest reply line accepted from a server.
-const MAX_LINE: usize = 8192;
-
 /// Runs the whole conversation for `message` over `io` (already connected).
 pub fn deliver<T: Transport>(
     io: T,
     config: &Config,
-    message: &Message<'_>,
+    message: &dyn Payload,
 ) -> Result<SendReport, Error> {
     let mut session = Session {
         io,
-        inbuf: Vec::new(),
+        replies: ReplyParser::new(),
         config,
         message,
         caps: Capabilities::default(),
@@ -249,13 +259,13 @@ pub fn deliver<T: Transport>(
     };
     while state != State::Done {
         log::trace!("state {state:?}");
-        session.deadline = Instant::now() + config.timeout;
+        session.start_step();
         state = match session.step(state) {
             Ok(next) => next,
             Err(e) => {
                 // The dialogue is still in step after a refusal: say goodbye.
                 if matches!(e.kind, ErrorKind::Rejected { .. }) {
-                    session.deadline = Instant::now() + config.timeout;
+                    session.start_step();
                     let _ = session.step(State::Quit);
                 }
                 return Err(e);
@@ -273,11 +283,11 @@ pub fn deliver<T: Transport>(
     })
 }
 
-struct Session<'a, 'm, T> {
+struct Session<'a, T> {
     io: T,
-    inbuf: Vec<u8>,
+    replies: ReplyParser,
     config: &'a Config,
-    message: &'a Message<'m>,
+    message: &'a dyn Payload,
     caps: Capabilities,
     deadline: Instant,
     accepted: Vec<String>,
@@ -285,7 +295,14 @@ struct Session<'a, 'm, T> {
     final_reply: Option<Reply>,
 }
 
-impl<T: Transport> Session<'_, '_, T> {
+impl<T: Transport> Session<'_, T> {
+    /// Gives the next step its whole time budget: every read, write and
+    /// handshake in it must be done by then.
+    fn start_step(&mut self) {
+        self.deadline = Instant::now() + self.config.timeout;
+        self.io.set_deadline(self.deadline);
+    }
+
     /// Performs `state` and returns the next one.
     fn step(&mut self, state: State) -> Result<State, Error> {
         let stage = state.stage();
@@ -319,7 +336,7 @@ impl<T: Transport> Session<'_, '_, T> {
             }
             State::StartTls => {
                 self.command(stage, "STARTTLS", &[220])?;
-                if !self.inbuf.is_empty() {
+                if !self.replies.is_empty() {
                     return Err(Error::other(
                         stage,
                         "server sent data before the TLS handshake",
@@ -344,10 +361,17 @@ impl<T: Transport> Session<'_, '_, T> {
                     }
                     cmd.push_str(" SMTPUTF8");
                 }
+                if self.message.eight_bit() {
+                    if self.caps.eight_bit_mime {
+                        cmd.push_str(" BODY=8BITMIME");
+                    } else {
+                        log::warn!("8-bit message but the server does not offer 8BITMIME");
+                    }
+                }
                 if let Some(limit) = self.caps.size {
                     let size = self
                         .message
-                        .encoded_size()
+                        .size()
                         .map_err(|e| Error::io(Stage::Input, e))?;
                     if limit > 0 && size > limit {
                         return Err(Error::other(
@@ -389,7 +413,7 @@ impl<T: Transport> Session<'_, '_, T> {
             }
             State::Message => {
                 self.send_body()?;
-                self.deadline = Instant::now() + self.config.timeout;
+                self.start_step();
                 let reply = self.read_reply(stage)?;
                 if reply.code != 250 {
                     return Err(rejected(stage, "(end of DATA)", reply));
@@ -497,10 +521,9 @@ impl<T: Transport> Session<'_, '_, T> {
     /// Streams the message, dot-stuffed, and the terminating `.` line.
     fn send_body(&mut self) -> Result<(), Error> {
         let fail = |e| Error::io(Stage::Data, e);
-        self.io.set_timeout(self.config.timeout).map_err(fail)?;
         log::debug!("C: <message {}>", self.message.message_id());
         let mut wire = DotStuffer::new(BufWriter::with_capacity(64 * 1024, &mut self.io));
-        self.message.write_to(&mut wire).map_err(fail)?;
+        self.message.write_content(&mut wire).map_err(fail)?;
         wire.finish().map_err(fail)?.flush().map_err(fail)?;
         log::debug!("C: .");
         Ok(())
@@ -525,7 +548,6 @@ impl<T: Transport> Session<'_, '_, T> {
     /// Writes `line` and CRLF; the transcript shows `shown` instead.
     fn send(&mut self, stage: Stage, line: &str, shown: &str) -> Result<(), Error> {
         log::debug!("C: {shown}");
-        self.arm_timeout(stage)?;
         let mut data = Vec::with_capacity(line.len() + 2);
         data.extend_from_slice(line.as_bytes());
         data.extend_from_slice(b"\r\n");
@@ -535,55 +557,15 @@ impl<T: Transport> Session<'_, '_, T> {
             .map_err(|e| Error::io(stage, e))
     }
 
-    /// Sets the transport timeout to what is left of this step's budget.
-    fn arm_timeout(&mut self, stage: Stage) -> Result<(), Error> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error {
-                stage,
-                kind: ErrorKind::Timeout,
-            });
-        }
-        self.io.set_timeout(left).map_err(|e| Error::io(stage, e))
-    }
-
-    /// Reads one complete (possibly multi-line) reply.
+    /// Reads one complete (possibly multi-line) reply, within the limits
+    /// of [`ReplyParser`] and the step's deadline.
     fn read_reply(&mut self, stage: Stage) -> Result<Reply, Error> {
-        let mut lines = Vec::new();
-        let mut code = None;
         loop {
-            let line = self.read_line(stage)?;
-            log::debug!("S: {line}");
-            let parsed = parse_line(&line)
-                .ok_or_else(|| Error::other(stage, format!("malformed reply {line:?}")))?;
-            if *code.get_or_insert(parsed.code) != parsed.code {
-                return Err(Error::other(
-                    stage,
-                    format!("inconsistent reply code in {line:?}"),
-                ));
+            match self.replies.next_reply() {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(e) => return Err(Error::other(stage, e.to_string())),
             }
-            lines.push(parsed.text.to_string());
-            if parsed.last {
-                return Ok(Reply {
-                    code: parsed.code,
-                    lines,
-                });
-            }
-        }
-    }
-
-    /// Reads one line without its line ending.
-    fn read_line(&mut self, stage: Stage) -> Result<String, Error> {
-        loop {
-            if let Some(end) = self.inbuf.iter().position(|&b| b == b'\n') {
-                let raw: Vec<u8> = self.inbuf.drain(..=end).collect();
-                let text = String::from_utf8_lossy(&raw);
-                return Ok(text.trim_end_matches(['\r', '\n']).to_string());
-            }
-            if self.inbuf.len() > MAX_LINE {
-                return Err(Error::other(stage, "reply line too long"));
-            }
-            self.arm_timeout(stage)?;
             let mut chunk = [0u8; 4096];
             match self.io.read(&mut chunk) {
                 Ok(0) => {
@@ -591,7 +573,7 @@ impl<T: Transport> Session<'_, '_, T> {
                         io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by server");
                     return Err(Error::io(stage, eof));
                 }
-                Ok(n) => self.inbuf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.replies.push(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io(stage, e)),
             }
@@ -681,9 +663,7 @@ mod tests {
         fn is_encrypted(&self) -> bool {
             self.tls
         }
-        fn set_timeout(&mut self, _: Duration) -> io::Result<()> {
-            Ok(())
-        }
+        fn set_deadline(&mut self, _: Instant) {}
     }
 
     fn mail() -> Mail {

@@ -164,13 +164,6 @@ impl<'a> Message<'a> {
         &self.message_id
     }
 
-    /// True when an address needs the SMTPUTF8 extension.
-    pub fn needs_smtputf8(&self) -> bool {
-        std::iter::once(&self.sender)
-            .chain(&self.recipients)
-            .any(|m| !m.addr.is_ascii())
-    }
-
     /// Streams the whole message to `w`; attachment files are read in
     /// bounded chunks. Ends with CRLF.
     pub fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<()> {

@@ -22,24 +22,32 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 mod address;
+pub mod addrlist;
 pub mod cli;
 pub mod client;
 mod date;
+pub mod deadline;
 mod dotstuff;
 pub mod encoding;
 mod error;
 mod mail;
 mod mime;
 mod password;
+mod payload;
 mod random;
-mod reply;
-mod tls;
+mod raw;
+pub mod reply;
+pub mod tls;
 mod transport;
+mod verify;
 
 pub use address::{AddressError, Mailbox};
 pub use client::{AuthMechanism, Client, Config, Credentials, SendReport, TlsMode};
 pub use error::{Error, ErrorKind, Stage};
 pub use mail::{Attachment, AttachmentSource, Mail};
 pub use mime::Message;
-pub use reply::{Capabilities, Reply};
+pub use payload::Payload;
+pub use raw::{RawMessage, RawOptions};
+pub use reply::{Capabilities, Reply, ReplyError, ReplyParser};

@@ -1,14 +1,25 @@
-//! Where the SMTP password comes from: a file, `$SMTP_PASSWORD`, or a
-//! prompt on the terminal with echo off. Never the command line.
+//! Where the SMTP password comes from: a file, `$SMTP_PASSWORD`, the
+//! account's `password_command` or `password`, or a prompt on the terminal
+//! with echo off. Never the command line.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+/// Where an account's password comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `password_command`: its first output line.
+    Command(String),
+    /// `password`, in the (private) accounts file.
+    Literal(String),
+}
+
 /// Returns the secret for `user`: the first line of `file` if given, else
-/// `$SMTP_PASSWORD`, else a no-echo prompt when a terminal is attached.
-pub fn obtain(user: &str, file: Option<&Path>) -> Result<String, String> {
+/// `$SMTP_PASSWORD`, else the account's `source`, else a no-echo prompt
+/// when a terminal is attached.
+pub fn obtain(user: &str, file: Option<&Path>, source: Option<&Source>) -> Result<String, String> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("password file {}: {e}", path.display()))?;
@@ -16,6 +27,11 @@ pub fn obtain(user: &str, file: Option<&Path>) -> Result<String, String> {
     }
     if let Ok(secret) = std::env::var("SMTP_PASSWORD") {
         return Ok(secret);
+    }
+    match source {
+        Some(Source::Command(cmd)) => return super::accounts::run_password_command(cmd),
+        Some(Source::Literal(p)) => return Ok(p.clone()),
+        None => {}
     }
     prompt(&format!("Password for {user}: ")).map_err(|e| {
         format!("no password: set SMTP_PASSWORD, use --password-file, or run in a terminal ({e})")

@@ -4,10 +4,11 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::deadline::DeadlineSocket;
 use super::error::{Error, Stage};
 use super::tls::{self, TlsStream};
 
@@ -18,12 +19,13 @@ pub trait Transport: Read + Write {
     fn start_tls(&mut self) -> Result<(), Error>;
     /// True once TLS is established.
     fn is_encrypted(&self) -> bool;
-    /// Sets the read and write timeout for the following I/O calls.
-    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()>;
+    /// Sets the instant by which every following read, write and TLS
+    /// handshake must be done: the whole step, not each call.
+    fn set_deadline(&mut self, deadline: Instant);
 }
 
 enum Conn {
-    Plain(TcpStream),
+    Plain(DeadlineSocket),
     Tls(Box<TlsStream>),
     Broken,
 }
@@ -33,7 +35,6 @@ pub struct SocketTransport {
     conn: Conn,
     host: String,
     tls: Arc<ClientConfig>,
-    timeout: Duration,
 }
 
 impl SocketTransport {
@@ -48,15 +49,21 @@ impl SocketTransport {
             .to_socket_addrs()
             .map_err(|e| Error::other(Stage::Connect, format!("cannot resolve {host}: {e}")))?;
         let mut last = None;
+        // The timeout bounds the whole step, however many addresses.
+        let deadline = Instant::now() + timeout;
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                last = Some("timed out".to_string());
+                break;
+            }
+            match TcpStream::connect_timeout(&addr, left) {
                 Ok(sock) => {
                     log::debug!("connected to {addr}");
                     return Ok(SocketTransport {
-                        conn: Conn::Plain(sock),
+                        conn: Conn::Plain(DeadlineSocket::new(sock, timeout)),
                         host: host.to_string(),
                         tls,
-                        timeout,
                     });
                 }
                 Err(e) => {
@@ -70,14 +77,6 @@ impl SocketTransport {
             Stage::Connect,
             format!("cannot connect to {host}:{port}: {why}"),
         ))
-    }
-
-    fn tcp(&self) -> Option<&TcpStream> {
-        match &self.conn {
-            Conn::Plain(s) => Some(s),
-            Conn::Tls(t) => Some(t.get_ref()),
-            Conn::Broken => None,
-        }
     }
 }
 
@@ -120,7 +119,7 @@ impl Transport for SocketTransport {
     fn start_tls(&mut self) -> Result<(), Error> {
         match std::mem::replace(&mut self.conn, Conn::Broken) {
             Conn::Plain(sock) => {
-                let stream = tls::handshake(sock, &self.host, self.tls.clone(), self.timeout)?;
+                let stream = tls::handshake(sock, &self.host, self.tls.clone())?;
                 self.conn = Conn::Tls(Box::new(stream));
                 Ok(())
             }
@@ -135,9 +134,11 @@ impl Transport for SocketTransport {
         matches!(self.conn, Conn::Tls(_))
     }
 
-    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        let sock = self.tcp().ok_or_else(broken)?;
-        sock.set_read_timeout(Some(timeout))?;
-        sock.set_write_timeout(Some(timeout))
+    fn set_deadline(&mut self, deadline: Instant) {
+        match &mut self.conn {
+            Conn::Plain(s) => s.set_deadline(deadline),
+            Conn::Tls(t) => t.sock.set_deadline(deadline),
+            Conn::Broken => {}
+        }
     }
 }

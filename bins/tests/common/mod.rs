@@ -56,9 +56,15 @@ impl Httpd {
     }
 
     pub fn start_with(mut cmd: Command, root: &Path, args: &[&str]) -> Httpd {
+        cmd.arg("--root").arg(root);
+        Httpd::spawn(cmd, args)
+    }
+
+    /// Any of our servers (reactor-proxy too) bound to a free port: `cmd` plus
+    /// `--bind 127.0.0.1:0` and `args`; its first stderr line names the address.
+    pub fn spawn(mut cmd: Command, args: &[&str]) -> Httpd {
         let mut child = cmd
-            .args(["--bind", "127.0.0.1:0", "--root"])
-            .arg(root)
+            .args(["--bind", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -70,7 +76,7 @@ impl Httpd {
         stderr.read_line(&mut line).unwrap();
         let addr = line
             .trim()
-            .rsplit("http://")
+            .rsplit("://")
             .next()
             .unwrap()
             .trim_end_matches('/')
@@ -89,13 +95,22 @@ impl Httpd {
 
     /// Resident set size in KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Peak resident set size in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, key: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .expect("VmRSS")
+            .unwrap_or_else(|| panic!("{key} in /proc/{}/status", self.pid()))
     }
 
     /// User plus system CPU time, in clock ticks.

@@ -12,8 +12,9 @@ Modes:
             without keeping them, for the large-attachment test
 
 aiosmtpd writes each message to OUT/msgN.eml (raw, as received, after
-dot-unstuffing) and its envelope to OUT/msgN.env; AUTH attempts are
-appended to OUT/auth.log.
+dot-unstuffing), its envelope to OUT/msgN.env and the MAIL/RCPT parameters
+to OUT/msgN.opts ("MAIL <params>", then "RCPT <params>" per recipient);
+AUTH attempts are appended to OUT/auth.log.
 """
 import argparse
 import asyncio
@@ -37,6 +38,7 @@ class Handler:
         if address.startswith("reject"):
             return "550 5.1.1 <%s>: no such user here" % address
         envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.append(rcpt_options)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -46,6 +48,10 @@ class Handler:
             f.write(envelope.original_content)
         with open(base + ".env", "w") as f:
             f.write("\n".join([envelope.mail_from] + envelope.rcpt_tos) + "\n")
+        with open(base + ".opts", "w") as f:
+            lines = ["MAIL " + " ".join(envelope.mail_options)]
+            lines += ["RCPT " + " ".join(o) for o in envelope.rcpt_options]
+            f.write("\n".join(lines) + "\n")
         return "250 2.0.0 Ok: queued as %d" % self.count
 
 

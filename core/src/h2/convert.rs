@@ -60,6 +60,7 @@ pub fn to_request(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Request
         framing,
         keep_alive: true,
         expect_continue: false,
+        tls: None,
     }
 }
 

@@ -9,16 +9,39 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reactor::date::parse_http_date;
 use reactor::Headers;
 
+use super::fill::FillBudget;
 use super::lru::Lru;
+pub use super::vary::vary_names;
+use super::vary::Selection;
 
 /// Heuristic freshness never exceeds a day.
 const HEURISTIC_CAP: u64 = 24 * 3600;
+/// The largest delta-seconds value we keep apart (RFC 9111 §1.2.2): bigger ones,
+/// overflowing ones included, count as this, so an absurd `Age` makes a response stale.
+pub const DELTA_MAX: u64 = 1 << 31;
 /// Variants kept per URL.
 const MAX_VARIANTS: usize = 8;
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
     secs(SystemTime::now())
+}
+
+/// A delta-seconds value (RFC 9111 §1.2.2): digits only, at most [`DELTA_MAX`] (more
+/// digits, overflow included, saturate there); `None` for anything else.
+///
+/// ```
+/// use reactor_handlers::proxy::cache::{delta_seconds, DELTA_MAX};
+/// assert_eq!(delta_seconds("60"), Some(60));
+/// assert_eq!(delta_seconds("18446744073709551616"), Some(DELTA_MAX));
+/// assert_eq!(delta_seconds("-1"), None);
+/// assert_eq!(delta_seconds("1.5"), None);
+/// ```
+pub fn delta_seconds(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse::<u64>().map_or(DELTA_MAX, |n| n.min(DELTA_MAX)))
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -69,7 +92,7 @@ impl CacheControl {
                     Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
                     None => (d.trim(), None),
                 };
-                let num = arg.and_then(|a| a.parse::<u64>().ok());
+                let num = arg.and_then(delta_seconds);
                 match name.to_ascii_lowercase().as_str() {
                     "no-store" => cc.no_store = true,
                     "no-cache" => cc.no_cache = true,
@@ -156,20 +179,6 @@ pub fn heuristically_cacheable(status: u16) -> bool {
     )
 }
 
-/// The `Vary` field names of a response (lower-cased); `None` for `Vary: *`.
-pub fn vary_names(headers: &[(String, String)]) -> Option<Vec<String>> {
-    let mut names = Vec::new();
-    for v in all_fields(headers, "vary") {
-        for n in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if n == "*" {
-                return None;
-            }
-            names.push(n.to_ascii_lowercase());
-        }
-    }
-    Some(names)
-}
-
 /// May a shared cache store this response to a GET (RFC 9111 §3, §3.5)? Partial (206)
 /// and 304 responses are not stored: this cache does not combine ranges.
 pub fn storable(req: &Headers, status: u16, headers: &[(String, String)]) -> bool {
@@ -202,8 +211,8 @@ pub struct Entry {
     pub headers: Vec<(String, String)>,
     /// The complete body, shared by every hit.
     pub body: Arc<[u8]>,
-    /// The request's values of the `Vary` fields: `(name, value)`.
-    pub vary: Vec<(String, String)>,
+    /// The request's values of the `Vary` fields.
+    pub vary: Selection,
     /// When the response was received (seconds since the epoch).
     pub response_time: u64,
     /// Its age then (RFC 9111 §4.2.3 `corrected_initial_age`).
@@ -226,13 +235,8 @@ impl Entry {
         response_time: u64,
     ) -> Entry {
         let vary = vary_names(&headers)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|n| {
-                let v = request_value(req, &n);
-                (n, v)
-            })
-            .collect();
+            .map(|names| Selection::of(names, req))
+            .unwrap_or_default();
         Entry::build(
             status,
             &mut headers,
@@ -247,12 +251,12 @@ impl Entry {
         status: u16,
         headers: &mut Vec<(String, String)>,
         body: Arc<[u8]>,
-        vary: Vec<(String, String)>,
+        vary: Selection,
         request_time: u64,
         response_time: u64,
     ) -> Entry {
         let age_value = field(headers, "age")
-            .and_then(|a| a.trim().parse::<u64>().ok())
+            .and_then(|a| delta_seconds(a.trim()))
             .unwrap_or(0);
         headers.retain(|(n, _)| {
             !n.eq_ignore_ascii_case("age") && !n.eq_ignore_ascii_case("content-length")
@@ -261,7 +265,7 @@ impl Entry {
             .and_then(parse_http_date)
             .map_or(response_time, secs);
         let apparent_age = response_time.saturating_sub(date);
-        let corrected_age = age_value + response_time.saturating_sub(request_time);
+        let corrected_age = age_value.saturating_add(response_time.saturating_sub(request_time));
         let cc = CacheControl::parse(all_fields(headers, "cache-control"));
         let lifetime = freshness_lifetime(status, headers, &cc, date);
         Entry {
@@ -308,7 +312,9 @@ impl Entry {
 
     /// Current age in seconds (the `Age` header of a hit).
     pub fn age(&self, now: u64) -> u64 {
-        self.initial_age + now.saturating_sub(self.response_time)
+        self.initial_age
+            .saturating_add(now.saturating_sub(self.response_time))
+            .min(DELTA_MAX)
     }
 
     /// Seconds past its freshness (0 while fresh).
@@ -343,13 +349,14 @@ impl Entry {
 
     /// Does the request's `Vary` selection match this entry?
     pub fn matches(&self, req: &Headers) -> bool {
-        self.vary.iter().all(|(n, v)| request_value(req, n) == *v)
+        self.vary.matches(req)
     }
 
     /// Bytes this entry weighs in the cache.
     pub fn weight(&self) -> usize {
         self.body.len()
             + 256
+            + self.vary.weight()
             + self
                 .headers
                 .iter()
@@ -373,7 +380,7 @@ impl Entry {
         if self.lifetime > age || self.no_stale() {
             return Use::Validate;
         }
-        let stale = age - self.lifetime;
+        let stale = age.saturating_sub(self.lifetime);
         if req.max_stale.is_some_and(|m| stale <= m) {
             return Use::Stale;
         }
@@ -397,22 +404,6 @@ pub enum Use {
     Validate,
 }
 
-fn request_value(req: &Headers, name: &str) -> String {
-    let mut out = String::new();
-    for v in req.get_all(name) {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        out.push_str(
-            &String::from_utf8_lossy(v)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
-    }
-    out
-}
-
 /// Freshness lifetime (RFC 9111 §4.2.1): s-maxage, max-age, Expires − Date, or for
 /// heuristically cacheable statuses 10% of (Date − Last-Modified), capped at a day.
 pub fn freshness_lifetime(
@@ -422,14 +413,14 @@ pub fn freshness_lifetime(
     date: u64,
 ) -> u64 {
     if let Some(s) = cc.s_maxage {
-        return s;
+        return s.min(DELTA_MAX);
     }
     if let Some(m) = cc.max_age {
-        return m;
+        return m.min(DELTA_MAX);
     }
     if let Some(expires) = field(headers, "expires") {
         // An invalid Expires (e.g. "0") means already expired.
-        return parse_http_date(expires).map_or(0, |e| secs(e).saturating_sub(date));
+        return parse_http_date(expires).map_or(0, |e| secs(e).saturating_sub(date).min(DELTA_MAX));
     }
     if heuristically_cacheable(status) || cc.public {
         if let Some(lm) = field(headers, "last-modified").and_then(parse_http_date) {
@@ -439,10 +430,15 @@ pub fn freshness_lifetime(
     0
 }
 
+/// The stored variants of one URL, oldest first; shared so that a lookup holds the lock
+/// only to clone this.
+type Variants = Arc<Vec<Arc<Entry>>>;
+
 /// The shared cache: URL → its stored variants, in an LRU bounded by bytes.
 pub struct Cache {
-    lru: Mutex<Lru<Vec<Arc<Entry>>>>,
+    lru: Mutex<Lru<Variants>>,
     max_object: usize,
+    fill: FillBudget,
 }
 
 impl Cache {
@@ -451,7 +447,14 @@ impl Cache {
         Cache {
             lru: Mutex::new(Lru::new(capacity, max_object.saturating_add(64 * 1024))),
             max_object,
+            fill: FillBudget::new(capacity / 4),
         }
+    }
+
+    /// What fills may queue for stalled clients beyond the cache's bytes: a quarter of
+    /// its capacity (see [`super::fill`]).
+    pub fn fill_budget(&self) -> &FillBudget {
+        &self.fill
     }
 
     /// Largest body stored.
@@ -459,44 +462,46 @@ impl Cache {
         self.max_object
     }
 
-    /// The stored variant of `url` that matches the request's `Vary` fields.
+    /// The stored variant of `url` that matches the request's `Vary` fields (selected
+    /// after the lock is released).
     pub fn lookup(&self, url: &str, req: &Headers) -> Option<Arc<Entry>> {
-        let mut lru = self.lru.lock().ok()?;
-        lru.get(url)?.iter().rev().find(|e| e.matches(req)).cloned()
+        let variants = self.lru.lock().ok()?.get(url)?.clone();
+        variants.iter().rev().find(|e| e.matches(req)).cloned()
     }
 
-    /// Stores `entry` for `url`, replacing the variant with the same `Vary` values.
+    /// Stores `entry` for `url`, replacing the variant with the same `Vary` values. The
+    /// new variant list is built outside the lock.
     pub fn insert(&self, url: &str, entry: Entry) {
         if entry.body.len() > self.max_object {
             return;
         }
         let entry = Arc::new(entry);
-        let Ok(mut lru) = self.lru.lock() else {
-            return;
-        };
-        let mut variants = lru.remove(url).unwrap_or_default();
-        let names: Vec<&str> = entry.vary.iter().map(|(n, _)| n.as_str()).collect();
-        variants.retain(|e| {
-            let same_names = e
-                .vary
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .eq(names.iter().copied());
-            !(same_names && e.vary == entry.vary)
-        });
+        let old = self
+            .lru
+            .lock()
+            .ok()
+            .and_then(|l| l.peek(url).cloned())
+            .unwrap_or_default();
+        let mut variants: Vec<Arc<Entry>> = old
+            .iter()
+            .filter(|e| e.vary != entry.vary)
+            .cloned()
+            .collect();
         variants.push(entry);
         if variants.len() > MAX_VARIANTS {
             variants.remove(0);
         }
         let weight = variants.iter().map(|e| e.weight()).sum();
-        lru.insert(url.to_string(), variants, weight);
+        if let Ok(mut lru) = self.lru.lock() {
+            lru.insert(url.to_string(), Arc::new(variants), weight);
+        }
     }
 
-    /// Removes every variant of `url`.
-    pub fn invalidate(&self, url: &str) {
-        if let Ok(mut lru) = self.lru.lock() {
-            lru.remove(url);
-        }
+    /// Removes every variant of `url`; true if there was one.
+    pub fn invalidate(&self, url: &str) -> bool {
+        self.lru
+            .lock()
+            .is_ok_and(|mut lru| lru.remove(url).is_some())
     }
 
     /// `(URLs, bytes)` held.
@@ -612,6 +617,31 @@ mod tests {
         let req = CacheControl::parse(["min-fresh=40"]);
         assert_eq!(e.usable(&req, T + 30), Use::Validate);
         assert!(e.headers.iter().all(|(n, _)| n != "Age"));
+    }
+
+    #[test]
+    fn absurd_ages_are_stale_never_wrapped() {
+        let none = Headers::default();
+        let plain = CacheControl::default();
+        for (age, max_age) in [
+            ("18446744073709551615", "max-age=600"),
+            ("99999999999999999999999", "max-age=600"),
+            ("18446744073709551615", "max-age=18446744073709551615"),
+            ("2147483648", "max-age=99999999999"),
+        ] {
+            let e = Entry::new(
+                200,
+                h(&[("Age", age), ("Cache-Control", max_age)]),
+                Arc::from(&b"x"[..]),
+                &none,
+                0,
+                u64::MAX,
+            );
+            assert_eq!(e.age(u64::MAX), DELTA_MAX, "{age}");
+            assert_eq!(e.usable(&plain, u64::MAX), Use::Validate, "{age} {max_age}");
+        }
+        let e = Entry::new(200, h(&[("Age", "-5")]), Arc::from(&b""[..]), &none, T, T);
+        assert_eq!(e.age(T), 0);
     }
 
     #[test]

@@ -46,8 +46,11 @@ pub struct Outgoing<'a> {
     pub path: &'a str,
     /// `Host` value.
     pub host: &'a str,
-    /// Append the client address to `X-Forwarded-For`.
+    /// Append the client to `X-Forwarded-For` and `Forwarded` (RFC 7239) and say the
+    /// client's scheme in `X-Forwarded-Proto` (replacing the client's own).
     pub forwarded_for: bool,
+    /// The scheme the client used (`http` or `https`), for `forwarded_for`.
+    pub proto: &'a str,
     /// `Max-Forwards` to send (already decremented), if any.
     pub max_forwards: Option<u32>,
     /// Validators replacing the client's conditionals: `(ETag, Last-Modified)`.
@@ -78,7 +81,7 @@ pub fn build_request(req: &Request, out: &Outgoing<'_>) -> Vec<u8> {
     w.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     w.extend_from_slice(out.host.as_bytes());
     w.extend_from_slice(b"\r\n");
-    let mut xff: Option<Vec<u8>> = None;
+    let (mut xff, mut fwd): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     for h in req.headers.iter() {
         let n = h.name.as_str();
         if is_hop_by_hop(n, &tokens)
@@ -90,12 +93,18 @@ pub fn build_request(req: &Request, out: &Outgoing<'_>) -> Vec<u8> {
         {
             continue;
         }
-        if out.forwarded_for && n.eq_ignore_ascii_case("x-forwarded-for") {
-            let x = xff.get_or_insert_with(Vec::new);
-            if !x.is_empty() {
-                x.extend_from_slice(b", ");
-            }
-            x.extend_from_slice(&h.value);
+        if out.forwarded_for {
+            let list = if n.eq_ignore_ascii_case("x-forwarded-for") {
+                &mut xff
+            } else if n.eq_ignore_ascii_case("forwarded") {
+                &mut fwd
+            } else if n.eq_ignore_ascii_case("x-forwarded-proto") {
+                continue;
+            } else {
+                header(&mut w, n, &h.value);
+                continue;
+            };
+            append(list.get_or_insert_with(Vec::new), &h.value);
             continue;
         }
         header(&mut w, n, &h.value);
@@ -113,12 +122,18 @@ pub fn build_request(req: &Request, out: &Outgoing<'_>) -> Vec<u8> {
     }
     header(&mut w, "Via", VIA.as_bytes());
     if out.forwarded_for {
+        let ip = req.peer.ip();
         let mut x = xff.unwrap_or_default();
-        if !x.is_empty() {
-            x.extend_from_slice(b", ");
-        }
-        x.extend_from_slice(req.peer.ip().to_string().as_bytes());
+        append(&mut x, ip.to_string().as_bytes());
         header(&mut w, "X-Forwarded-For", &x);
+        let node = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        let mut f = fwd.unwrap_or_default();
+        append(&mut f, format!("for={node};proto={}", out.proto).as_bytes());
+        header(&mut w, "Forwarded", &f);
+        header(&mut w, "X-Forwarded-Proto", out.proto.as_bytes());
     }
     let had_framing = req.headers.get("content-length").is_some()
         || req.headers.get("transfer-encoding").is_some();
@@ -134,6 +149,14 @@ pub fn build_request(req: &Request, out: &Outgoing<'_>) -> Vec<u8> {
         w.extend_from_slice(&req.body);
     }
     w
+}
+
+/// Appends `value` to a comma-separated list.
+fn append(list: &mut Vec<u8>, value: &[u8]) {
+    if !list.is_empty() {
+        list.extend_from_slice(b", ");
+    }
+    list.extend_from_slice(value);
 }
 
 fn header(w: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -190,13 +213,15 @@ mod tests {
             "POST http://o:81/p?q HTTP/1.1\r\nHost: wrong\r\nConnection: keep-alive, X-Hop\r\n\
              X-Hop: 1\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: x\r\nTE: trailers\r\n\
              Upgrade: h2c\r\nExpect: 100-continue\r\nContent-Length: 4\r\nMax-Forwards: 5\r\n\
-             X-Forwarded-For: 1.2.3.4\r\nIf-None-Match: \"c\"\r\nX-End: e\r\n\r\n",
+             X-Forwarded-For: 1.2.3.4\r\nIf-None-Match: \"c\"\r\nX-End: e\r\n\
+             Forwarded: for=1.2.3.4\r\nX-Forwarded-Proto: https\r\n\r\n",
         );
         let out = Outgoing {
             method: "POST",
             path: "/p?q",
             host: "o:81",
             forwarded_for: true,
+            proto: "http",
             max_forwards: Some(4),
             with_body: true,
             ..Default::default()
@@ -211,6 +236,7 @@ mod tests {
             "Upgrade",
             "Expect",
             "Connection",
+            "https",
         ] {
             assert!(!t.contains(gone), "{gone} in {t}");
         }
@@ -220,6 +246,8 @@ mod tests {
             "Max-Forwards: 4\r\n",
             "Via: 1.1 reactor-proxy\r\n",
             "X-Forwarded-For: 1.2.3.4, 10.9.8.7\r\n",
+            "Forwarded: for=1.2.3.4, for=10.9.8.7;proto=http\r\n",
+            "X-Forwarded-Proto: http\r\n",
         ] {
             assert!(t.contains(kept), "{kept} missing in {t}");
         }

@@ -4,7 +4,7 @@
 //! are forwarded to the origin over non-blocking sockets the reactor drives (`upstream`),
 //! kept alive between requests ([`pool`]); `CONNECT host:port` becomes a two-way tunnel.
 //! GET responses are kept in a shared RFC 9111 cache ([`cache`]) in our own LRU
-//! ([`lru`]); hits are answered on the reactor thread from shared bytes, without copying.
+//! ([`lru`]), variants selected by [`vary`]; hits are answered on the reactor thread from shared bytes, without copying.
 //! Targets are parsed by [`target`], names looked up by [`dns`], clients admitted by
 //! [`access`], headers rewritten by [`headers`], and [`cache_log`] records cache states.
 //!
@@ -22,15 +22,23 @@
 //! ```
 
 pub mod access;
+pub mod balance;
 pub mod cache;
 pub mod cache_log;
 pub mod dns;
+mod exchange;
+pub mod fill;
 pub mod head;
 pub mod headers;
+mod health;
 pub mod lru;
 pub mod pool;
+mod purge;
 pub mod target;
+pub mod tls;
+mod tunnel;
 mod upstream;
+pub mod vary;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,10 +49,11 @@ use reactor::{Body, Context, Handler, ReactorHandle, Reply, Request, Responder, 
 
 use crate::conditional::{evaluate, Conditions, Precondition, Validators};
 use access::AccessList;
+use balance::{Balance, Origins};
 use cache::{unix_now, Cache, CacheControl, Entry, Use};
 use dns::Dns;
+use exchange::{Exchange, Mode};
 use target::{parse_proxy_target, Target};
-use upstream::{Exchange, Mode};
 
 /// How the proxy behaves.
 #[derive(Clone)]
@@ -71,6 +80,28 @@ pub struct ProxyConfig {
     pub dns_ttl: Duration,
     /// Where to write one line per proxied request with its cache state, if anywhere.
     pub cache_log: Option<reactor::access_log::LogSink>,
+    /// TLS towards `https://` upstreams ([`tls::client_config`]); `None`: the webpki
+    /// roots only.
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Further origins of the same site, balanced with `upstream` (which still names the
+    /// site: cache keys and `Host`).
+    pub more_upstreams: Vec<Target>,
+    /// How an origin is chosen among several.
+    pub balance: Balance,
+    /// Failed connections in a row that take an origin out (0: never). Default 1.
+    pub max_fails: u32,
+    /// How long an origin stays out after `max_fails`. Default 10 s.
+    pub fail_timeout: Duration,
+    /// Active health checks: `GET` this path of every origin every `health_interval`
+    /// (2xx or 3xx: up; anything else or no answer: down until a check passes).
+    pub health_check: Option<String>,
+    /// Time between active health checks. Default 5 s.
+    pub health_interval: Duration,
+    /// Forward-proxy misses (and CONNECT) go through this parent proxy
+    /// ([`parse_parent`]).
+    pub parent: Option<Target>,
+    /// Who may `PURGE` (default: loopback clients only).
+    pub purge_allow: AccessList,
 }
 
 impl Default for ProxyConfig {
@@ -87,11 +118,21 @@ impl Default for ProxyConfig {
             pool_idle_timeout: Duration::from_secs(30),
             dns_ttl: Duration::from_secs(30),
             cache_log: None,
+            upstream_tls: None,
+            more_upstreams: Vec::new(),
+            balance: Balance::RoundRobin,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            health_check: None,
+            health_interval: Duration::from_secs(5),
+            parent: None,
+            purge_allow: AccessList::default(),
         }
     }
 }
 
-/// The proxy handler. Shared by every reactor of a server (one cache, one origin pool).
+/// The proxy handler. Shared by every reactor of a server (one cache, one origin pool);
+/// clones share it too.
 ///
 /// A caching reverse proxy in front of one origin, on two reactors:
 ///
@@ -108,6 +149,7 @@ impl Default for ProxyConfig {
 /// server.handler(Proxy::new(config)).start()?.wait();
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
 }
@@ -125,6 +167,10 @@ pub(crate) struct Inner {
     cache: Option<Cache>,
     dns: Arc<Dns>,
     inflight: Mutex<HashMap<String, Vec<Waiter>>>,
+    /// The TLS client configuration for `https://` origins.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// Reverse mode: the origins and their health.
+    origins: Option<Arc<Origins>>,
 }
 
 /// The `X-Cache` states.
@@ -157,8 +203,23 @@ impl Proxy {
     pub fn new(config: ProxyConfig) -> Self {
         let cache =
             (config.cache_size > 0).then(|| Cache::new(config.cache_size, config.max_object_size));
+        let tls = config
+            .upstream_tls
+            .clone()
+            .or_else(|| tls::client_config(None).ok());
+        let origins = config.upstream.as_ref().map(|first| {
+            let mut all = vec![first.clone()];
+            all.extend(config.more_upstreams.iter().cloned());
+            let (max, timeout) = (config.max_fails, config.fail_timeout);
+            Arc::new(Origins::new(all, config.balance, max, timeout))
+        });
+        if let (Some(origins), Some(path)) = (&origins, &config.health_check) {
+            health::spawn(origins, path.clone(), &config, tls.clone());
+        }
         Proxy {
             inner: Arc::new(Inner {
+                origins,
+                tls,
                 dns: Arc::new(Dns::new(config.dns_ttl)),
                 cache,
                 config,
@@ -184,7 +245,10 @@ impl Handler for Proxy {
             );
         }
         if req.method == "CONNECT" {
-            return upstream::connect(inner, req, cx);
+            return tunnel::connect(inner, req, cx);
+        }
+        if req.method == "PURGE" {
+            return Reply::Response(purge::purge(inner, req));
         }
         let target = match &inner.config.upstream {
             Some(up) if req.target.starts_with('/') => Target {
@@ -346,7 +410,7 @@ impl Inner {
             slot,
             storable_req,
         );
-        upstream::start(ex, cx);
+        exchange::start(ex, cx);
         Reply::Later
     }
 
@@ -419,7 +483,7 @@ impl Inner {
             Some(slot),
             true,
         );
-        upstream::start(ex, cx);
+        exchange::start(ex, cx);
     }
 
     /// A response from a stored entry: the client's conditionals answered (304), `Age`,
@@ -551,13 +615,48 @@ impl Drop for Slot {
     }
 }
 
-/// Parses `--upstream http://HOST:PORT` for reverse mode.
+/// An origin's response head as the proxy parses it: `(bytes used, status, HTTP/1.x minor
+/// version, fields)`, `None` while incomplete. Public for fuzzing.
+///
+/// ```
+/// use reactor_handlers::proxy::parse_response_head;
+/// let (used, status, _, fields) = parse_response_head(b"HTTP/1.1 200 OK\r\nAge: 1\r\n\r\nxy")
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!((used, status, fields.len()), (29, 200, 1));
+/// assert!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn parse_response_head(
+    buf: &[u8],
+) -> Result<Option<(usize, u16, u8, Vec<(String, String)>)>, String> {
+    Ok(head::parse_head(buf)?.map(|(n, h)| (n, h.status, h.version, h.headers)))
+}
+
+/// Parses `--upstream http://HOST:PORT` (or `https://`) for reverse mode.
 pub fn parse_upstream(s: &str) -> Result<Target, String> {
-    let t = target::parse_absolute(s).map_err(|e| e.to_string())?;
+    let t = target::parse_origin_url(s).map_err(|e| e.to_string())?;
     if t.path != "/" {
-        return Err("the upstream must be http://HOST:PORT without a path".into());
+        return Err("the upstream must be http(s)://HOST:PORT without a path".into());
     }
     Ok(t)
+}
+
+/// Parses `--parent HOST:PORT` (a parent proxy, spoken to in plain HTTP).
+///
+/// ```
+/// let p = reactor_handlers::proxy::parse_parent("squid.example:3128").expect("valid");
+/// assert_eq!((p.host.as_str(), p.port), ("squid.example", 3128));
+/// assert!(reactor_handlers::proxy::parse_parent("squid.example").is_err());
+/// ```
+pub fn parse_parent(s: &str) -> Result<Target, String> {
+    let (host, port) = target::parse_authority(s).map_err(|e| e.to_string())?;
+    Ok(Target {
+        tls: false,
+        host,
+        port,
+        path: "/".into(),
+    })
 }
 
 /// Parses a comma-separated port list such as `443,8443`.

@@ -5,16 +5,17 @@
 //! bytes, or its idle deadline passes, and leaves the set then ([`IdleSet::forget`]).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::hash::Hash;
 
 use reactor::SocketId;
 
-/// Idle connections of one reactor thread, most recently parked last.
-pub struct IdleSet<T> {
-    map: HashMap<SocketAddr, Vec<(SocketId, T)>>,
+/// Idle connections of one reactor thread by origin key `K` (an address, say), most
+/// recently parked last.
+pub struct IdleSet<K, T> {
+    map: HashMap<K, Vec<(SocketId, T)>>,
 }
 
-impl<T> Default for IdleSet<T> {
+impl<K, T> Default for IdleSet<K, T> {
     fn default() -> Self {
         IdleSet {
             map: HashMap::new(),
@@ -22,11 +23,11 @@ impl<T> Default for IdleSet<T> {
     }
 }
 
-impl<T> IdleSet<T> {
-    /// Parks socket `id` (its hand-off `t`) for `addr`; false when `per_origin` are
+impl<K: Hash + Eq, T> IdleSet<K, T> {
+    /// Parks socket `id` (its hand-off `t`) for `key`; false when `per_origin` are
     /// already idle (the caller then closes it).
-    pub fn park(&mut self, addr: SocketAddr, id: SocketId, t: T, per_origin: usize) -> bool {
-        let list = self.map.entry(addr).or_default();
+    pub fn park(&mut self, key: K, id: SocketId, t: T, per_origin: usize) -> bool {
+        let list = self.map.entry(key).or_default();
         if list.len() >= per_origin {
             return false;
         }
@@ -34,52 +35,53 @@ impl<T> IdleSet<T> {
         true
     }
 
-    /// The most recently parked connection to `addr` (warmest, least likely closed).
-    pub fn unpark(&mut self, addr: SocketAddr) -> Option<(SocketId, T)> {
-        let list = self.map.get_mut(&addr)?;
+    /// The most recently parked connection for `key` (warmest, least likely closed).
+    pub fn unpark(&mut self, key: &K) -> Option<(SocketId, T)> {
+        let list = self.map.get_mut(key)?;
         let got = list.pop();
         if list.is_empty() {
-            self.map.remove(&addr);
+            self.map.remove(key);
         }
         got
     }
 
     /// Removes socket `id` (it is closing).
-    pub fn forget(&mut self, addr: SocketAddr, id: SocketId) {
-        if let Some(list) = self.map.get_mut(&addr) {
+    pub fn forget(&mut self, key: &K, id: SocketId) {
+        if let Some(list) = self.map.get_mut(key) {
             list.retain(|(i, _)| *i != id);
             if list.is_empty() {
-                self.map.remove(&addr);
+                self.map.remove(key);
             }
         }
     }
 
-    /// Idle connections held for `addr`.
-    pub fn count(&self, addr: SocketAddr) -> usize {
-        self.map.get(&addr).map_or(0, Vec::len)
+    /// Idle connections held for `key`.
+    pub fn count(&self, key: &K) -> usize {
+        self.map.get(key).map_or(0, Vec::len)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     #[test]
     fn bounded_lifo_and_forget() {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
-        let mut s: IdleSet<u8> = IdleSet::default();
+        let mut s: IdleSet<SocketAddr, u8> = IdleSet::default();
         let ids = test_ids();
         assert!(s.park(a, ids[0], 0, 2));
         assert!(s.park(a, ids[1], 1, 2));
         assert!(!s.park(a, ids[2], 2, 2));
         assert!(s.park(b, ids[2], 2, 2));
-        assert_eq!(s.count(a), 2);
-        assert_eq!(s.unpark(a).map(|(_, t)| t), Some(1));
-        s.forget(a, ids[0]);
-        assert_eq!(s.count(a), 0);
-        assert!(s.unpark(a).is_none());
-        assert_eq!(s.unpark(b).map(|(_, t)| t), Some(2));
+        assert_eq!(s.count(&a), 2);
+        assert_eq!(s.unpark(&a).map(|(_, t)| t), Some(1));
+        s.forget(&a, ids[0]);
+        assert_eq!(s.count(&a), 0);
+        assert!(s.unpark(&a).is_none());
+        assert_eq!(s.unpark(&b).map(|(_, t)| t), Some(2));
     }
 
     /// Three distinct socket ids, taken from a real reactor's registrations.

@@ -4,9 +4,12 @@
 
 use std::fmt;
 
-/// Where a request goes: an `http` origin and the origin-form path to ask it for.
+/// Where a request goes: an origin (`http`, or `https` for a reverse proxy's upstream)
+/// and the origin-form path to ask it for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// `https`: TLS to the origin (only upstreams of a reverse proxy).
+    pub tls: bool,
     /// Host name (lower-cased) or IP literal (IPv6 without brackets).
     pub host: String,
     /// TCP port.
@@ -16,14 +19,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// `host[:port]` as it goes in `Host` (port omitted when 80, IPv6 in brackets).
+    /// `host[:port]` as it goes in `Host` (port omitted when the scheme's default, IPv6
+    /// in brackets).
     pub fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == self.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -32,7 +36,16 @@ impl Target {
 
     /// The normalised absolute URL (the cache key).
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.authority(), self.path)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority(), self.path)
+    }
+
+    fn default_port(&self) -> u16 {
+        if self.tls {
+            443
+        } else {
+            80
+        }
     }
 }
 
@@ -77,14 +90,18 @@ pub fn parse_absolute(url: &str) -> Result<Target, BadTarget> {
     if !lower.starts_with("http://") {
         return Err(BadTarget("only http:// URLs can be proxied"));
     }
-    let rest = &url[7..];
+    parse_after_scheme(&url[7..], false)
+}
+
+/// `host[:port][/path][?query]` after `http://` (`tls`: after `https://`).
+fn parse_after_scheme(rest: &str, tls: bool) -> Result<Target, BadTarget> {
     let rest = rest.split('#').next().unwrap_or("");
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
     if authority.contains('@') {
         return Err(BadTarget("user information in URLs is not allowed"));
     }
-    let (host, port) = parse_host_port(authority, Some(80))?;
+    let (host, port) = parse_host_port(authority, Some(if tls { 443 } else { 80 }))?;
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(BadTarget("invalid character in the URL path"));
     }
@@ -95,7 +112,23 @@ pub fn parse_absolute(url: &str) -> Result<Target, BadTarget> {
     } else {
         path.to_string()
     };
-    Ok(Target { host, port, path })
+    Ok(Target {
+        tls,
+        host,
+        port,
+        path,
+    })
+}
+
+/// Parses an origin URL `http://…` or `https://…` (a reverse proxy's upstream).
+pub fn parse_origin_url(url: &str) -> Result<Target, BadTarget> {
+    let https = url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if !https {
+        return parse_absolute(url);
+    }
+    parse_after_scheme(&url[8..], true)
 }
 
 /// Parses the authority-form target of CONNECT: `host:port` (the port is required).
@@ -164,8 +197,8 @@ pub fn same_origin_url(base: &Target, location: &str) -> Option<String> {
         };
         return Some(t.url());
     }
-    let t = parse_absolute(location).ok()?;
-    (t.host == base.host && t.port == base.port).then(|| t.url())
+    let t = parse_origin_url(location).ok()?;
+    (t.tls == base.tls && t.host == base.host && t.port == base.port).then(|| t.url())
 }
 
 #[cfg(test)]
@@ -175,6 +208,7 @@ mod tests {
 
     fn t(host: &str, port: u16, path: &str) -> Target {
         Target {
+            tls: false,
             host: host.into(),
             port,
             path: path.into(),
@@ -248,6 +282,31 @@ mod tests {
         );
         assert_eq!(same_origin_url(&base, "http://other/c"), None);
         assert_eq!(same_origin_url(&base, "//other/c"), None);
+    }
+
+    #[test]
+    fn origin_urls_http_and_https() {
+        let h = parse_origin_url("https://Origin.example").unwrap();
+        assert_eq!(
+            (h.tls, h.port, h.url()),
+            (true, 443, "https://origin.example/".into())
+        );
+        let h = parse_origin_url("HTTPS://[::1]:8443/").unwrap();
+        assert_eq!(
+            (h.tls, h.port, h.authority()),
+            (true, 8443, "[::1]:8443".into())
+        );
+        let h = parse_origin_url("https://[::1]").unwrap();
+        assert_eq!(h.port, 443);
+        assert_eq!(parse_origin_url("http://h:81"), Ok(t("h", 81, "/")));
+        assert!(parse_origin_url("https://h:0/").is_err());
+        assert!(parse_origin_url("ftp://h/").is_err());
+        let base = parse_origin_url("https://h/a").unwrap();
+        assert_eq!(
+            same_origin_url(&base, "https://h/b"),
+            Some("https://h/b".into())
+        );
+        assert_eq!(same_origin_url(&base, "http://h:443/b"), None);
     }
 
     proptest! {

@@ -1,11 +1,11 @@
 //! Talking to origins on the reactor: name lookup (pool, cached), non-blocking connect,
 //! writing the request, parsing the response head, relaying the body (Content-Length,
 //! chunked or close-delimited) into a stream with backpressure, storing it in the cache
-//! when allowed, and handing the connection back to the pool. Also CONNECT tunnels.
+//! when allowed, and handing the connection back to the pool. What is asked, and of
+//! which origin, is the [`Exchange`]'s business (`exchange.rs`).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,16 +15,18 @@ use mio::Interest;
 use reactor::body::BodyDecoder;
 use reactor::request::Framing;
 use reactor::{
-    Body, BodySender, Context, Flow, Ready, Reply, Request, Responder, Response, SocketHandler,
-    SocketId,
+    Body, BodySender, Context, Flow, Ready, Responder, Response, SocketHandler, SocketId,
 };
 
 use super::cache::{self, field, unix_now, Entry};
+use super::exchange::{fail_or_retry, Exchange, Mode};
+use super::fill::Backlog;
 use super::head::{Head, HeadScanner};
-use super::headers::{build_request, connection_tokens, response_fields, Outgoing, VIA};
+use super::headers::{connection_tokens, response_fields, VIA};
 use super::pool::IdleSet;
-use super::target::{parse_authority, same_origin_url, Target};
-use super::{CacheState, Inner, Slot};
+use super::target::same_origin_url;
+use super::tls::OriginStream;
+use super::CacheState;
 
 /// Largest response head accepted from an origin.
 const MAX_HEAD: usize = 64 * 1024;
@@ -36,201 +38,28 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// What the exchange is for.
-#[derive(Clone)]
-pub(crate) enum Mode {
-    /// A plain forward (a miss, or an uncacheable request).
-    Forward,
-    /// Validate this stale entry (without a responder: in the background).
-    Revalidate(Arc<Entry>),
-}
-
-/// One request to an origin and everyone interested in its outcome.
-pub(crate) struct Exchange {
-    inner: Arc<Inner>,
-    req: Request,
-    target: Target,
-    url: String,
-    mode: Mode,
-    responder: Option<Responder>,
-    slot: Option<Slot>,
-    storable_req: bool,
-    wire: Vec<u8>,
-    upstream_head: bool,
-    idempotent: bool,
-    request_time: u64,
-}
-
-impl Exchange {
-    pub(crate) fn new(
-        inner: Arc<Inner>,
-        req: Request,
-        target: Target,
-        mode: Mode,
-        responder: Option<Responder>,
-        slot: Option<Slot>,
-        storable_req: bool,
-    ) -> Exchange {
-        let method = match mode {
-            Mode::Revalidate(_) => "GET",
-            Mode::Forward => req.method.as_str(),
-        };
-        let trace_like = req.method == "OPTIONS" || req.method == "TRACE";
-        let max_forwards = req
-            .header("max-forwards")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .map(|n| if trace_like { n.saturating_sub(1) } else { n });
-        let host = match &inner.config.upstream {
-            Some(up) => up.authority(),
-            None => target.authority(),
-        };
-        let validators = match &mode {
-            Mode::Revalidate(e) => Some((e.etag(), e.last_modified())),
-            Mode::Forward => None,
-        };
-        let wire = build_request(
-            &req,
-            &Outgoing {
-                method,
-                path: &target.path,
-                host: &host,
-                forwarded_for: inner.config.forwarded_for,
-                max_forwards,
-                validators,
-                with_body: true,
-            },
-        );
-        let upstream_head = method == "HEAD";
-        let idempotent = matches!(
-            method,
-            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
-        );
-        Exchange {
-            url: target.url(),
-            inner,
-            req,
-            target,
-            mode,
-            responder,
-            slot,
-            storable_req,
-            wire,
-            upstream_head,
-            idempotent,
-            request_time: unix_now(),
-        }
-    }
-
-    /// Answers with an error page (or a stale entry that allows `stale-if-error`).
-    fn fail(&mut self, status: u16, detail: &str) {
-        let now = unix_now();
-        if let Some(r) = self.responder.take() {
-            match &self.mode {
-                Mode::Revalidate(e) if e.stale_if_error(now) => {
-                    r.send(self.inner.serve(e, &self.req, CacheState::Stale));
-                }
-                _ => {
-                    log::warn!(
-                        "{} \"{} {}\" {status} {detail}",
-                        self.req.peer,
-                        self.req.method,
-                        self.url
-                    );
-                    self.inner
-                        .log(&self.req, status, None, CacheState::Miss.as_str());
-                    r.send(Response::error_with(status, detail));
-                }
-            }
-        }
-        if let Some(s) = self.slot.take() {
-            s.fail(status, detail);
-        }
-    }
-
-    /// A copy to try again on a fresh connection (the interested parties move over).
-    fn retry(&mut self) -> Exchange {
-        Exchange {
-            inner: self.inner.clone(),
-            req: self.req.clone(),
-            target: self.target.clone(),
-            url: self.url.clone(),
-            mode: self.mode.clone(),
-            responder: self.responder.take(),
-            slot: self.slot.take(),
-            storable_req: self.storable_req,
-            wire: std::mem::take(&mut self.wire),
-            upstream_head: self.upstream_head,
-            idempotent: self.idempotent,
-            request_time: self.request_time,
-        }
-    }
-}
-
-impl Drop for Exchange {
-    fn drop(&mut self) {
-        if self.responder.is_some() || self.slot.is_some() {
-            self.fail(502, "The proxy lost its connection to the origin.");
-        }
-    }
-}
-
-/// Looks `host` up (at once when cached, else on the blocking pool) and continues with
-/// `then` on this reactor.
-fn resolve_then<T: Send + 'static>(
-    inner: &Arc<Inner>,
-    host: String,
-    port: u16,
-    cx: &mut Context<'_>,
-    state: T,
-    then: fn(T, Result<SocketAddr, String>, &mut Context<'_>),
-) {
-    if let Some(addr) = inner.dns.cached(&host, port) {
-        return then(state, Ok(addr), cx);
-    }
-    let dns = inner.dns.clone();
-    let handle = cx.handle();
-    let cell = Arc::new(Mutex::new(Some(state)));
-    let cell2 = cell.clone();
-    let job = move || {
-        let r = dns
-            .resolve(&host, port)
-            .map_err(|e| format!("Cannot resolve {host}: {e}."));
-        if let Some(state) = cell2.lock().ok().and_then(|mut c| c.take()) {
-            handle.run(move |cx| then(state, r, cx));
-        }
-    };
-    if cx.spawn_blocking(job).is_err() {
-        if let Some(state) = cell.lock().ok().and_then(|mut c| c.take()) {
-            then(
-                state,
-                Err("The proxy is busy; try again shortly.".into()),
-                cx,
-            );
-        }
-    }
-}
-
-/// Starts an exchange: resolve, connect (or reuse a pooled connection), register.
-pub(crate) fn start(ex: Exchange, cx: &mut Context<'_>) {
-    let inner = ex.inner.clone();
-    let (host, port) = (ex.target.host.clone(), ex.target.port);
-    resolve_then(&inner, host, port, cx, ex, |mut ex, r, cx| match r {
-        Ok(addr) => connect_origin(ex, addr, cx, true),
-        Err(e) => ex.fail(502, &e),
-    });
-}
-
 /// Hands a new exchange to an idle connection: the connection's `ready` takes it.
 type Handoff = Arc<Mutex<Option<Exchange>>>;
 
 thread_local! {
     /// This reactor thread's idle origin connections.
-    static IDLE: std::cell::RefCell<IdleSet<Handoff>> = std::cell::RefCell::new(IdleSet::default());
+    static IDLE: std::cell::RefCell<IdleSet<PoolKey, Handoff>> = std::cell::RefCell::new(IdleSet::default());
 }
 
-fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pooled: bool) {
+/// What makes idle connections interchangeable: the address, and for TLS the server name.
+type PoolKey = (SocketAddr, Option<String>);
+
+/// Connects to `addr` for `ex`, or hands `ex` to an idle connection there (`pooled`).
+pub(crate) fn connect_origin(
+    mut ex: Exchange,
+    addr: SocketAddr,
+    cx: &mut Context<'_>,
+    pooled: bool,
+) {
+    let dest = ex.dest();
+    let key: PoolKey = (addr, dest.tls.then(|| dest.host.clone()));
     if pooled && ex.idempotent {
-        while let Some((id, handoff)) = IDLE.with(|p| p.borrow_mut().unpark(addr)) {
+        while let Some((id, handoff)) = IDLE.with(|p| p.borrow_mut().unpark(&key)) {
             match handoff.lock() {
                 Ok(mut h) => *h = Some(ex),
                 Err(_) => return,
@@ -243,19 +72,30 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
             }
         }
     }
-    let stream = match TcpStream::connect(addr) {
+    let tcp = match TcpStream::connect(addr) {
         Ok(s) => s,
         Err(e) => {
-            let what = ex.target.authority();
-            return ex.fail(502, &format!("Cannot connect to {what}: {e}."));
+            let what = ex.dest().authority();
+            let detail = format!("Cannot connect to {what}: {e}.");
+            return fail_or_retry(&mut ex, 502, &detail, false, cx);
         }
     };
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let stream = match (&key.1, &ex.inner.tls) {
+        (None, _) => OriginStream::Plain(tcp),
+        (Some(name), Some(config)) => match OriginStream::tls(tcp, config, name) {
+            Ok(s) => s,
+            Err(e) => return ex.fail(502, &format!("Cannot start TLS: {e}.")),
+        },
+        (Some(_), None) => {
+            return ex.fail(502, "TLS to the origin is not configured (no TLS roots).")
+        }
+    };
     let timeout = ex.inner.config.upstream_timeout;
     let fetch = Fetch {
         ex,
         stream,
-        addr,
+        key,
         reused: false,
         idle: None,
         park: false,
@@ -267,6 +107,7 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
         sender: None,
         pending: None,
         store: None,
+        backlog: None,
         paused: false,
         resume: Arc::new(AtomicBool::new(false)),
         reusable: false,
@@ -285,6 +126,7 @@ fn connect_origin(mut ex: Exchange, addr: SocketAddr, cx: &mut Context<'_>, pool
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Connecting,
+    Handshake,
     Writing,
     Head,
     Body,
@@ -308,8 +150,8 @@ struct Stored {
 /// An origin connection working on one exchange, driven by the reactor.
 struct Fetch {
     ex: Exchange,
-    stream: TcpStream,
-    addr: SocketAddr,
+    stream: OriginStream,
+    key: PoolKey,
     reused: bool,
     /// Parked in this thread's idle set, waiting for an exchange.
     idle: Option<Handoff>,
@@ -324,6 +166,8 @@ struct Fetch {
     /// The answer, held until its body (all of it already read) is decoded.
     pending: Option<(Responder, Response)>,
     store: Option<Stored>,
+    /// While storing: this client's queue beyond its window, held against the fill budget.
+    backlog: Option<Arc<Backlog>>,
     paused: bool,
     resume: Arc<AtomicBool>,
     reusable: bool,
@@ -331,15 +175,9 @@ struct Fetch {
     timeout: Duration,
 }
 
-/// A second descriptor for the same socket (to tunnel it once the reactor deregisters
-/// and closes the first).
-fn dup(s: &TcpStream) -> io::Result<std::net::TcpStream> {
-    Ok(std::net::TcpStream::from(s.as_fd().try_clone_to_owned()?))
-}
-
 impl SocketHandler for Fetch {
     fn source(&mut self) -> &mut dyn mio::event::Source {
-        &mut self.stream
+        self.stream.tcp()
     }
 
     fn ready(&mut self, ready: Ready, cx: &mut Context<'_>) -> bool {
@@ -358,13 +196,20 @@ impl SocketHandler for Fetch {
             cx.set_deadline(ready.id, Some(at));
         }
         if self.phase == Phase::Connecting {
-            match self.stream.take_error() {
+            match self.stream.tcp().take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.failed(e, cx),
             }
-            match self.stream.peer_addr() {
-                Ok(_) => self.phase = Phase::Writing,
+            match self.stream.tcp().peer_addr() {
+                Ok(_) => self.phase = Phase::Handshake,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
+                Err(e) => return self.failed(e, cx),
+            }
+        }
+        if self.phase == Phase::Handshake {
+            match self.stream.handshake() {
+                Ok(true) => self.phase = Phase::Writing,
+                Ok(false) => return true,
                 Err(e) => return self.failed(e, cx),
             }
         }
@@ -377,6 +222,11 @@ impl SocketHandler for Fetch {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return self.failed(e, cx),
                 }
+            }
+            match self.stream.flushed() {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(e) => return self.failed(e, cx),
             }
             self.phase = Phase::Head;
             let at = cx.now() + self.timeout;
@@ -429,7 +279,10 @@ impl Fetch {
         let config = &self.ex.inner.config;
         let (limit, idle_timeout) = (config.pool_per_origin, config.pool_idle_timeout);
         let handoff: Handoff = Arc::new(Mutex::new(None));
-        let parked = IDLE.with(|p| p.borrow_mut().park(self.addr, id, handoff.clone(), limit));
+        let parked = IDLE.with(|p| {
+            p.borrow_mut()
+                .park(self.key.clone(), id, handoff.clone(), limit)
+        });
         if parked {
             self.idle = Some(handoff);
             let at = cx.now() + idle_timeout;
@@ -441,11 +294,9 @@ impl Fetch {
     /// An event while parked: only a timeout or the origin closing (or sending stray
     /// bytes) is expected, and each ends the connection.
     fn idle_event(&mut self, ready: Ready) -> bool {
-        let mut b = [0u8; 1];
-        let alive = !ready.timed_out
-            && matches!(self.stream.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        let alive = !ready.timed_out && self.stream.still_idle();
         if !alive {
-            IDLE.with(|p| p.borrow_mut().forget(self.addr, ready.id));
+            IDLE.with(|p| p.borrow_mut().forget(&self.key, ready.id));
             self.idle = None;
         }
         alive
@@ -465,6 +316,7 @@ impl Fetch {
         self.sender = None;
         self.pending = None;
         self.store = None;
+        self.backlog = None;
         self.paused = false;
         self.resume = Arc::new(AtomicBool::new(false));
         self.reusable = false;
@@ -480,16 +332,23 @@ impl Fetch {
             return false;
         }
         if self.reused && !self.got_bytes {
-            connect_origin(self.ex.retry(), self.addr, cx, false);
+            connect_origin(self.ex.retry(), self.key.0, cx, false);
             return false;
         }
-        let what = self.ex.target.authority();
+        let what = self.ex.dest().authority();
         let detail = if self.phase == Phase::Connecting {
             format!("Cannot connect to {what}: {e}.")
+        } else if self.phase == Phase::Handshake {
+            format!("The TLS handshake with {what} failed: {e}.")
         } else {
             format!("The connection to {what} failed: {e}.")
         };
-        self.ex.fail(502, &detail);
+        if self.got_bytes {
+            self.ex.fail(502, &detail);
+        } else {
+            let sent = self.sent();
+            fail_or_retry(&mut self.ex, 502, &detail, sent, cx);
+        }
         false
     }
 
@@ -505,17 +364,20 @@ impl Fetch {
                 false
             }
             _ if self.reused && !self.got_bytes => {
-                connect_origin(self.ex.retry(), self.addr, cx, false);
+                connect_origin(self.ex.retry(), self.key.0, cx, false);
                 false
             }
             _ => {
-                let what = self.ex.target.authority();
-                let detail = if self.got_bytes {
-                    format!("{what} closed the connection in the middle of the response head.")
+                let what = self.ex.dest().authority();
+                if self.got_bytes {
+                    let detail =
+                        format!("{what} closed the connection in the middle of the response head.");
+                    self.ex.fail(502, &detail);
                 } else {
-                    format!("{what} closed the connection without answering.")
-                };
-                self.ex.fail(502, &detail);
+                    let detail = format!("{what} closed the connection without answering.");
+                    let sent = self.sent();
+                    fail_or_retry(&mut self.ex, 502, &detail, sent, cx);
+                }
                 false
             }
         }
@@ -536,11 +398,21 @@ impl Fetch {
             self.abort("the origin stalled in the middle of the body");
             return false;
         }
-        let what = self.ex.target.authority();
+        let what = self.ex.dest().authority();
         let secs = self.timeout.as_secs_f64();
-        self.ex
-            .fail(504, &format!("{what} did not answer within {secs} s."));
+        let detail = format!("{what} did not answer within {secs} s.");
+        if self.got_bytes {
+            self.ex.fail(504, &detail);
+        } else {
+            let sent = self.sent();
+            fail_or_retry(&mut self.ex, 504, &detail, sent, cx);
+        }
         false
+    }
+
+    /// True once (part of) the request may have reached the origin.
+    fn sent(&self) -> bool {
+        !matches!(self.phase, Phase::Connecting | Phase::Handshake)
     }
 
     /// Bytes from the origin. False: this connection is finished.
@@ -552,13 +424,13 @@ impl Fetch {
         loop {
             match self.scanner.next(&self.buf) {
                 Some(Err(e)) => {
-                    let what = self.ex.target.authority();
+                    let what = self.ex.dest().authority();
                     self.ex
                         .fail(502, &format!("{what} sent an invalid response: {e}."));
                     return false;
                 }
                 Some(Ok((n, _))) if n > MAX_HEAD => {
-                    let what = self.ex.target.authority();
+                    let what = self.ex.dest().authority();
                     self.ex.fail(
                         502,
                         &format!("{what} sent a response head that is too large."),
@@ -567,7 +439,7 @@ impl Fetch {
                 }
                 None => {
                     if self.buf.len() > MAX_HEAD {
-                        let what = self.ex.target.authority();
+                        let what = self.ex.dest().authority();
                         self.ex.fail(
                             502,
                             &format!("{what} sent a response head that is too large."),
@@ -602,6 +474,7 @@ impl Fetch {
 
     /// The final response head arrived: decide framing, cacheability, and answer.
     fn head(&mut self, h: Head, id: SocketId, cx: &mut Context<'_>) -> bool {
+        self.ex.origin_answered();
         let inner = self.ex.inner.clone();
         let tokens = connection_tokens(
             h.headers
@@ -650,7 +523,7 @@ impl Fetch {
                     Decoder::Framed(BodyDecoder::new(Framing::Length(n), u64::MAX))
                 }
                 _ => {
-                    let what = self.ex.target.authority();
+                    let what = self.ex.dest().authority();
                     self.ex
                         .fail(502, &format!("{what} sent an invalid Content-Length."));
                     return false;
@@ -752,7 +625,16 @@ impl Fetch {
                 let (body, tx) = Body::stream(body_len);
                 let flag = self.resume.clone();
                 let handle = cx.handle();
+                self.backlog = inner
+                    .cache
+                    .as_ref()
+                    .filter(|_| self.store.is_some())
+                    .map(|c| Arc::new(c.fill_budget().backlog()));
+                let backlog = self.backlog.clone();
                 tx.on_resume(move || {
+                    if let Some(b) = &backlog {
+                        b.release();
+                    }
                     flag.store(true, Ordering::Release);
                     handle.run(move |cx| cx.poke(id));
                 });
@@ -806,10 +688,7 @@ impl Fetch {
         let max = self.ex.inner.cache.as_ref().map_or(0, |c| c.max_object());
         if let Some(st) = &mut self.store {
             if st.body.len() + out.len() > max {
-                self.store = None;
-                if let Some(s) = self.ex.slot.take() {
-                    s.done();
-                }
+                self.give_up_store();
             } else {
                 st.body.extend_from_slice(&out);
             }
@@ -819,15 +698,32 @@ impl Fetch {
             return true;
         }
         if let Some(tx) = &self.sender {
+            let len = out.len();
             match tx.send(out) {
-                // While the body is being stored (at most --max-object-size), a slow
-                // client does not hold back the cache fill or the clients waiting for it.
-                Ok(Flow::Pause) => self.paused = self.store.is_none(),
+                // While the body is being stored, a slow client does not hold back the
+                // cache fill or the clients waiting for it, as long as its queue fits the
+                // fill budget; past it, the fill gives up storing and pauses the origin.
+                Ok(Flow::Pause) => {
+                    let held = self.backlog.as_ref().is_some_and(|b| b.hold(len));
+                    if self.store.is_some() && !held {
+                        self.give_up_store();
+                    }
+                    self.paused = self.store.is_none();
+                }
                 Ok(Flow::Continue) => {}
                 Err(_) => self.sender = None,
             }
         }
         self.sender.is_some() || self.store.is_some()
+    }
+
+    /// Stops storing this response; the clients waiting for it fetch for themselves.
+    fn give_up_store(&mut self) {
+        self.store = None;
+        self.backlog = None;
+        if let Some(s) = self.ex.slot.take() {
+            s.done();
+        }
     }
 
     /// The body ended exactly: finish the client's stream, store, pool the connection.
@@ -871,120 +767,7 @@ impl Fetch {
         if let Some(s) = self.ex.slot.take() {
             s.done();
         }
-        let what = self.ex.target.authority();
+        let what = self.ex.dest().authority();
         self.ex.fail(502, &format!("{what}: {detail}."));
-    }
-}
-
-/// CONNECT: check the port, resolve, connect without blocking, then turn the client
-/// connection into a tunnel.
-pub(crate) fn connect(inner: &Arc<Inner>, req: &Request, cx: &mut Context<'_>) -> Reply {
-    let (host, port) = match parse_authority(&req.target) {
-        Ok(x) => x,
-        Err(e) => {
-            return Reply::Response(
-                Response::error_with(400, &format!("Bad CONNECT target: {e}."))
-                    .with_header("Connection", "close"),
-            )
-        }
-    };
-    if !inner.config.connect_ports.contains(&port) {
-        log::info!("{}: CONNECT to port {port} refused", req.peer);
-        return Reply::Response(Response::error_with(
-            403,
-            &format!("CONNECT to port {port} is not allowed."),
-        ));
-    }
-    let state = (
-        format!("{host}:{port}"),
-        cx.responder(),
-        inner.config.upstream_timeout,
-    );
-    resolve_then(
-        inner,
-        host,
-        port,
-        cx,
-        state,
-        |(what, responder, timeout), r, cx| {
-            let addr = match r {
-                Ok(a) => a,
-                Err(e) => return responder.send(Response::error_with(502, &e)),
-            };
-            match TcpStream::connect(addr) {
-                Ok(stream) => {
-                    let t = Tunnel {
-                        what,
-                        responder: Some(responder),
-                        stream,
-                        timeout,
-                    };
-                    match cx.register(Box::new(t), Interest::WRITABLE) {
-                        Ok(id) => {
-                            let at = cx.now() + timeout;
-                            cx.set_deadline(id, Some(at));
-                        }
-                        Err(e) => log::error!("cannot register a tunnel socket: {e}"),
-                    }
-                }
-                Err(e) => {
-                    let detail = format!("Cannot connect to {what}: {e}.");
-                    responder.send(Response::error_with(502, &detail));
-                }
-            }
-        },
-    );
-    Reply::Later
-}
-
-/// A CONNECT target being connected to.
-struct Tunnel {
-    what: String,
-    responder: Option<Responder>,
-    stream: TcpStream,
-    timeout: Duration,
-}
-
-impl Tunnel {
-    fn answer(&mut self, r: Response) {
-        if let Some(responder) = self.responder.take() {
-            responder.send(r);
-        }
-    }
-}
-
-impl SocketHandler for Tunnel {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        &mut self.stream
-    }
-
-    fn ready(&mut self, ready: Ready, _cx: &mut Context<'_>) -> bool {
-        let stream = &self.stream;
-        if ready.timed_out {
-            let detail = format!(
-                "{} did not accept the connection within {} s.",
-                self.what,
-                self.timeout.as_secs_f64()
-            );
-            self.answer(Response::error_with(504, &detail));
-            return false;
-        }
-        let err = match stream.take_error() {
-            Ok(None) => match stream.peer_addr() {
-                Ok(_) => None,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return true,
-                Err(e) => Some(e),
-            },
-            Ok(Some(e)) | Err(e) => Some(e),
-        };
-        let resp = match err {
-            Some(e) => Response::error_with(502, &format!("Cannot connect to {}: {e}.", self.what)),
-            None => match dup(stream).and_then(Response::tunnel) {
-                Ok(r) => r,
-                Err(e) => Response::error_with(502, &format!("Cannot open the tunnel: {e}.")),
-            },
-        };
-        self.answer(resp);
-        false
     }
 }

@@ -1,5 +1,7 @@
-//! The one thing the ACME client reads from a certificate: its validity period
-//! (RFC 5280 §4.1.2.5), found by walking the DER just far enough.
+//! The little of X.509 the server reads itself: a certificate's validity period
+//! (RFC 5280 §4.1.2.5), to warn about an expired certificate at startup and to schedule
+//! ACME renewals. A minimal DER walk; anything unexpected is `None` (rustls and webpki do
+//! the real validation).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +27,16 @@ impl Validity {
             .checked_sub(margin)
             .unwrap_or(self.not_before)
     }
+}
+
+/// The end of a DER certificate's validity period.
+///
+/// ```
+/// // Not a certificate: no answer, no panic.
+/// assert!(reactor::tls::not_after(b"\x30\x03\x02\x01\x01").is_none());
+/// ```
+pub fn not_after(der: &[u8]) -> Option<SystemTime> {
+    validity(der).map(|v| v.not_after)
 }
 
 /// The validity of a DER certificate, or None when the DER is not a certificate.

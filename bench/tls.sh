@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# HTTPS: reactor-httpd against nginx `ssl`, side by side, one worker each, the same ECDSA
+# P-256 certificate (TLS 1.3 negotiated by wrk's OpenSSL), the same corpus.
+#
+# usage: bench/tls.sh [SECONDS_PER_RUN]   (default 5; each case runs 3 times per server)
+#
+# Servers pinned to CPU 0 and wrk to CPU 1 when there are several; servers alternate run by
+# run; medians and the ratio reactor / nginx. Appends its table to bench/RESULTS.md when
+# BENCH_RESULTS is set (bench/run does), else prints it. Never run in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+runs=${RUNS:-3}
+work=$(mktemp -d /tmp/reactor-tls-bench.XXXXXX)
+chmod 755 "$work"
+trap 'pkill -F "$work/nginx.pid" 2>/dev/null || true; kill "${rpid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+need wrk wrk
+need nginx nginx-light
+need openssl openssl
+cargo build --release -q -p reactor-bins --bin reactor-httpd
+httpd=$PWD/target/release/reactor-httpd
+
+root=$work/www
+mkdir -p "$root"
+head -c 1024 /dev/urandom >"$root/1k.bin"
+head -c 67108864 /dev/urandom >"$root/64m.bin"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+chmod 644 "$work/key.pem"
+
+ncpu=$(nproc)
+if ((ncpu > 1)); then srv_cpu="taskset -c 0"; cli_cpu="taskset -c 1"; else srv_cpu=""; cli_cpu=""; fi
+ulimit -n 65536 2>/dev/null || true
+
+nginx_conf() {
+  cat <<EOF
+worker_processes 1;
+daemon off;
+error_log $work/nginx-error.log;
+pid $work/nginx.pid;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  sendfile on;
+  open_file_cache max=1000 inactive=20s;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  types { application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:18095 ssl;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
+    root $root;
+  }
+}
+EOF
+}
+start_nginx() { nginx_conf >"$work/nginx.conf"; $srv_cpu nginx -c "$work/nginx.conf" & sleep 0.5; }
+stop_nginx() { pkill -F "$work/nginx.pid" 2>/dev/null || true; sleep 0.3; }
+start_reactor() {
+  $srv_cpu "$httpd" --root "$root" --bind 127.0.0.1:18096 --workers 1 --log-level error \
+    --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --max-connections 20000 2>/dev/null &
+  rpid=$!
+  sleep 0.5
+}
+stop_reactor() { kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; }
+
+wrk_run() { # conns url [header]
+  if [ -n "${3:-}" ]; then $cli_cpu wrk -t1 -c"$1" -d"${secs}s" -H "$3" "$2"; else $cli_cpu wrk -t1 -c"$1" -d"${secs}s" "$2"; fi
+}
+rps() { awk '/Requests\/sec/ {print $2}'; }
+gbps() { awk '/Transfer\/sec/ { v=$2; u=substr(v, length(v)-1); n=v+0; if (u=="GB") print n; else if (u=="MB") print n/1024; else print n/1048576 }'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+results=()
+case_run() { # name conns path metric [header]
+  local name=$1 conns=$2 path=$3 metric=$4 header=${5:-} rs=() ns=() out v
+  for _ in $(seq 1 "$runs"); do
+    start_reactor; out=$(wrk_run "$conns" "https://localhost:18096$path" "$header"); stop_reactor
+    v=$(echo "$out" | $metric); rs+=("${v:-0}")
+    start_nginx; out=$(wrk_run "$conns" "https://localhost:18095$path" "$header"); stop_nginx
+    v=$(echo "$out" | $metric); ns+=("${v:-0}")
+  done
+  local r n ratio unit="req/s"
+  [ "$metric" = gbps ] && unit="GB/s"
+  r=$(printf '%s\n' "${rs[@]}" | median); n=$(printf '%s\n' "${ns[@]}" | median)
+  ratio=$(awk -v a="$r" -v b="$n" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+  results+=("| TLS: $name | $r $unit | $n $unit | **$ratio** | | |")
+  printf '%-52s reactor %10s  nginx %10s  ratio %s  (runs: reactor %s; nginx %s)\n' "TLS: $name" "$r" "$n" "$ratio" "${rs[*]}" "${ns[*]}"
+}
+
+case_run "1 KB file, keep-alive, 50 conns" 50 /1k.bin rps
+case_run "new TLS connection per request, 50 conns" 50 /1k.bin rps "Connection: close"
+case_run "64 MB file, 10 conns (throughput)" 10 /64m.bin gbps
+
+# Idle TLS keep-alive connections: extra RSS per connection after one request each.
+idle_probe() { # port pid -> bytes per connection
+  python3 - "$1" "$2" <<'EOF'
+import resource, socket, ssl, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+n = 2000
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def rss():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+def get(s):
+    s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: b\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got or len(got) < 1024:
+        chunk = s.recv(65536)
+        if not chunk: break
+        got += chunk
+for _ in range(50):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost"); get(s); s.close()
+time.sleep(0.5)
+before = rss()
+socks = []
+for i in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    get(s)
+    socks.append(s)
+time.sleep(1)
+print((rss() - before) / n)
+EOF
+}
+start_reactor; r_idle=$(idle_probe 18096 "$rpid"); stop_reactor
+start_nginx; n_idle=$(idle_probe 18095 "$(pgrep -f 'nginx: worker' | head -1)"); stop_nginx
+results+=("| TLS: 2,000 idle keep-alive conns: extra RSS per connection | $(printf '%.0f' "$r_idle") B | $(printf '%.0f' "$n_idle") B | **$(awk -v a="$r_idle" -v b="$n_idle" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')** | | |")
+printf '%-52s reactor %8.0f B  nginx %8.0f B\n' "TLS: idle keep-alive, RSS per connection" "$r_idle" "$n_idle"
+
+if [ -n "${BENCH_RESULTS:-}" ]; then
+  printf '%s\n' "${results[@]}" >>"$BENCH_RESULTS"
+else
+  echo "| case | reactor | nginx | reactor ÷ nginx | | |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${results[@]}"
+fi

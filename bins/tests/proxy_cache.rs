@@ -1,0 +1,267 @@
+//! Hostile origins and clients against reactor-proxy's cache (issue 18, items 1–3): each
+//! test replays the attack against the release binary on 127.0.0.1 and asserts the bound
+//! (peak RSS from `/proc`, the cache's own weight, or the cache state a client sees).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Httpd;
+use reactor::testing::{serve, Client, TestResponse};
+use reactor::{Config, Server};
+use reactor_handlers::proxy::{Proxy, ProxyConfig};
+
+/// An origin answering every request with `respond(target)` (a whole response), on
+/// keep-alive connections, one thread each.
+fn origin(respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let respond = Arc::new(respond);
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let respond = respond.clone();
+            std::thread::spawn(move || answer_all(s, &*respond));
+        }
+    });
+    addr
+}
+
+fn answer_all(mut s: TcpStream, respond: &(dyn Fn(&str) -> Vec<u8> + Send + Sync)) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 4);
+            let target = head.split(' ').nth(1).unwrap_or("/").to_string();
+            if s.write_all(&respond(&target)).is_err() {
+                return;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn proxy_binary(args: &[&str]) -> Httpd {
+    Httpd::spawn(Command::new(env!("CARGO_BIN_EXE_reactor-proxy")), args)
+}
+
+/// `GET url` through the proxy at `proxy` with extra header lines.
+fn get(proxy: SocketAddr, url: &str, extra: &str) -> TestResponse {
+    let mut c = Client::connect(proxy);
+    c.send(format!("GET {url} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes());
+    c.response(false).expect("a response")
+}
+
+fn x_cache(r: &TestResponse) -> String {
+    r.header("x-cache").unwrap_or("").to_string()
+}
+
+/// 30,000 `Vary` names (one distinct) and a 14 KB request header: the entry holds the
+/// value once, counted in its weight, and hits stay cheap.
+fn vary_bomb_origin() -> SocketAddr {
+    let names = vec!["a"; 30_000].join(",");
+    origin(move |_| {
+        format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nVary: {names}\r\n\
+             Content-Length: 5\r\n\r\nhello"
+        )
+        .into_bytes()
+    })
+}
+
+#[test]
+fn vary_bomb_is_stored_once_and_weighed() {
+    let o = vary_bomb_origin();
+    let value = "x".repeat(14_000);
+    let p = proxy_binary(&["--cache-size", "16777216"]);
+    for i in 0..8 {
+        let url = format!("http://{o}/bomb{i}");
+        let r = get(p.addr, &url, &format!("a: {value}\r\n"));
+        assert_eq!((r.status, x_cache(&r).as_str()), (200, "MISS"));
+        let r = get(p.addr, &url, &format!("A:   {value} \r\n"));
+        assert_eq!((x_cache(&r).as_str(), r.text().as_str()), ("HIT", "hello"));
+        let r = get(p.addr, &url, "a: other\r\n");
+        assert_eq!(x_cache(&r), "MISS");
+    }
+    // Before the fix each entry held 30,000 copies of the value (about 403 MiB).
+    let peak = p.peak_rss_kib();
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn vary_values_count_in_the_entry_weight() {
+    let o = vary_bomb_origin();
+    let proxy = Proxy::new(ProxyConfig {
+        cache_size: 16 << 20,
+        ..ProxyConfig::default()
+    });
+    let p = serve(Server::new(Config::default()).handler(proxy.clone()));
+    let value = "x".repeat(14_000);
+    get(
+        p.local_addr(),
+        &format!("http://{o}/w"),
+        &format!("a: {value}\r\n"),
+    );
+    let (urls, bytes) = proxy.cache_usage();
+    assert_eq!(urls, 1);
+    // The 60 KB Vary field itself, plus the 14 KB value once.
+    assert!(
+        (74_000..128 * 1024).contains(&bytes),
+        "one entry weighs {bytes} bytes"
+    );
+}
+
+#[test]
+fn too_many_vary_names_are_not_stored() {
+    let names: Vec<String> = (0..100).map(|i| format!("h{i}")).collect();
+    let names = names.join(", ");
+    let o = origin(move |_| {
+        format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nVary: {names}\r\n\
+             Content-Length: 2\r\n\r\nok"
+        )
+        .into_bytes()
+    });
+    let p = proxy_binary(&[]);
+    let url = format!("http://{o}/many");
+    for _ in 0..2 {
+        let r = get(p.addr, &url, "");
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+        assert_eq!(x_cache(&r), "MISS");
+    }
+}
+
+#[test]
+fn an_overflowing_age_is_stale_never_a_fresh_hit() {
+    let o = origin(|_| {
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nAge: 18446744073709551615\r\n\
+          Content-Length: 3\r\n\r\nold"
+            .to_vec()
+    });
+    let p = proxy_binary(&[]);
+    let url = format!("http://{o}/age");
+    let first = get(p.addr, &url, "");
+    assert_eq!((first.status, first.text().as_str()), (200, "old"));
+    // A second later the old sum `initial_age + elapsed` wrapped to a small age.
+    std::thread::sleep(Duration::from_millis(1100));
+    for _ in 0..2 {
+        let r = get(p.addr, &url, "");
+        assert_eq!(r.status, 200);
+        assert_ne!(x_cache(&r), "HIT", "{:?}", r.headers);
+        if let Some(age) = r.header("age") {
+            assert!(age.parse::<u64>().unwrap() >= 1 << 31, "Age {age}");
+        }
+    }
+    // Still serving.
+    assert_eq!(get(p.addr, &url, "").status, 200);
+}
+
+#[test]
+fn stalled_clients_of_distinct_fills_stay_within_the_fill_budget() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const SIZE: usize = 8 << 20;
+    let body = Arc::new(vec![b'f'; SIZE]);
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let o = origin(move |target| {
+        if target == "/small" {
+            return b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 2\r\n\r\nok"
+                .to_vec();
+        }
+        counter.fetch_add(1, Ordering::SeqCst);
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {SIZE}\r\n\r\n"
+        )
+        .into_bytes();
+        r.extend_from_slice(&body);
+        r
+    });
+    let p = proxy_binary(&["--cache-size", "16777216"]);
+    let base = p.peak_rss_kib();
+    // Twenty clients each ask for a distinct 8 MiB object and never read a byte.
+    let stalled: Vec<TcpStream> = (0..20)
+        .map(|i| {
+            let mut s = TcpStream::connect(p.addr).unwrap();
+            let req = format!("GET http://{o}/big{i} HTTP/1.1\r\nHost: x\r\n\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    while served.load(Ordering::SeqCst) < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let every fill run as far as it will.
+    std::thread::sleep(Duration::from_secs(2));
+    let peak = p.peak_rss_kib();
+    eprintln!("20 stalled fills: peak RSS grew by {} KiB", peak - base);
+    // Before: about 7 MiB each outside the cache (some 160 MiB). Now the fill budget
+    // (4 MiB) plus a stream window per client, the 16 MiB cache and partial fills.
+    assert!(
+        peak - base < 80 * 1024,
+        "peak RSS grew by {} KiB",
+        peak - base
+    );
+    let url = format!("http://{o}/small");
+    assert_eq!(get(p.addr, &url, "").text(), "ok");
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "HIT");
+    drop(stalled);
+}
+
+fn request(proxy: SocketAddr, method: &str, target: &str) -> TestResponse {
+    let mut c = Client::connect(proxy);
+    c.send(format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    c.response(false).expect("a response")
+}
+
+#[test]
+fn purge_removes_a_url_200_then_404_forward_and_reverse() {
+    let o = origin(|target| {
+        format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {}\r\n\r\n{target}",
+            target.len()
+        )
+        .into_bytes()
+    });
+    let p = proxy_binary(&[]);
+    let url = format!("http://{o}/p");
+    get(p.addr, &url, "");
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "HIT");
+    assert_eq!(request(p.addr, "PURGE", &url).status, 200);
+    assert_eq!(request(p.addr, "PURGE", &url).status, 404);
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "MISS");
+    assert_eq!(request(p.addr, "PURGE", "/not-a-url").status, 400);
+
+    let up = format!("http://{o}");
+    let r = proxy_binary(&["--upstream", &up]);
+    assert_eq!(get(r.addr, "/q", "").text(), "/q");
+    assert_eq!(x_cache(&get(r.addr, "/q", "")), "HIT");
+    assert_eq!(request(r.addr, "PURGE", "/q").status, 200);
+    assert_eq!(x_cache(&get(r.addr, "/q", "")), "MISS");
+}
+
+#[test]
+fn purge_only_from_the_purge_list() {
+    let o = origin(|_| {
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 1\r\n\r\nx".to_vec()
+    });
+    // Loopback may use the proxy but is not on this purge list.
+    let p = proxy_binary(&["--purge-allow", "10.1.2.0/24"]);
+    let url = format!("http://{o}/guarded");
+    get(p.addr, &url, "");
+    assert_eq!(request(p.addr, "PURGE", &url).status, 403);
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "HIT");
+    let bad = Command::new(env!("CARGO_BIN_EXE_reactor-proxy"))
+        .args(["--purge-allow", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+}

@@ -1,0 +1,217 @@
+//! Virtual hosts: several sites on one server, picked by the request's `Host` (or the
+//! authority of an absolute-form target), case-insensitively and without the port. A site
+//! without names is the default one; with no default, an unknown host gets 421.
+//!
+//! Each site has its own filters and handlers. They are installed on the [`Server`] as
+//! numbered slots: filter slot *i* runs the *i*-th filter of the request's site, handler
+//! slot *j* its *j*-th handler, so the core's chain (with its deferred replies and
+//! declines) works per site unchanged. The table can be replaced while the server runs
+//! (configuration reload); requests already dispatched finish with the site they had.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use reactor::{Context, Filter, Handler, Reply, Request, Response, Server};
+
+/// One site: the host names it answers to, its filters and its handlers.
+pub struct Site {
+    /// Host names (any case; empty for the default site).
+    pub names: Vec<String>,
+    /// Filters, in the order their request sides run.
+    pub filters: Vec<Box<dyn Filter>>,
+    /// Handlers, in order.
+    pub handlers: Vec<Box<dyn Handler>>,
+}
+
+/// The sites and their index by name.
+struct Table {
+    sites: Vec<Site>,
+    by_name: HashMap<String, usize>,
+    default: Option<usize>,
+}
+
+impl Table {
+    fn new(sites: Vec<Site>) -> Result<Table, String> {
+        let mut by_name = HashMap::new();
+        let mut default = None;
+        for (i, site) in sites.iter().enumerate() {
+            if site.names.is_empty() && default.replace(i).is_some() {
+                return Err("more than one site without host (default site)".into());
+            }
+            for name in &site.names {
+                if by_name.insert(normalize(name), i).is_some() {
+                    return Err(format!("host {name:?} belongs to two sites"));
+                }
+            }
+        }
+        Ok(Table {
+            sites,
+            by_name,
+            default,
+        })
+    }
+
+    /// The site for `req`, if any.
+    fn site(&self, req: &Request) -> Option<&Site> {
+        let i = if self.by_name.is_empty() {
+            self.default?
+        } else {
+            match host_of(req) {
+                Some(h) => self.by_name.get(&h).copied().or(self.default)?,
+                None => self.default?,
+            }
+        };
+        self.sites.get(i)
+    }
+}
+
+/// Lower case, without a trailing dot.
+fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The host a request is for, normalized and without port.
+pub fn host_of(req: &Request) -> Option<String> {
+    let authority = match req.target.split_once("://") {
+        Some((_, rest)) if !req.target.starts_with('/') => {
+            rest.split(['/', '?']).next().unwrap_or("")
+        }
+        _ => req.header("host")?,
+    };
+    let authority = authority.rsplit('@').next().unwrap_or(authority).trim();
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or(authority)
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    };
+    (!host.is_empty()).then(|| normalize(host))
+}
+
+/// The sites of a server, replaceable while it runs.
+///
+/// ```no_run
+/// use reactor::{Config, Server};
+/// use reactor_handlers::vhost::{Site, VirtualHosts};
+/// use reactor_handlers::{FsRoot, StaticFiles};
+///
+/// let site = |names: &[&str], dir: &str| -> std::io::Result<Site> {
+///     Ok(Site {
+///         names: names.iter().map(|n| n.to_string()).collect(),
+///         filters: vec![],
+///         handlers: vec![Box::new(StaticFiles::new(FsRoot::new(dir)?))],
+///     })
+/// };
+/// let hosts = VirtualHosts::new(vec![site(&["a.test"], "a")?, site(&[], "www")?]).unwrap();
+/// let server = hosts.install(Server::new(Config::default()));
+/// server.start()?.wait();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct VirtualHosts {
+    table: Arc<RwLock<Arc<Table>>>,
+    slots: (usize, usize),
+}
+
+impl VirtualHosts {
+    /// The sites; `Err` when two share a name or two are default.
+    pub fn new(sites: Vec<Site>) -> Result<VirtualHosts, String> {
+        let table = Table::new(sites)?;
+        let slots = slot_counts(&table);
+        Ok(VirtualHosts {
+            table: Arc::new(RwLock::new(Arc::new(table))),
+            slots,
+        })
+    }
+
+    /// Installs the host check and the slots on `server` (add other filters and handlers
+    /// before or after, as they should run).
+    pub fn install(&self, mut server: Server) -> Server {
+        server = server.filter(Router(self.clone()));
+        for i in 0..self.slots.0 {
+            server = server.filter(FilterSlot(self.clone(), i));
+        }
+        for j in 0..self.slots.1 {
+            server = server.handler(HandlerSlot(self.clone(), j));
+        }
+        server
+    }
+
+    /// Replaces the sites; `Err` (and nothing changes) when the new ones are invalid or
+    /// need more filter or handler slots than were installed.
+    pub fn replace(&self, sites: Vec<Site>) -> Result<(), String> {
+        let table = Table::new(sites)?;
+        let (f, h) = slot_counts(&table);
+        if f > self.slots.0 || h > self.slots.1 {
+            return Err(format!(
+                "the new sites need {f} filters and {h} handlers; this server has {} and {}",
+                self.slots.0, self.slots.1
+            ));
+        }
+        let mut current = self.table.write().map_err(|_| "site table poisoned")?;
+        *current = Arc::new(table);
+        Ok(())
+    }
+
+    fn current(&self) -> Option<Arc<Table>> {
+        self.table.read().ok().map(|t| t.clone())
+    }
+}
+
+fn slot_counts(table: &Table) -> (usize, usize) {
+    let f = table.sites.iter().map(|s| s.filters.len()).max();
+    let h = table.sites.iter().map(|s| s.handlers.len()).max();
+    (f.unwrap_or(0), h.unwrap_or(0))
+}
+
+/// Answers 421 for a host no site serves when there is no default site.
+struct Router(VirtualHosts);
+
+impl Filter for Router {
+    fn request(&self, req: &mut Request, _cx: &mut Context<'_>) -> Reply {
+        match self.0.current() {
+            Some(t) if t.site(req).is_some() => Reply::Decline,
+            _ => Reply::Response(Response::error_with(
+                421,
+                "This server does not serve that host.",
+            )),
+        }
+    }
+}
+
+/// Runs filter `.1` of the request's site.
+struct FilterSlot(VirtualHosts, usize);
+
+impl Filter for FilterSlot {
+    fn request(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
+        let Some(table) = self.0.current() else {
+            return Reply::Decline;
+        };
+        match table.site(req).and_then(|s| s.filters.get(self.1)) {
+            Some(f) => f.request(req, cx),
+            None => Reply::Decline,
+        }
+    }
+
+    fn response(&self, req: &Request, resp: &mut Response, cx: &mut Context<'_>) {
+        if let Some(table) = self.0.current() {
+            if let Some(f) = table.site(req).and_then(|s| s.filters.get(self.1)) {
+                f.response(req, resp, cx);
+            }
+        }
+    }
+}
+
+/// Runs handler `.1` of the request's site.
+struct HandlerSlot(VirtualHosts, usize);
+
+impl Handler for HandlerSlot {
+    fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
+        let Some(table) = self.0.current() else {
+            return Reply::Decline;
+        };
+        match table.site(req).and_then(|s| s.handlers.get(self.1)) {
+            Some(h) => h.handle(req, cx),
+            None => Reply::Decline,
+        }
+    }
+}
