@@ -77,13 +77,16 @@ pub fn load_all(
 
 /// An acceptor for `pairs` whose certificates are read again on SIGHUP: new handshakes
 /// get the new ones, connections in flight keep theirs; files that fail to load are
-/// logged and the old certificates stay.
+/// logged and the old certificates stay. `alpn`: the protocols offered, most preferred
+/// first (see [`reactor::tls::http_alpn`]).
 pub fn acceptor_reloading_on_sighup(
     program: &str,
     pairs: Vec<(PathBuf, PathBuf)>,
+    alpn: Vec<Vec<u8>>,
 ) -> Result<Acceptor, String> {
     let store = Arc::new(CertStore::new(load_all(program, &pairs)?));
-    let acceptor = Acceptor::new(store.clone()).map_err(|e| format!("TLS setup: {e}"))?;
+    let acceptor =
+        Acceptor::with_alpn(store.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
         .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
     let program = program.to_string();

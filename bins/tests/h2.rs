@@ -1,7 +1,7 @@
-//! HTTP/2 with prior knowledge on the plaintext listener, against real peers: curl
-//! (`--http2-prior-knowledge`), nghttp, and a frame-level driver on the Python `hpack`
-//! package (`h2_driver.py`) for the protocol violations and the known attacks, one case
-//! per rule of RFC 9113.
+//! HTTP/2 with prior knowledge on the plaintext listener and by ALPN over TLS, against real
+//! peers: curl (`--http2-prior-knowledge`, `--http2`), nghttp, and a frame-level driver on
+//! the Python `hpack` package (`h2_driver.py`) for the protocol violations and the known
+//! attacks, one case per rule of RFC 9113.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Httpd, TempDir};
+use common::{make_cert, Httpd, TempDir};
 
 const BIG: usize = 1 << 20;
 
@@ -259,4 +259,101 @@ fn zero_window_stall_resets_the_stream_only() {
     let out = driver(&h, "zero-window");
     assert!(has(&out, "rst 1 8"), "CANCEL after the send timeout: {out}");
     assert!(has(&out, "status 3 200") && has(&out, "data 3 6"), "{out}");
+}
+
+/// reactor-httpd serving `dir` over TLS with a certificate for `localhost`; the server and
+/// the CA file (the self-signed certificate) for curl.
+fn https(dir: &TempDir, extra: &[&str]) -> (Httpd, std::path::PathBuf) {
+    let (cert, key) = make_cert(dir, "localhost", &["localhost"], false);
+    let mut args = vec![
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (Httpd::start(&dir.0, &args), cert)
+}
+
+/// curl over HTTPS to `https://localhost:PORT/PATH` (resolved to the server): the head
+/// and body it printed.
+fn curl_tls(h: &Httpd, ca: &std::path::Path, path: &str, extra: &[&str]) -> String {
+    let port = h.addr.port();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-i",
+            "--max-time",
+            "20",
+            "--cacert",
+            ca.to_str().unwrap(),
+        ])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(extra)
+        .arg(format!("https://localhost:{port}{path}"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn alpn_h2_over_tls_for_curl_and_nghttp() {
+    let dir = site();
+    let (h, ca) = https(&dir, &[]);
+    let text = curl_tls(&h, &ca, "/hello.txt", &["--http2"]);
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhello\n"), "{text}");
+    // A big body through TLS records and flow control, byte for byte.
+    let got = dir.join("got.bin");
+    let port = h.addr.port();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "--max-time",
+            "20",
+            "--cacert",
+            ca.to_str().unwrap(),
+        ])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(["-w", "%{http_version}", "-o", got.to_str().unwrap()])
+        .arg(format!("https://localhost:{port}/big.bin"))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2");
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read(dir.join("big.bin")).unwrap()
+    );
+    // nghttp negotiates h2 by ALPN (it fails if the server does not select h2).
+    let base = format!("https://127.0.0.1:{port}");
+    let out = Command::new("nghttp")
+        .args(["-nv", "-t", "20"])
+        .args([format!("{base}/hello.txt"), format!("{base}/missing")])
+        .output()
+        .expect("nghttp runs (Debian: nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("The negotiated protocol: h2"), "{text}");
+    assert_eq!(text.matches(":status: 200").count(), 1, "{text}");
+    assert_eq!(text.matches(":status: 404").count(), 1, "{text}");
+}
+
+#[test]
+fn http1_over_tls_still_works_and_http2_off_offers_no_h2() {
+    let dir = site();
+    let (h, ca) = https(&dir, &[]);
+    let text = curl_tls(&h, &ca, "/hello.txt", &["--http1.1"]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhello\n"), "{text}");
+    drop(h);
+    let (h, ca) = https(&dir, &["--http2", "off"]);
+    let text = curl_tls(&h, &ca, "/hello.txt", &["--http2"]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }

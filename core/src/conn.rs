@@ -98,7 +98,7 @@ enum Phase {
 }
 
 /// The ALPN name of HTTP/1.1, the protocol this connection speaks.
-const HTTP11: &[u8] = b"http/1.1";
+use crate::tls::{ALPN_H2 as H2_ALPN, ALPN_HTTP11 as HTTP11};
 
 /// The 400 page's sentence for plain HTTP sent to a TLS port.
 const PLAIN_ON_TLS: &str =
@@ -214,11 +214,19 @@ impl Conn {
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
         if !self.input.is_empty() {
             if !started {
-                if self.transport.alpn().is_some_and(|p| p != HTTP11) {
-                    // Only the HTTP/1.1 codec exists: a client must not get another
-                    // protocol by ALPN (the acceptor offers no other).
-                    log::warn!("{}: ALPN protocol without a codec; closing", self.peer);
-                    return Err(());
+                match self.transport.alpn() {
+                    // The client chose HTTP/2 by ALPN: it still sends the preface, which
+                    // the session checks.
+                    Some(H2_ALPN) if env.shared.config.http2 => {
+                        self.start_h2(env);
+                        return Ok(true);
+                    }
+                    Some(p) if p != HTTP11 => {
+                        // A protocol with no codec here (the acceptor should not offer it).
+                        log::warn!("{}: ALPN protocol without a codec; closing", self.peer);
+                        return Err(());
+                    }
+                    _ => {}
                 }
                 self.phase = Phase::Head { started: true };
                 // The first head's time runs from accept (its deadline is already set);

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use reactor::tls::http_alpn;
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, start_announced};
 use reactor_bins::site_config::{invocation, Invocation};
@@ -47,7 +48,8 @@ Options:
   --body-timeout SECS      longest pause between reads of a request body [default: 60]
   --send-timeout SECS      longest stall while sending a response [default: 60]
   --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
-  --http2 on|off           HTTP/2 with prior knowledge on plaintext [default: on]
+  --http2 on|off           HTTP/2: by ALPN h2 over TLS, with prior knowledge on
+                           plaintext [default: on]
   --tls-cert FILE          PEM certificate chain (leaf first); serve HTTPS. Repeatable, each
                            followed by its --tls-key; chosen by SNI, the first by default
   --tls-key FILE           PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the --tls-cert
@@ -253,8 +255,9 @@ fn main() {
             .tls
             .pairs()
             .unwrap_or_else(|e| die("reactor-httpd", e, 2));
-        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs)
-            .unwrap_or_else(|e| die("reactor-httpd", e, 2));
+        let acceptor =
+            acceptor_reloading_on_sighup("reactor-httpd", pairs, http_alpn(config.http2))
+                .unwrap_or_else(|e| die("reactor-httpd", e, 2));
         config.tls = Some(acceptor);
     }
     let mut server = Server::new(config);
