@@ -75,12 +75,17 @@ fn next_piece(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<usize>
 /// Writes `piece` with a bare LF turned into CRLF; `after_cr` tells if the
 /// previous piece ended with CR.
 fn write_crlf(w: &mut impl Write, piece: &[u8], after_cr: bool) -> io::Result<()> {
-    match piece.strip_suffix(b"\n") {
-        Some(line) if !line.ends_with(b"\r") && !(line.is_empty() && after_cr) => {
+    let line = match piece.strip_suffix(b"\n") {
+        Some(line) if line.is_empty() => (!after_cr).then_some(line),
+        Some(line) => (!line.ends_with(b"\r")).then_some(line),
+        None => None,
+    };
+    match line {
+        Some(line) => {
             w.write_all(line)?;
             w.write_all(b"\r\n")
         }
-        _ => w.write_all(piece),
+        None => w.write_all(piece),
     }
 }
 
@@ -245,24 +250,26 @@ impl RawMessage {
         // The body, piece by piece.
         let (mut at_line_start, mut after_cr) = (true, false);
         let mut piece = first_body_piece;
-        while !ended {
-            let data = match piece.take() {
-                Some(p) => p,
-                None => {
-                    if next_piece(&mut reader, &mut buf).map_err(io_err)? == 0 {
-                        break;
+        if !ended {
+            loop {
+                let data = match piece.take() {
+                    Some(p) => p,
+                    None => {
+                        if next_piece(&mut reader, &mut buf).map_err(io_err)? == 0 {
+                            break;
+                        }
+                        std::mem::take(&mut buf)
                     }
-                    std::mem::take(&mut buf)
+                };
+                if at_line_start && !opts.ignore_dots && (data == b".\n" || data == b".\r\n") {
+                    break;
                 }
-            };
-            if at_line_start && !opts.ignore_dots && (data == b".\n" || data == b".\r\n") {
-                break;
+                eight_bit |= data.iter().any(|&b| b > 127);
+                write_crlf(&mut out, &data, after_cr).map_err(spool_err)?;
+                at_line_start = data.ends_with(b"\n");
+                after_cr = data.ends_with(b"\r");
+                buf = data;
             }
-            eight_bit |= data.iter().any(|&b| b > 127);
-            write_crlf(&mut out, &data, after_cr).map_err(spool_err)?;
-            at_line_start = data.ends_with(b"\n");
-            after_cr = data.ends_with(b"\r");
-            buf = data;
         }
         out.flush().map_err(spool_err)?;
         drop(out);
