@@ -305,9 +305,14 @@ fn curl_tls(h: &Httpd, ca: &std::path::Path, path: &str, extra: &[&str]) -> Stri
 #[test]
 fn alpn_h2_over_tls_for_curl_and_nghttp() {
     let dir = site();
-    let (h, ca) = https(&dir, &[]);
+    let (h, ca) = https(&dir, &["--hsts", "600"]);
     let text = curl_tls(&h, &ca, "/hello.txt", &["--http2"]);
     assert!(text.starts_with("HTTP/2 200"), "{text}");
+    // Filters see the TLS facts of an HTTP/2 request (HSTS goes on HTTPS answers only).
+    assert!(
+        text.contains("strict-transport-security: max-age=600"),
+        "{text}"
+    );
     assert!(text.ends_with("\r\n\r\nhello\n"), "{text}");
     // A big body through TLS records and flow control, byte for byte.
     let got = dir.join("got.bin");
