@@ -77,18 +77,14 @@ pub fn load_all(
 
 /// An acceptor for `pairs` whose certificates are read again on SIGHUP: new handshakes
 /// get the new ones, connections in flight keep theirs; files that fail to load are
-/// logged and the old certificates stay.
-/// `acme` also offers ALPN `acme-tls/1`, to answer TLS-ALPN-01 challenges (RFC 8737).
+/// logged and the old certificates stay. `alpn`: the protocols offered, most preferred
+/// first (see [`reactor::tls::http_alpn`]).
 pub fn acceptor_reloading_on_sighup(
     program: &str,
     pairs: Vec<(PathBuf, PathBuf)>,
-    acme: bool,
+    alpn: Vec<Vec<u8>>,
 ) -> Result<Acceptor, String> {
     let store = Arc::new(CertStore::new(load_all(program, &pairs)?));
-    let mut alpn = vec![b"http/1.1".to_vec()];
-    if acme {
-        alpn.push(reactor::tls::ACME_TLS_ALPN.to_vec());
-    }
     let acceptor =
         Acceptor::with_alpn(store.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])

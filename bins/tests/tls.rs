@@ -6,35 +6,14 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Httpd, TempDir, HTTPD};
+use common::{make_cert, Httpd, TempDir, HTTPD};
 use reactor::testing::Client;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-
-/// Writes a self-signed ECDSA P-256 certificate for `names` (PKCS#8 key) into `dir` as
-/// `NAME.crt` and `NAME.key`; returns both paths.
-fn make_cert(dir: &TempDir, file: &str, names: &[&str], expired: bool) -> (PathBuf, PathBuf) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params =
-        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
-    let cert = params.self_signed(&key).unwrap();
-    let (c, k) = (
-        dir.join(&format!("{file}.crt")),
-        dir.join(&format!("{file}.key")),
-    );
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
-    (c, k)
-}
 
 fn der(cert: &Path) -> CertificateDer<'static> {
     CertificateDer::from_pem_file(cert).unwrap()
@@ -112,7 +91,8 @@ fn serves_https_to_curl_openssl_and_reactor_client() {
     let www = root();
     let (c, k) = make_cert(&dir, "a", &["a.test"], false);
     let s = https(&www, &[(&c, &k)], &["--hsts", "600"]);
-    let out = curl(s.addr, "a.test", "/index.html", &c, &[]);
+    // (curl would choose h2 by ALPN; bins/tests/h2.rs covers that.)
+    let out = curl(s.addr, "a.test", "/index.html", &c, &["--http1.1"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
@@ -120,7 +100,7 @@ fn serves_https_to_curl_openssl_and_reactor_client() {
         "{t}"
     );
     assert!(t.contains("Strict-Transport-Security: max-age=600"), "{t}");
-    // TLS 1.3 and 1.2 with ALPN http/1.1; nothing older.
+    // TLS 1.3 and 1.2 with ALPN http/1.1 (h2 is offered too); nothing older.
     let o = s_client(s.addr, "a.test", &["-alpn", "http/1.1"]);
     assert!(o.contains("ALPN protocol: http/1.1"), "{o}");
     assert!(o.contains("TLSv1.3") && o.contains("hello over tls"), "{o}");

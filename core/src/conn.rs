@@ -15,8 +15,8 @@
 //! edge-triggered) and remembers that it blocked.
 //!
 //! The protocol seam: the transport tells which protocol the client chose by ALPN; this
-//! state machine is the HTTP/1.1 driver, and an HTTP/2 codec would be a second driver over
-//! the same transport, exchange and write queue.
+//! state machine is the HTTP/1.1 driver, and [`H2`] the HTTP/2 one over the same
+//! transport and exchange, started by ALPN `h2` or, on plaintext, by the preface.
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,8 +28,10 @@ use slab::Slab;
 
 use crate::access_log::{self, Entry};
 use crate::body::BodyDecoder;
+use crate::conn_h2::{Drove, Who, H2};
 use crate::exchange::Step;
 use crate::h1::{self, HeadReader};
+use crate::h2::frame::PREFACE;
 use crate::handler::{ConnRef, Context};
 use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
@@ -65,6 +67,18 @@ pub(crate) struct Env<'a> {
     pub spares: &'a mut Recycler,
 }
 
+impl Env<'_> {
+    /// What a plugin's [`Context`] may use of the reactor.
+    pub fn ops(&mut self) -> Ops<'_> {
+        Ops {
+            registry: self.registry,
+            sockets: &mut *self.sockets,
+            shared: self.shared,
+            notifier: self.notifier,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Phase {
     /// Reading a request head; `started` once a byte of it has arrived.
@@ -87,10 +101,12 @@ enum Phase {
     Linger,
     /// Response sent and nothing left unread: close now.
     Done,
+    /// The client spoke HTTP/2 (prior knowledge): the [`H2`] driver runs the connection.
+    H2,
 }
 
 /// The ALPN name of HTTP/1.1, the protocol this connection speaks.
-const HTTP11: &[u8] = b"http/1.1";
+use crate::tls::{ALPN_H2 as H2_ALPN, ALPN_HTTP11 as HTTP11};
 
 /// The 400 page's sentence for plain HTTP sent to a TLS port.
 const PLAIN_ON_TLS: &str =
@@ -123,6 +139,7 @@ pub(crate) struct Conn {
     stream: Option<StreamIn>,
     /// Bytes that followed the head of the request that was upgraded.
     upgrade_input: Vec<u8>,
+    h2: Option<Box<H2>>,
     pub deadline: Option<Instant>,
 }
 
@@ -145,6 +162,7 @@ impl Conn {
             upgraded: None,
             stream: None,
             upgrade_input: Vec::new(),
+            h2: None,
             deadline: Some(deadline),
         }
     }
@@ -153,6 +171,7 @@ impl Conn {
         ConnRef {
             key: env.key,
             id: self.id,
+            stream: 0,
         }
     }
 
@@ -187,6 +206,7 @@ impl Conn {
                 Phase::Upgraded => return self.run_upgraded(env, false),
                 Phase::Linger => return self.linger(),
                 Phase::Done => return Next::Close,
+                Phase::H2 => return self.drive_h2(env),
             };
             match progressed {
                 Ok(true) => continue,
@@ -212,17 +232,36 @@ impl Conn {
     fn read_head(&mut self, env: &mut Env<'_>, started: bool) -> Result<bool, ()> {
         if !self.input.is_empty() {
             if !started {
-                if self.transport.alpn().is_some_and(|p| p != HTTP11) {
-                    // Only the HTTP/1.1 codec exists: a client must not get another
-                    // protocol by ALPN (the acceptor offers no other).
-                    log::warn!("{}: ALPN protocol without a codec; closing", self.peer);
-                    return Err(());
+                match self.transport.alpn() {
+                    // The client chose HTTP/2 by ALPN: it still sends the preface, which
+                    // the session checks.
+                    Some(H2_ALPN) if env.shared.config.http2 => {
+                        self.start_h2(env);
+                        return Ok(true);
+                    }
+                    Some(p) if p != HTTP11 => {
+                        // A protocol with no codec here (the acceptor should not offer it).
+                        log::warn!("{}: ALPN protocol without a codec; closing", self.peer);
+                        return Err(());
+                    }
+                    _ => {}
                 }
                 self.phase = Phase::Head { started: true };
                 // The first head's time runs from accept (its deadline is already set);
                 // after a response (status != 0) the idle keep-alive wait gives way to it.
                 if self.status != 0 {
                     self.deadline = Some(env.now + env.shared.config.timeouts.header);
+                }
+            }
+            if self.status == 0 && env.shared.config.http2 {
+                let data = self.input.data();
+                let n = data.len().min(PREFACE.len());
+                if data[..n] == PREFACE[..n] {
+                    if n == PREFACE.len() {
+                        self.start_h2(env);
+                        return Ok(true);
+                    }
+                    return self.fill(env);
                 }
             }
             // A streamed body is not bound by max_body: begin_request applies it to the rest.
@@ -367,8 +406,71 @@ impl Conn {
         Ok(true)
     }
 
-    /// A deferred reply arrived.
-    pub fn deliver(&mut self, env: &mut Env<'_>, reply: Option<Response>) {
+    /// The connection began with the HTTP/2 preface: hand it to the HTTP/2 driver.
+    fn start_h2(&mut self, env: &mut Env<'_>) {
+        let tls = self.transport.tls_info();
+        let h2 = H2::new(&env.shared.config, self.input.data(), env.now, tls);
+        self.input.consume(usize::MAX);
+        self.input.release(env.bufs);
+        self.h2 = Some(Box::new(h2));
+        self.phase = Phase::H2;
+        env.shared.stats.h2_connection();
+        self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
+    }
+
+    fn who(&self, env: &Env<'_>) -> Who {
+        Who {
+            key: env.key,
+            id: self.id,
+            peer: self.peer,
+        }
+    }
+
+    /// Runs the HTTP/2 driver and keeps the connection's deadline: the send timeout while
+    /// streams are open, the keep-alive timeout when idle, none while a handler owes an
+    /// answer.
+    fn drive_h2(&mut self, env: &mut Env<'_>) -> Next {
+        let who = self.who(env);
+        let Some(h2) = self.h2.as_mut() else {
+            return Next::Close;
+        };
+        match h2.drive(&mut self.transport, env, &who) {
+            Err(()) => Next::Close,
+            Ok(Drove::Finished) => {
+                // As after a last HTTP/1.1 response: shut our side and drain theirs, so
+                // the GOAWAY is read before the close could reset the connection.
+                self.transport.shutdown_write();
+                self.phase = Phase::Linger;
+                self.deadline = Some(env.now + env.shared.config.timeouts.linger);
+                self.linger()
+            }
+            Ok(Drove::Running(moved)) => {
+                let t = &env.shared.config.timeouts;
+                if h2.waiting() {
+                    self.deadline = None;
+                } else if moved || self.deadline.is_none() {
+                    let wait = if h2.is_idle() { t.keep_alive } else { t.send };
+                    self.deadline = Some(env.now + wait);
+                }
+                Next::Keep
+            }
+        }
+    }
+
+    /// A pool job read part of a file body for an HTTP/2 stream.
+    pub fn h2_file_read(&mut self, env: &mut Env<'_>, stream: u32, read: io::Result<Vec<u8>>) {
+        let who = self.who(env);
+        if let Some(h2) = self.h2.as_mut() {
+            h2.file_read(stream, read, &who);
+        }
+    }
+
+    /// A deferred reply arrived (for `stream`, on an HTTP/2 connection).
+    pub fn deliver(&mut self, env: &mut Env<'_>, stream: u32, reply: Option<Response>) {
+        let who = self.who(env);
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.deliver(stream, reply, env, &who);
+        }
         if let Phase::Streaming(i) = self.phase {
             self.abandon_stream();
             self.phase = Phase::Waiting(i);
@@ -386,14 +488,10 @@ impl Conn {
         let conn = self.conn_ref(env);
         let resp = match self.current.as_deref() {
             Some(req) => {
-                let mut ops = Ops {
-                    registry: env.registry,
-                    sockets: &mut *env.sockets,
-                    shared: env.shared,
-                    notifier: env.notifier,
-                };
-                let mut cx = Context::new(&mut ops, Some(conn), env.now);
-                let (resp, close) = env.shared.chain.filter_response(req, resp, &mut cx);
+                let (shared, now) = (env.shared, env.now);
+                let mut ops = env.ops();
+                let mut cx = Context::new(&mut ops, Some(conn), now);
+                let (resp, close) = shared.chain.filter_response(req, resp, &mut cx);
                 if close {
                     self.keep_alive = false;
                 }
@@ -434,6 +532,17 @@ impl Conn {
                     HttpError::new(408, "request body not received in time"),
                 );
                 self.drive(env)
+            }
+            Phase::H2 => {
+                // Streams stalled on a closed window are reset and the others go on;
+                // otherwise the client is idle or not reading at all: close.
+                let who = self.who(env);
+                let reset = self.h2.as_mut().map_or(0, |h2| h2.reset_stalled(env, &who));
+                if reset > 0 {
+                    self.drive_h2(env)
+                } else {
+                    Next::Close
+                }
             }
             _ => Next::Close,
         }
@@ -675,6 +784,7 @@ impl Conn {
                 conn: ConnRef {
                     key: env.key,
                     id: self.id,
+                    stream: 0,
                 },
             },
         };

@@ -25,6 +25,8 @@ use crate::upgrade::Waker;
 pub struct ConnRef {
     pub(crate) key: usize,
     pub(crate) id: u64,
+    /// The HTTP/2 stream the message is for (0 on an HTTP/1.1 connection).
+    pub(crate) stream: u32,
 }
 
 /// A closure to run on the reactor thread.
@@ -224,6 +226,7 @@ impl Context<'_> {
             conn: self.conn.unwrap_or(ConnRef {
                 key: usize::MAX,
                 id: u64::MAX,
+                stream: 0,
             }),
             done: false,
         }

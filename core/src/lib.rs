@@ -18,10 +18,12 @@
 pub mod access_log;
 pub mod body;
 mod conn;
+mod conn_h2;
 pub mod date;
 mod exchange;
 pub mod filter;
 mod h1;
+pub mod h2;
 pub mod handler;
 mod inbuf;
 pub mod notify;

@@ -16,6 +16,8 @@ pub(crate) enum Msg {
     FileChunk(ConnRef, std::io::Result<Vec<u8>>),
     /// A streamed body has data, ended or was aborted; or an upgraded connection was woken.
     Stream(ConnRef),
+    /// A pool job read part of a file body for an HTTP/2 stream (`ConnRef::stream`).
+    Read(ConnRef, std::io::Result<Vec<u8>>),
     /// Run a closure on the reactor.
     Run(Task),
 }

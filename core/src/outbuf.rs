@@ -25,13 +25,13 @@ pub(crate) const FILE_CHUNK: usize = 64 * 1024;
 const MAX_SLICES: usize = 64;
 
 /// Bytes ready to be written.
-enum Chunk {
+pub(crate) enum Chunk {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
 }
 
 impl Chunk {
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
             Chunk::Shared(s) => s,

@@ -138,7 +138,7 @@ pub(crate) fn parse_head_into(
     };
     let keep_alive = match version {
         Version::Http11 => !headers.has_token("connection", "close"),
-        Version::Http10 => headers.has_token("connection", "keep-alive"),
+        Version::Http10 | Version::Http2 => headers.has_token("connection", "keep-alive"),
     };
     req.method.clear();
     req.method.push_str(method);

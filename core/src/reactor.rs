@@ -319,7 +319,7 @@ impl Reactor {
                 let (Some(conn), mut env) = self.env(r.key, now) else {
                     return;
                 };
-                conn.deliver(&mut env, reply);
+                conn.deliver(&mut env, r.stream, reply);
                 self.drive(r.key, now);
             }
             Msg::Sent(r, sent) if self.conn_for(r) => {
@@ -343,6 +343,13 @@ impl Reactor {
                 }
             }
             Msg::Stream(r) if self.conn_for(r) => self.drive(r.key, now),
+            Msg::Read(r, read) if self.conn_for(r) => {
+                let (Some(conn), mut env) = self.env(r.key, now) else {
+                    return;
+                };
+                conn.h2_file_read(&mut env, r.stream, read);
+                self.drive(r.key, now);
+            }
             Msg::Run(f) => {
                 let mut ops = self.ops();
                 let mut cx = Context::new(&mut ops, None, now);

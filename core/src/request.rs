@@ -11,6 +11,8 @@ pub enum Version {
     Http10,
     /// HTTP/1.1
     Http11,
+    /// HTTP/2 (shown as `HTTP/2.0` in the access log, as nginx does).
+    Http2,
 }
 
 impl Version {
@@ -19,6 +21,7 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2.0",
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<LogSink>,
+    /// Whether a connection that starts with the HTTP/2 preface speaks HTTP/2 (prior
+    /// knowledge, RFC 9113 §3.3); otherwise it gets HTTP/1.1's answer to a bad request.
+    pub http2: bool,
     /// TLS for every connection (`None`: plain HTTP).
     pub tls: Option<Acceptor>,
 }
@@ -82,6 +85,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             max_connections: 10_000,
             access_log: None,
+            http2: true,
             tls: None,
         }
     }

@@ -12,6 +12,8 @@ pub struct Stats {
     requests: AtomicU64,
     by_class: [AtomicU64; 5],
     bytes_sent: AtomicU64,
+    h2_connections: AtomicU64,
+    h2_streams: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -29,6 +31,10 @@ pub struct Snapshot {
     pub by_class: [u64; 5],
     /// Body bytes sent since start.
     pub bytes_sent: u64,
+    /// Connections that spoke HTTP/2, since start.
+    pub http2_connections: u64,
+    /// HTTP/2 streams (requests) received since start.
+    pub http2_streams: u64,
 }
 
 impl Default for Stats {
@@ -40,6 +46,8 @@ impl Default for Stats {
             requests: AtomicU64::new(0),
             by_class: Default::default(),
             bytes_sent: AtomicU64::new(0),
+            h2_connections: AtomicU64::new(0),
+            h2_streams: AtomicU64::new(0),
         }
     }
 }
@@ -61,6 +69,14 @@ impl Stats {
         self.bytes_sent.fetch_add(body_bytes, Relaxed);
     }
 
+    pub(crate) fn h2_connection(&self) {
+        self.h2_connections.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn h2_stream(&self) {
+        self.h2_streams.fetch_add(1, Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -70,6 +86,8 @@ impl Stats {
             requests: self.requests.load(Relaxed),
             by_class: std::array::from_fn(|i| self.by_class[i].load(Relaxed)),
             bytes_sent: self.bytes_sent.load(Relaxed),
+            http2_connections: self.h2_connections.load(Relaxed),
+            http2_streams: self.h2_streams.load(Relaxed),
         }
     }
 }

@@ -44,12 +44,15 @@ impl Handler for StatusPage {
                 format!(
                     "{{\"uptime_seconds\":{},\"active_connections\":{},\"accepted_connections\":{},\
                      \"requests\":{},\"responses\":{{\"1xx\":{c1},\"2xx\":{c2},\"3xx\":{c3},\
-                     \"4xx\":{c4},\"5xx\":{c5}}},\"bytes_sent\":{}}}\n",
+                     \"4xx\":{c4},\"5xx\":{c5}}},\"bytes_sent\":{},\"http2_connections\":{},\
+                     \"http2_streams\":{}}}\n",
                     s.uptime.as_secs(),
                     s.active_connections,
                     s.accepted,
                     s.requests,
-                    s.bytes_sent
+                    s.bytes_sent,
+                    s.http2_connections,
+                    s.http2_streams
                 )
                 .into_bytes(),
             )
@@ -78,9 +81,16 @@ impl Handler for StatusPage {
                      <tr><th>1xx</th><td>{c1}</td></tr><tr><th>2xx</th><td>{c2}</td></tr>\
                      <tr><th>3xx</th><td>{c3}</td></tr><tr><th>4xx</th><td>{c4}</td></tr>\
                      <tr><th>5xx</th><td>{c5}</td></tr>\
-                     <tr><th>Body bytes sent</th><td>{}</td></tr></table>\
+                     <tr><th>Body bytes sent</th><td>{}</td></tr>\
+                     <tr><th>HTTP/2 connections</th><td>{}</td></tr>\
+                     <tr><th>HTTP/2 streams</th><td>{}</td></tr></table>\
                      <p>Refreshes every 5 seconds. <a href=\"?format=json\">JSON</a></p></body></html>\n",
-                    s.active_connections, s.accepted, s.requests, s.bytes_sent
+                    s.active_connections,
+                    s.accepted,
+                    s.requests,
+                    s.bytes_sent,
+                    s.http2_connections,
+                    s.http2_streams
                 ),
             )
         };

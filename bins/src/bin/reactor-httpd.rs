@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use reactor::tls::http_alpn;
 use reactor::{Config, Server};
 use reactor_bins::acme::serve::AcmeFlags;
 use reactor_bins::acme::Http01Handler;
@@ -49,6 +50,8 @@ Options:
   --body-timeout SECS      longest pause between reads of a request body [default: 60]
   --send-timeout SECS      longest stall while sending a response [default: 60]
   --shutdown-grace SECS    on SIGTERM/SIGINT, time in-flight responses get [default: 30]
+  --http2 on|off           HTTP/2: by ALPN h2 over TLS, with prior knowledge on
+                           plaintext [default: on]
   --tls-cert FILE          PEM certificate chain (leaf first); serve HTTPS. Repeatable, each
                            followed by its --tls-key; chosen by SNI, the first by default
   --tls-key FILE           PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the --tls-cert
@@ -162,6 +165,14 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
             }
             Long("log-level") => opts.log_level = parse_value("--log-level", parser.value().ok())?,
             Long("no-listing") => opts.listing = false,
+            Long("http2") => {
+                let v: String = parse_value("--http2", parser.value().ok())?;
+                config.http2 = match v.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--http2: expected on or off, got {v:?}")),
+                };
+            }
             Long("status") => {
                 let p: String = parse_value("--status", parser.value().ok())?;
                 if !p.starts_with('/') {
@@ -288,7 +299,11 @@ fn main() {
     let tls = !pairs.is_empty() || acme;
     let mut challenges = None;
     if tls {
-        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs, acme)
+        let mut alpn = http_alpn(config.http2);
+        if acme {
+            alpn.push(reactor::tls::ACME_TLS_ALPN.to_vec());
+        }
+        let acceptor = acceptor_reloading_on_sighup("reactor-httpd", pairs, alpn)
             .unwrap_or_else(|e| die("reactor-httpd", e, 2));
         if acme {
             let started = opts.acme.start(acceptor.store());

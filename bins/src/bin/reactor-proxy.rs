@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use reactor::tls::http_alpn;
 use reactor::{Config, Server};
 use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
 use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
@@ -250,7 +251,7 @@ fn main() {
             .tls
             .pairs()
             .unwrap_or_else(|e| die("reactor-proxy", e, 2));
-        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs, false)
+        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs, http_alpn(false))
             .unwrap_or_else(|e| die("reactor-proxy", e, 2));
         config.tls = Some(acceptor);
     }

@@ -150,3 +150,24 @@ impl Drop for Httpd {
         let _ = self.child.wait();
     }
 }
+
+/// Writes a self-signed ECDSA P-256 certificate for `names` (PKCS#8 key) into `dir` as
+/// `NAME.crt` and `NAME.key`; returns both paths.
+pub fn make_cert(dir: &TempDir, file: &str, names: &[&str], expired: bool) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (
+        dir.join(&format!("{file}.crt")),
+        dir.join(&format!("{file}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}

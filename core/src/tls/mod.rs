@@ -59,10 +59,31 @@ impl std::fmt::Debug for Acceptor {
     }
 }
 
+/// The ALPN name of HTTP/1.1.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// The ALPN name of HTTP/2 over TLS (RFC 9113 §3.2).
+pub const ALPN_H2: &[u8] = b"h2";
+
+/// The ALPN protocols the server speaks, most preferred first: `h2` (when `http2`) and
+/// `http/1.1`. Extend the list (e.g. with [`ACME_TLS_ALPN`]) before
+/// [`Acceptor::with_alpn`].
+///
+/// ```
+/// use reactor::tls::http_alpn;
+///
+/// assert_eq!(http_alpn(true), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+/// assert_eq!(http_alpn(false), vec![b"http/1.1".to_vec()]);
+/// ```
+pub fn http_alpn(http2: bool) -> Vec<Vec<u8>> {
+    let h2 = http2.then(|| ALPN_H2.to_vec());
+    h2.into_iter().chain([ALPN_HTTP11.to_vec()]).collect()
+}
+
 impl Acceptor {
-    /// An acceptor offering ALPN `http/1.1`.
+    /// An acceptor offering ALPN `http/1.1` only.
     pub fn new(store: Arc<CertStore>) -> Result<Acceptor, rustls::Error> {
-        Acceptor::with_alpn(store, vec![b"http/1.1".to_vec()])
+        Acceptor::with_alpn(store, http_alpn(false))
     }
 
     /// An acceptor offering the ALPN protocols `alpn`, most preferred first (add
