@@ -3,11 +3,12 @@
 
 use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::AcmeError;
 use crate::client::read_response;
@@ -43,31 +44,12 @@ pub struct Https {
 }
 
 impl Https {
-    /// Trusts the webpki roots and the PEM certificates in `extra_ca` (e.g. a test CA).
-    pub fn new(extra_ca: Option<&[u8]>) -> Result<Self, AcmeError> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(pem) = extra_ca {
-            let mut found = false;
-            for cert in rustls_pemfile_certs(pem)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| AcmeError::Local(format!("bad CA certificate: {e}")))?;
-                found = true;
-            }
-            if !found {
-                return Err(AcmeError::Local("no certificate in the CA file".into()));
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| AcmeError::Local(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Https {
-            config: Arc::new(config),
-        })
+    /// Trusts the webpki roots and the PEM certificates of the file `extra_ca` (e.g. a
+    /// test CA): the same client setup as the proxy's towards `https://` origins.
+    pub fn new(extra_ca: Option<&Path>) -> Result<Self, AcmeError> {
+        let config =
+            reactor_handlers::proxy::tls::client_config(extra_ca).map_err(AcmeError::Local)?;
+        Ok(Https { config })
     }
 
     /// Sends `method url` with an optional `(content type, body)` and reads the answer.
@@ -169,16 +151,6 @@ fn parse(raw: &[u8]) -> Result<HttpResponse, AcmeError> {
             body: rest[n..].to_vec(),
         });
     }
-}
-
-/// Every `CERTIFICATE` block of a PEM file.
-pub(crate) fn rustls_pemfile_certs(
-    pem: &[u8],
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, AcmeError> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AcmeError::Local(format!("bad PEM: {e:?}")))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
 use super::challenge::Challenges;
-use super::http::{rustls_pemfile_certs, Https};
+use super::http::Https;
 use super::jws::AccountKey;
 use super::protocol::{Account, ChallengeKind, Issued};
 use super::store::Store;
@@ -235,14 +235,7 @@ impl Manager {
         account: &'a mut Option<Account>,
     ) -> Result<&'a mut Account, AcmeError> {
         if account.is_none() {
-            let extra = match &self.config.ca_file {
-                Some(p) => Some(
-                    std::fs::read(p)
-                        .map_err(|e| AcmeError::Local(format!("{}: {e}", p.display())))?,
-                ),
-                None => None,
-            };
-            let https = Https::new(extra.as_deref())?;
+            let https = Https::new(self.config.ca_file.as_deref())?;
             let dir = &self.config.directory;
             let stored = store
                 .account_key(dir)
@@ -287,8 +280,9 @@ impl Manager {
 }
 
 fn issued_validity(issued: &Issued) -> Option<Validity> {
-    let certs = rustls_pemfile_certs(issued.chain_pem.as_bytes()).ok()?;
-    validity(certs.first()?)
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let leaf = CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes()).next()?;
+    validity(&leaf.ok()?)
 }
 
 /// A time for humans: seconds from now.
