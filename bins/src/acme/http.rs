@@ -60,6 +60,7 @@ impl Https {
         body: Option<(&str, &[u8])>,
     ) -> Result<HttpResponse, AcmeError> {
         let (host, port, path) = split_url(url)?;
+        let host = host.as_str();
         let addr = (host, port)
             .to_socket_addrs()
             .map_err(|e| AcmeError::Io(format!("cannot resolve {host}: {e}")))?
@@ -99,24 +100,12 @@ impl Https {
 }
 
 /// Splits `https://host[:port]/path` (only https: ACME requires it).
-fn split_url(url: &str) -> Result<(&str, u16, &str), AcmeError> {
+fn split_url(url: &str) -> Result<(String, u16, String), AcmeError> {
     let bad = || AcmeError::Local(format!("not an https URL: {url:?}"));
-    let rest = url.strip_prefix("https://").ok_or_else(bad)?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            (h, p.parse().map_err(|_| bad())?)
-        }
-        _ => (authority, 443),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad());
+    match reactor_handlers::proxy::target::parse_origin_url(url) {
+        Ok(t) if t.tls => Ok((t.host, t.port, t.path)),
+        _ => Err(bad()),
     }
-    Ok((host, port, path))
 }
 
 /// Splits what `read_response` copied out (the last head, then the de-framed body).
@@ -161,10 +150,16 @@ mod tests {
     fn urls() {
         assert_eq!(
             split_url("https://ca.test:14000/dir").unwrap(),
-            ("ca.test", 14000, "/dir")
+            ("ca.test".into(), 14000, "/dir".into())
         );
-        assert_eq!(split_url("https://ca.test").unwrap(), ("ca.test", 443, "/"));
-        assert_eq!(split_url("https://[::1]:9/x").unwrap(), ("::1", 9, "/x"));
+        assert_eq!(
+            split_url("https://ca.test").unwrap(),
+            ("ca.test".into(), 443, "/".into())
+        );
+        assert_eq!(
+            split_url("https://[::1]:9/x").unwrap(),
+            ("::1".into(), 9, "/x".into())
+        );
         assert!(split_url("http://ca.test/").is_err());
         assert!(split_url("https://:1/").is_err());
     }
