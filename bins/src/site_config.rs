@@ -21,7 +21,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// Top-level keys whose string values are file paths.
-const PATH_KEYS: &[&str] = &["root", "access_log", "tls_cert", "tls_key"];
+const PATH_KEYS: &[&str] = &[
+    "root",
+    "access_log",
+    "tls_cert",
+    "tls_key",
+    "acme_ca",
+    "acme_state",
+];
 
 /// One virtual host of the file, validated, with its files (htpasswd, error pages) read.
 #[derive(Debug, Clone)]
@@ -42,6 +49,8 @@ pub struct SiteSpec {
     pub precompressed: Option<bool>,
     /// Certificate and key files for this site's names (picked by SNI under TLS).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// One certificate for all of `names`, obtained and renewed from the ACME CA.
+    pub acme: bool,
     /// The file served with 200 instead of a 404 (single-page applications).
     pub fallback: Option<String>,
     /// Pages for error statuses.
@@ -245,23 +254,28 @@ fn parse(path: &Path, text: &str, usage: &str) -> Result<(Vec<OsString>, ConfigF
                 errors.push((line, format!("{key} takes true or false")));
                 continue;
             }
-            (toml::Value::String(s), Some(true)) => {
-                let v = if PATH_KEYS.contains(&key.as_str()) && s != "-" {
-                    dir.join(s).into_os_string()
-                } else {
-                    OsString::from(s)
-                };
-                args.push(arg(&flag));
-                args.push(v);
+            (toml::Value::Array(items), Some(true)) => {
+                // A repeatable flag: `acme = ["a.example", "b.example"]`.
+                for item in items {
+                    match flag_value(&dir, key, item) {
+                        Some(v) => args.extend([arg(&flag), v]),
+                        None => {
+                            errors.push((
+                                line,
+                                format!("{key}: each item must be a string or an integer"),
+                            ));
+                            break;
+                        }
+                    }
+                }
             }
-            (toml::Value::Integer(n), Some(true)) => {
-                args.push(arg(&flag));
-                args.push(OsString::from(n.to_string()));
-            }
-            (_, Some(true)) => {
-                errors.push((line, format!("{key} must be a string or an integer")));
-                continue;
-            }
+            (value, Some(true)) => match flag_value(&dir, key, value) {
+                Some(v) => args.extend([arg(&flag), v]),
+                None => {
+                    errors.push((line, format!("{key} must be a string or an integer")));
+                    continue;
+                }
+            },
         }
         if let Some(l) = line {
             flag_lines.insert(format!("--{flag}"), l);
@@ -301,6 +315,19 @@ fn parse(path: &Path, text: &str, usage: &str) -> Result<(Vec<OsString>, ConfigF
         flag_lines,
     };
     Ok((args, file))
+}
+
+/// A string or integer value as a flag's argument (paths made relative to the file's
+/// directory); None for other types.
+fn flag_value(dir: &Path, key: &str, value: &toml::Value) -> Option<OsString> {
+    match value {
+        toml::Value::String(s) if PATH_KEYS.contains(&key) && s != "-" => {
+            Some(dir.join(s).into_os_string())
+        }
+        toml::Value::String(s) => Some(OsString::from(s)),
+        toml::Value::Integer(n) => Some(OsString::from(n.to_string())),
+        _ => None,
+    }
 }
 
 fn toml_error(text: &str, e: &toml::de::Error) -> Errors {
@@ -357,6 +384,8 @@ struct SiteToml {
     precompressed: Option<bool>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
+    #[serde(default)]
+    acme: bool,
     fallback: Option<Spanned<String>>,
     #[serde(default)]
     error_pages: BTreeMap<String, Spanned<String>>,
@@ -440,6 +469,25 @@ fn check_site(
             None
         }
     };
+    if s.acme {
+        if names.is_empty() {
+            errors.push((
+                Some(site_line),
+                "acme = true needs the site's host names".into(),
+            ));
+        } else if tls.is_some() {
+            errors.push((
+                Some(site_line),
+                "acme = true and tls_cert: choose one".into(),
+            ));
+        }
+        if let Some(n) = names.iter().find(|n| n.starts_with('*')) {
+            errors.push((
+                Some(site_line),
+                format!("acme = true cannot cover the wildcard {n:?} (it needs DNS-01)"),
+            ));
+        }
+    }
     let under_root = |p: &Spanned<String>, errors: &mut Errors| -> Option<PathBuf> {
         match reactor_handlers::path::resolve(p.get_ref(), true) {
             Ok(r) if p.get_ref().starts_with('/') => Some(root.join(r.relative)),
@@ -541,6 +589,7 @@ fn check_site(
             compress: s.compress,
             precompressed: s.precompressed,
             tls,
+            acme: s.acme,
             fallback: s.fallback.as_ref().map(|f| f.get_ref().clone()),
             error_pages,
             headers,
@@ -561,6 +610,7 @@ Options:
   --workers N              reactors
   --no-listing             do not list
   --dotfiles               serve dotfiles
+  --acme NAME              repeatable
   -h, --help               help
 ";
 
@@ -586,6 +636,13 @@ Options:
         assert!(run("listing = true\ndotfiles = false\n")
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn arrays_repeat_a_flag() {
+        let args = run("acme = [\"a.test\", \"b.test\"]\n").unwrap();
+        assert_eq!(args, ["--acme", "a.test", "--acme", "b.test"]);
+        assert!(run("acme = [true]\n").is_err());
     }
 
     #[test]

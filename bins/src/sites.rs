@@ -58,6 +58,7 @@ pub fn single(root: &str, d: &SiteDefaults) -> SiteSpec {
         compress: None,
         precompressed: None,
         tls: None,
+        acme: false,
         fallback: None,
         error_pages: Default::default(),
         headers: Vec::new(),

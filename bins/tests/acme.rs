@@ -421,3 +421,125 @@ fn reactor_httpd_gets_its_certificates_from_the_ca() {
         );
     }
 }
+
+/// A TLS client connection kept alive across requests, trusting only `root`.
+struct KeptAlive(rustls::StreamOwned<rustls::ClientConnection, TcpStream>);
+
+impl KeptAlive {
+    fn open(root: &Path, name: &str, port: u16) -> KeptAlive {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(root).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), server_name).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        KeptAlive(rustls::StreamOwned::new(conn, tcp))
+    }
+
+    /// GET `path` on this connection: the status line and the body.
+    fn get(&mut self, host: &str, path: &str) -> (String, String) {
+        use std::io::{Read, Write};
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        self.0.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            self.0.read_exact(&mut byte).unwrap();
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8(buf).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("a Content-Length");
+        let mut body = vec![0; length];
+        self.0.read_exact(&mut body).unwrap();
+        let status = head.lines().next().unwrap().to_string();
+        (status, String::from_utf8(body).unwrap())
+    }
+
+    /// The leaf certificate the server presented.
+    fn leaf(&self) -> Vec<u8> {
+        self.0.conn.peer_certificates().unwrap()[0].to_vec()
+    }
+}
+
+/// A site of the config file with `acme = true` gets one certificate for all its host
+/// names; the status page says what the ACME client is doing; a renewal swaps the
+/// certificate for new handshakes while a keep-alive connection opened before it goes on
+/// being served.
+#[test]
+fn config_file_site_with_acme_renews_under_a_kept_alive_connection() {
+    let dir = TempDir::new("acme-site");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("hello.txt"), "hello over acme\n").unwrap();
+    let (https_port, http_port) = (free_port(), free_port());
+    // Valid one hour, renewed when 3,590 s are left: a new certificate about every 10 s.
+    let pebble = pebble_with(&dir, http_port, https_port, &[], 3600);
+    let config = format!(
+        "redirect_http = \"127.0.0.1:{http_port}\"\n\
+         acme_directory = \"{directory}\"\nacme_ca = \"pebble.pem\"\nacme_state = \"state\"\n\
+         acme_challenge = \"tls-alpn-01\"\nacme_renew_before = 3590\nstatus = \"/status\"\n\
+         [[site]]\nhost = [\"one.test\", \"www.one.test\"]\nroot = \"www\"\nacme = true\n",
+        directory = pebble.directory,
+    );
+    std::fs::write(dir.join("site.toml"), config).unwrap();
+    let config_arg = dir.join("site.toml").display().to_string();
+    let bind = format!("127.0.0.1:{https_port}");
+    let _httpd = Httpd::spawn(
+        Command::new(common::HTTPD),
+        &["--config", &config_arg, "--bind", &bind],
+    );
+    let root = pebble_root(&pebble, &dir);
+    let start = Instant::now();
+    while fetch(&root, "one.test", https_port).is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no certificate");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // One certificate covers both names of the site.
+    assert_eq!(
+        fetch(&root, "www.one.test", https_port).as_deref(),
+        Some("hello over acme\n")
+    );
+    let mut kept = KeptAlive::open(&root, "one.test", https_port);
+    let (status, body) = kept.get("one.test", "/status?format=json");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        body.contains(r#""ACME":{"one.test":"#) && body.contains("renewal due"),
+        "{body}"
+    );
+    let first = kept.leaf();
+    // Wait for the renewal to reach new handshakes.
+    let start = Instant::now();
+    loop {
+        let mut fresh = KeptAlive::open(&root, "one.test", https_port);
+        assert_eq!(fresh.get("one.test", "/hello.txt").1, "hello over acme\n");
+        if fresh.leaf() != first {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the certificate was not renewed"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The connection opened before the swap is still served.
+    let (status, body) = kept.get("one.test", "/hello.txt");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(body, "hello over acme\n");
+}

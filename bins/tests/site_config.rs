@@ -245,6 +245,22 @@ fn check_config_reports_lines_and_exits_2() {
         );
     }
 
+    // acme = true needs host names, no wildcard, and no tls_cert beside it.
+    std::fs::write(
+        &config,
+        "[[site]]\nroot = \"www\"\nacme = true\n\
+         [[site]]\nhost = \"*.w.test\"\nroot = \"www\"\nacme = true\n",
+    )
+    .unwrap();
+    let acme = check();
+    assert_eq!(acme.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&acme.stderr);
+    assert!(
+        err.contains("site.toml:1: acme = true needs the site's host names")
+            && err.contains("site.toml:4: acme = true cannot cover the wildcard"),
+        "{err}"
+    );
+
     std::fs::write(&config, "[[site]\nroot = 1\n").unwrap();
     let syntax = check();
     assert_eq!(syntax.status.code(), Some(2));

@@ -97,6 +97,7 @@ assert e["method"] == "GET" and e["target"] == '/?q="x"' and e["protocol"] == "H
 assert e["status"] == 200 and e["body_bytes"] == 5, e
 assert e["user_agent"] == 'agent "007"' and e["referer"] is None, e
 assert e["time"].endswith("Z"), e
+assert e["tls"] is False and e["sni"] is None, e
 "#;
     let out = Command::new("python3")
         .args(["-c", check, &text])

@@ -149,7 +149,10 @@ fn sni_picks_the_pair_and_the_first_is_the_default() {
     let www = root();
     let (a, ak) = make_cert(&dir, "a", &["a.test"], false);
     let (b, bk) = make_cert(&dir, "b", &["*.b.test"], false);
-    let s = https(&www, &[(&a, &ak), (&b, &bk)], &[]);
+    let log = dir.join("access.json");
+    let log_arg = log.display().to_string();
+    let json = ["--access-log", &log_arg, "--access-log-format", "json"];
+    let s = https(&www, &[(&a, &ak), (&b, &bk)], &json);
     let ok = |name: &str, ca: &Path| curl(s.addr, name, "/", ca, &[]).status.success();
     assert!(ok("a.test", &a));
     assert!(ok("www.b.test", &b), "wildcard pair chosen by SNI");
@@ -158,6 +161,13 @@ fn sni_picks_the_pair_and_the_first_is_the_default() {
     let pem = std::fs::read_to_string(&a).unwrap();
     let body_line = pem.lines().nth(1).unwrap();
     assert!(o.contains(body_line), "default pair: {o}");
+    // The access log tells which requests came over TLS, and under which SNI name.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains(r#""tls":true,"sni":"a.test""#)
+            && logged.contains(r#""tls":true,"sni":"www.b.test""#),
+        "{logged}"
+    );
 }
 
 #[test]

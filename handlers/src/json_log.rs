@@ -1,5 +1,6 @@
 //! The access log as JSON lines (`--access-log-format json`): the fields of the Combined
-//! Log Format, one object per response, written by a response filter.
+//! Log Format plus whether the request came over TLS and its SNI name, one object per
+//! response, written by a response filter.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -13,8 +14,8 @@ use reactor::{Context, Filter, Request, Response};
 /// (400, 408, 413, 431) never reach the filters and are not logged here.
 pub struct JsonAccessLog(pub LogSink);
 
-/// Appends `s` as a JSON string (quoted, escaped).
-fn push_json(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string literal (quoted, escaped).
+pub fn push_json(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -50,6 +51,11 @@ pub fn json_line(req: &Request, resp: &Response, now: SystemTime) -> String {
     push_json(&mut out, &req.target);
     out.push_str(",\"protocol\":");
     push_json(&mut out, req.version.as_str());
+    let _ = write!(out, ",\"tls\":{},\"sni\":", req.is_tls());
+    match req.sni() {
+        Some(name) => push_json(&mut out, name),
+        None => out.push_str("null"),
+    }
     let _ = write!(out, ",\"status\":{},\"body_bytes\":{bytes}", resp.status);
     for (key, header) in [("referer", "referer"), ("user_agent", "user-agent")] {
         let _ = write!(out, ",\"{key}\":");

@@ -254,14 +254,14 @@ pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort) -> String {
 pub fn render_json(url_path: &str, entries: &[Entry]) -> String {
     let mut out = String::with_capacity(64 + entries.len() * 128);
     out.push_str("{\"path\":");
-    json_string(&mut out, url_path);
+    crate::json_log::push_json(&mut out, url_path);
     out.push_str(",\"entries\":[");
     for (i, e) in entries.iter().filter(|e| shown(e)).enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str("{\"name\":");
-        json_string(&mut out, &e.name);
+        crate::json_log::push_json(&mut out, &e.name);
         let _ = write!(
             out,
             ",\"type\":\"{}\",\"size\":{},\"modified\":\"{}\",\"href\":",
@@ -273,7 +273,7 @@ pub fn render_json(url_path: &str, entries: &[Entry]) -> String {
         if e.is_dir {
             href.push('/');
         }
-        json_string(&mut out, &href);
+        crate::json_log::push_json(&mut out, &href);
         out.push('}');
     }
     out.push_str("]}");
@@ -282,22 +282,6 @@ pub fn render_json(url_path: &str, entries: &[Entry]) -> String {
 
 fn shown(e: &Entry) -> bool {
     e.name != "." && e.name != ".." && !e.name.is_empty()
-}
-
-/// Appends `s` as a JSON string literal.
-fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Human-readable size, Apache style: `512`, `1.2K`, `34K`, `3.4M`, `1.0G`.

@@ -2,13 +2,21 @@
 
 use std::sync::Arc;
 
+use reactor::response::escape_html;
 use reactor::{Context, Handler, Reply, Request, Response, Stats};
+
+use crate::json_log::push_json;
+
+/// Rows a program adds to the status page (e.g. what its ACME client is doing), read
+/// afresh on every request: (name, state) pairs.
+pub type StatusRows = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
 /// Answers one path (e.g. `/server-status`) with the server's counters. JSON with
 /// `?format=json` or `Accept: application/json`.
 pub struct StatusPage {
     path: String,
     stats: Arc<Stats>,
+    sections: Vec<(String, StatusRows)>,
 }
 
 impl StatusPage {
@@ -17,7 +25,60 @@ impl StatusPage {
         StatusPage {
             path: path.into(),
             stats,
+            sections: Vec::new(),
         }
+    }
+
+    /// Adds a section titled `title` (a table in HTML, an object in JSON) with `rows`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use reactor_handlers::StatusPage;
+    /// let stats = Arc::new(reactor::Stats::default());
+    /// let page = StatusPage::new("/status", stats)
+    ///     .with_section("Jobs", Arc::new(|| vec![("backup".into(), "idle".into())]));
+    /// # let _ = page;
+    /// ```
+    pub fn with_section(mut self, title: impl Into<String>, rows: StatusRows) -> Self {
+        self.sections.push((title.into(), rows));
+        self
+    }
+
+    /// The sections as a JSON member list: `,"Title":{"name":"state",…}…`.
+    fn json_sections(&self) -> String {
+        let mut out = String::new();
+        for (title, rows) in &self.sections {
+            out.push(',');
+            push_json(&mut out, title);
+            out.push_str(":{");
+            for (i, (name, state)) in rows().iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json(&mut out, name);
+                out.push(':');
+                push_json(&mut out, state);
+            }
+            out.push('}');
+        }
+        out
+    }
+
+    /// The sections as HTML tables.
+    fn html_sections(&self) -> String {
+        let mut out = String::new();
+        for (title, rows) in &self.sections {
+            out.push_str(&format!("<h2>{}</h2><table>", escape_html(title)));
+            for (name, state) in rows() {
+                out.push_str(&format!(
+                    "<tr><th>{}</th><td>{}</td></tr>",
+                    escape_html(&name),
+                    escape_html(&state)
+                ));
+            }
+            out.push_str("</table>");
+        }
+        out
     }
 }
 
@@ -45,14 +106,15 @@ impl Handler for StatusPage {
                     "{{\"uptime_seconds\":{},\"active_connections\":{},\"accepted_connections\":{},\
                      \"requests\":{},\"responses\":{{\"1xx\":{c1},\"2xx\":{c2},\"3xx\":{c3},\
                      \"4xx\":{c4},\"5xx\":{c5}}},\"bytes_sent\":{},\"http2_connections\":{},\
-                     \"http2_streams\":{}}}\n",
+                     \"http2_streams\":{}{}}}\n",
                     s.uptime.as_secs(),
                     s.active_connections,
                     s.accepted,
                     s.requests,
                     s.bytes_sent,
                     s.http2_connections,
-                    s.http2_streams
+                    s.http2_streams,
+                    self.json_sections()
                 )
                 .into_bytes(),
             )
@@ -83,14 +145,15 @@ impl Handler for StatusPage {
                      <tr><th>5xx</th><td>{c5}</td></tr>\
                      <tr><th>Body bytes sent</th><td>{}</td></tr>\
                      <tr><th>HTTP/2 connections</th><td>{}</td></tr>\
-                     <tr><th>HTTP/2 streams</th><td>{}</td></tr></table>\
+                     <tr><th>HTTP/2 streams</th><td>{}</td></tr></table>{}\
                      <p>Refreshes every 5 seconds. <a href=\"?format=json\">JSON</a></p></body></html>\n",
                     s.active_connections,
                     s.accepted,
                     s.requests,
                     s.bytes_sent,
                     s.http2_connections,
-                    s.http2_streams
+                    s.http2_streams,
+                    self.html_sections()
                 ),
             )
         };

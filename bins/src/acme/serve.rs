@@ -9,7 +9,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 
 use super::challenge::{AlpnCert, Challenges};
-use super::manager::Install;
+use super::manager::{AcmeStatus, Install};
 
 /// Challenge responses whose TLS-ALPN-01 certificates are served from `store`.
 pub fn challenges_for(store: Arc<CertStore>) -> Challenges {
@@ -56,6 +56,8 @@ fn alpn_key(cert: &AlpnCert) -> Result<Arc<CertifiedKey>, rustls::Error> {
 pub struct AcmeFlags {
     /// One certificate per name.
     pub names: Vec<String>,
+    /// One certificate per group of names (the config file's sites with `acme = true`).
+    pub sites: Vec<Vec<String>>,
     /// `--acme-email`.
     pub email: Option<String>,
     /// `--acme-directory`, or the staging one with `--acme-staging`.
@@ -82,9 +84,15 @@ impl AcmeFlags {
         }
     }
 
+    /// Whether any certificate is to come from the CA.
+    pub fn any(&self) -> bool {
+        !self.names.is_empty() || !self.sites.is_empty()
+    }
+
     /// Installs the stored certificates into `store` now, and starts the thread that
-    /// orders missing ones and renews them. Returns the challenges to serve over HTTP.
-    pub fn start(&self, store: &Arc<CertStore>) -> Result<Arc<Challenges>, String> {
+    /// orders missing ones and renews them. Returns the challenges to serve over HTTP and
+    /// the client's status.
+    pub fn start(&self, store: &Arc<CertStore>) -> Result<(Arc<Challenges>, AcmeStatus), String> {
         let directory = self
             .directory
             .clone()
@@ -100,14 +108,16 @@ impl AcmeFlags {
         }
         config.renew_before = self.renew_before;
         let challenges = Arc::new(challenges_for(store.clone()));
-        let certs = self.names.iter().map(|n| vec![n.clone()]).collect();
+        let singles = self.names.iter().map(|n| vec![n.clone()]);
+        let certs = singles.chain(self.sites.iter().cloned()).collect();
         let manager = super::Manager::new(
             config,
             certs,
             challenges.clone(),
             install_into(store.clone()),
         );
+        let status = manager.status();
         manager.start().map_err(|e| format!("--acme: {e}"))?;
-        Ok(challenges)
+        Ok((challenges, status))
     }
 }

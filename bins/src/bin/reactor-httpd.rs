@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reactor::tls::http_alpn;
@@ -91,7 +92,9 @@ struct Options {
     acme: AcmeFlags,
 }
 
-fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
+/// Parses the flags; `file_tls` says whether the config file's sites bring certificates
+/// (`tls_cert` or `acme = true`), which also makes the listener TLS.
+fn parse_args(args: Vec<OsString>, file_tls: bool) -> Result<Options, String> {
     use lexopt::prelude::*;
     let mut root = None;
     let mut config = Config::default();
@@ -232,7 +235,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
         }
     }
     opts.tls.pairs()?;
-    let tls = !opts.tls.is_empty() || !opts.acme.names.is_empty();
+    let tls = !opts.tls.is_empty() || opts.acme.any() || file_tls;
     if !tls && (opts.redirect_http.is_some() || opts.hsts.is_some()) {
         return Err("--redirect-http and --hsts need --tls-cert/--tls-key or --acme".into());
     }
@@ -252,7 +255,9 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, String> {
 
 /// The options and sites an invocation asks for.
 fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
-    let opts = parse_args(inv.args.clone()).map_err(|e| inv.locate(&e))?;
+    let specs = inv.file.as_ref().map_or(&[][..], |f| &f.sites[..]);
+    let file_tls = specs.iter().any(|s| s.tls.is_some() || s.acme);
+    let mut opts = parse_args(inv.args.clone(), file_tls).map_err(|e| inv.locate(&e))?;
     let defaults = SiteDefaults {
         listing: opts.listing,
         dotfiles: opts.dotfiles,
@@ -260,8 +265,9 @@ fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
         compress: opts.compress,
         precompressed: opts.precompressed,
     };
-    let specs = inv.file.as_ref().map_or(&[][..], |f| &f.sites[..]);
     let sites = build_all(specs, &opts.root, &defaults)?;
+    let acme_sites = specs.iter().filter(|s| s.acme).map(|s| s.names.clone());
+    opts.acme.sites.extend(acme_sites);
     Ok((opts, sites))
 }
 
@@ -288,7 +294,7 @@ fn main() {
             false => config.access_log = Some(sink),
         }
     }
-    let acme = !opts.acme.names.is_empty();
+    let acme = opts.acme.any();
     let mut pairs = opts
         .tls
         .pairs()
@@ -298,6 +304,7 @@ fn main() {
     pairs.extend(site_pairs.filter_map(|site| site.tls.clone()));
     let tls = !pairs.is_empty() || acme;
     let mut challenges = None;
+    let mut acme_status = None;
     if tls {
         let mut alpn = http_alpn(config.http2);
         if acme {
@@ -307,7 +314,9 @@ fn main() {
             .unwrap_or_else(|e| die("reactor-httpd", e, 2));
         if acme {
             let started = opts.acme.start(acceptor.store());
-            challenges = Some(started.unwrap_or_else(|e| die("reactor-httpd", e, 2)));
+            let (c, status) = started.unwrap_or_else(|e| die("reactor-httpd", e, 2));
+            challenges = Some(c);
+            acme_status = Some(status);
         }
         config.tls = Some(acceptor);
     }
@@ -331,7 +340,11 @@ fn main() {
     }
     if let Some(path) = &opts.status {
         let stats = server.stats();
-        server = server.handler(StatusPage::new(path.clone(), stats));
+        let mut page = StatusPage::new(path.clone(), stats);
+        if let Some(status) = acme_status {
+            page = page.with_section("ACME", Arc::new(move || status.snapshot()));
+        }
+        server = server.handler(page);
     }
     let hosts = VirtualHosts::new(sites).unwrap_or_else(|e| die("reactor-httpd", e, 2));
     server = hosts.install(server);
