@@ -275,7 +275,13 @@ fn sighup_rereads_the_file_and_keeps_the_old_one_when_broken() {
         request(&h, "example.test", "/old/x", "").header("location"),
         Some("/new/x")
     );
-    let changed = CONFIG.replace("to = \"/new/*\"", "to = \"/newer/*\"");
+    // The sites change at once; a changed thread count waits for a restart, and says so.
+    let changed = CONFIG
+        .replace("to = \"/new/*\"", "to = \"/newer/*\"")
+        .replace(
+            "status = \"/from-file-status\"",
+            "status = \"/from-file-status\"\nthreads = 7",
+        );
     std::fs::write(tmp.join("site.toml"), changed).unwrap();
     h.signal(libc::SIGHUP);
     let start = Instant::now();
@@ -287,6 +293,11 @@ fn sighup_rereads_the_file_and_keeps_the_old_one_when_broken() {
         assert!(start.elapsed() < Duration::from_secs(10), "reload not seen");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let log = h.stderr();
+    assert!(
+        log.contains("workers/threads/queue changed and take effect on restart"),
+        "{log}"
+    );
     // A broken file: the reload fails and the running configuration stays.
     std::fs::write(tmp.join("site.toml"), "[[site]]\nroot = \"nowhere\"\n").unwrap();
     h.signal(libc::SIGHUP);

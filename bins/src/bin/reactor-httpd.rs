@@ -253,6 +253,33 @@ fn parse_args(args: Vec<OsString>, file_tls: bool) -> Result<Options, String> {
     Ok(opts)
 }
 
+/// The settings a SIGHUP cannot change in a running server (sockets, threads, limits,
+/// logging, certificates), each with its value, to tell the operator which changes wait
+/// for a restart.
+fn restart_only(o: &Options) -> Vec<(&'static str, String)> {
+    let c = &o.config;
+    vec![
+        ("bind", c.bind.to_string()),
+        (
+            "workers/threads/queue",
+            format!("{} {} {}", c.workers, c.threads, c.queue),
+        ),
+        ("max_connections", c.max_connections.to_string()),
+        ("limits", format!("{:?}", c.limits)),
+        ("timeouts", format!("{:?}", c.timeouts)),
+        ("http2", c.http2.to_string()),
+        ("access_log", format!("{:?} {}", o.access_log, o.json_log)),
+        ("log_level", o.log_level.clone()),
+        ("status/metrics", format!("{:?} {:?}", o.status, o.metrics)),
+        ("tls_cert/tls_key", format!("{:?}", o.tls)),
+        (
+            "redirect_http/hsts",
+            format!("{:?} {:?}", o.redirect_http, o.hsts),
+        ),
+        ("acme", format!("{:?}", o.acme)),
+    ]
+}
+
 /// The options and sites an invocation asks for.
 fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
     let specs = inv.file.as_ref().map_or(&[][..], |f| &f.sites[..]);
@@ -285,6 +312,7 @@ fn main() {
         return;
     }
     init_logging(&opts.log_level).unwrap_or_else(|e| die("reactor-httpd", e, 2));
+    let running_settings = restart_only(&opts);
     let mut config = opts.config;
     let mut json_log = None;
     if let Some(target) = &opts.access_log {
@@ -351,7 +379,20 @@ fn main() {
     if inv.file.is_some() {
         let rebuild = move || {
             let inv = invocation(&cli, USAGE).map_err(|e| e.join("; "))?;
-            configure(&inv).map(|(_, sites)| sites)
+            let (opts, sites) = configure(&inv)?;
+            let changed: Vec<_> = restart_only(&opts)
+                .into_iter()
+                .zip(&running_settings)
+                .filter(|(new, old)| new.1 != old.1)
+                .map(|(new, _)| new.0)
+                .collect();
+            if !changed.is_empty() {
+                log::warn!(
+                    "reload: the sites are reloaded; {} changed and take effect on restart",
+                    changed.join(", ")
+                );
+            }
+            Ok(sites)
         };
         reload_on_sighup(hosts, rebuild, systemd::notify)
             .unwrap_or_else(|e| die("reactor-httpd", format!("cannot handle SIGHUP: {e}"), 1));

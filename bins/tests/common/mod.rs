@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reactor::testing::{Client, TestResponse};
@@ -48,6 +49,7 @@ impl Drop for TempDir {
 pub struct Httpd {
     pub child: Child,
     pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Httpd {
@@ -82,11 +84,24 @@ impl Httpd {
             .trim_end_matches('/')
             .parse()
             .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stderr.read_to_end(&mut sink);
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                let mut log = kept.lock().unwrap();
+                // The first 4 MiB are kept for tests to read; the rest is drained.
+                if log.len() < 4 << 20 {
+                    log.extend_from_slice(&chunk[..n]);
+                }
+            }
         });
-        Httpd { child, addr }
+        Httpd { child, addr, log }
+    }
+
+    /// What the server wrote to stderr after its first line, so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
 
     pub fn pid(&self) -> i32 {
