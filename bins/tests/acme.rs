@@ -543,3 +543,206 @@ fn config_file_site_with_acme_renews_under_a_kept_alive_connection() {
     assert!(status.contains(" 200 "), "{status}");
     assert_eq!(body, "hello over acme\n");
 }
+
+/// A CA with renewal information (RFC 9773): pebble 2.4 has none, so a TLS front serves
+/// pebble's directory with `renewalInfo` added, answers each renewal-information request
+/// with `window` (seconds relative to now) and records the certificate ids asked for.
+struct AriFront {
+    running: reactor::Running,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+struct AriHandler {
+    directory: String,
+    window: (i64, i64),
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl reactor::Handler for AriHandler {
+    fn handle(&self, req: &mut reactor::Request, _cx: &mut reactor::Context<'_>) -> reactor::Reply {
+        let json = |body: String| {
+            reactor::Reply::Response(reactor::Response::bytes(
+                200,
+                "application/json",
+                body.into_bytes(),
+            ))
+        };
+        if req.path() == "/dir" {
+            return json(self.directory.clone());
+        }
+        let Some(id) = req.path().strip_prefix("/ari/") else {
+            return reactor::Reply::Response(reactor::Response::text(404, "no\n"));
+        };
+        self.asked.lock().unwrap().push(id.to_string());
+        let at = |offset: i64| {
+            let now = std::time::SystemTime::now();
+            let t = if offset >= 0 {
+                now + Duration::from_secs(offset as u64)
+            } else {
+                now - Duration::from_secs(offset.unsigned_abs())
+            };
+            let c = reactor::date::civil(t);
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                c.year, c.month, c.day, c.hour, c.minute, c.second
+            )
+        };
+        json(format!(
+            r#"{{"suggestedWindow":{{"start":"{}","end":"{}"}}}}"#,
+            at(self.window.0),
+            at(self.window.1)
+        ))
+    }
+}
+
+fn ari_front(pebble: &Pebble, dir: &TempDir, window: (i64, i64)) -> AriFront {
+    let fetched = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&pebble.ca_pem)
+        .arg(&pebble.directory)
+        .output()
+        .unwrap();
+    assert!(fetched.status.success(), "pebble's directory");
+    let mut directory: serde_json::Value = serde_json::from_slice(&fetched.stdout).unwrap();
+    // The front reuses pebble's own `localhost` certificate, already trusted by the client.
+    let pair = reactor::tls::load_pair(&pebble.ca_pem, &dir.join("pebble.key")).unwrap();
+    let store = Arc::new(reactor::tls::CertStore::new(vec![pair.key]));
+    let config = Config {
+        tls: Some(reactor::tls::Acceptor::new(store).unwrap()),
+        ..Config::default()
+    };
+    let port = free_port();
+    directory["renewalInfo"] = format!("https://localhost:{port}/ari").into();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let running = Server::new(config)
+        .bind(format!("127.0.0.1:{port}").parse().unwrap())
+        .handler(AriHandler {
+            directory: directory.to_string(),
+            window,
+            asked: asked.clone(),
+        })
+        .start()
+        .unwrap();
+    AriFront { running, asked }
+}
+
+/// The ARI identifier of a PEM chain's leaf, computed by openssl (serial and authority key
+/// identifier, base64url), independently of the client's own DER reading.
+fn openssl_ari_id(dir: &TempDir, chain_pem: &str) -> String {
+    use base64::Engine;
+    std::fs::write(dir.join("leaf.pem"), chain_pem).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-serial",
+            "-ext",
+            "authorityKeyIdentifier",
+            "-in",
+        ])
+        .arg(dir.join("leaf.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = |s: &str| -> Vec<u8> {
+        let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let serial_hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix("serial="))
+        .unwrap();
+    let mut serial = hex(serial_hex);
+    if serial[0] & 0x80 != 0 {
+        serial.insert(0, 0); // DER INTEGERs are signed
+    }
+    let key_line = text
+        .lines()
+        .skip_while(|l| !l.contains("Authority Key Identifier"))
+        .nth(1)
+        .unwrap();
+    let key_id = hex(key_line.trim().trim_start_matches("keyid:"));
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!("{}.{}", b64.encode(key_id), b64.encode(serial))
+}
+
+/// With a CA that offers renewal information, a stored certificate far from its default
+/// renewal time is renewed at once when the CA's window has opened, and kept while the
+/// window is in the future; the client names the certificate as openssl does.
+#[test]
+fn renewal_follows_the_cas_renewal_information() {
+    let dir = TempDir::new("acme-ari");
+    let challenges = Arc::new(Challenges::new());
+    let server = challenge_server(&challenges);
+    let pebble = pebble(&dir, server.local_addr().port(), &[], 3600);
+    let names = vec![vec!["ari.test".to_string()]];
+    let state = dir.join("state");
+    // First issuance (a window in the future: nothing to renew yet).
+    let later = ari_front(&pebble, &dir, (3000, 3300));
+    let point_at = |front: &AriFront| {
+        let port = front.running.local_addr().port();
+        move |c: &mut AcmeConfig| {
+            c.directory = format!("https://localhost:{port}/dir");
+            c.ari_first_check = Duration::ZERO;
+        }
+    };
+    let (m, installed) = manager(
+        &pebble,
+        &state,
+        challenges.clone(),
+        names.clone(),
+        point_at(&later),
+    );
+    let (status, stop) = (m.status(), m.stop_flag());
+    let thread = m.start().unwrap();
+    wait_installed(&installed, &status, 1, Duration::from_secs(60));
+    let first = installed.lock().unwrap()[0].1.chain_pem.clone();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thread.join().unwrap();
+
+    // Restarted with the window in the future: the stored certificate stays, and the
+    // status says why.
+    let (m, installed) = manager(
+        &pebble,
+        &state,
+        challenges.clone(),
+        names.clone(),
+        point_at(&later),
+    );
+    let (status, stop) = (m.status(), m.stop_flag());
+    let thread = m.start().unwrap();
+    let start = Instant::now();
+    while !status
+        .snapshot()
+        .iter()
+        .any(|(_, s)| s.contains("the CA's window"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            status.snapshot()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thread.join().unwrap();
+    assert_eq!(installed.lock().unwrap().len(), 1, "only the stored one");
+    let want = openssl_ari_id(&dir, &first);
+    assert_eq!(later.asked.lock().unwrap().last(), Some(&want));
+
+    // Restarted when the window has passed (e.g. the CA revoked the certificate): renewed
+    // at once, long before the default third of its lifetime.
+    let now = ari_front(&pebble, &dir, (-600, -1));
+    let (m, installed) = manager(&pebble, &state, challenges, names, point_at(&now));
+    let (status, stop) = (m.status(), m.stop_flag());
+    let thread = m.start().unwrap();
+    wait_installed(&installed, &status, 2, Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thread.join().unwrap();
+    let got = installed.lock().unwrap();
+    assert_ne!(got[1].1.chain_pem, first, "a new certificate");
+    assert_eq!(now.asked.lock().unwrap().first(), Some(&want));
+}

@@ -53,6 +53,48 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The instant of a UTC calendar date and time (proleptic Gregorian; Howard Hinnant's
+/// `days_from_civil`), or None when a field is out of range (a leap second, 60, is
+/// accepted and counted as the next second).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = reactor::date::from_civil(2000, 2, 29, 0, 0, 0).unwrap();
+/// assert_eq!(t, UNIX_EPOCH + Duration::from_secs(951_782_400));
+/// assert!(reactor::date::from_civil(2000, 13, 1, 0, 0, 0).is_none());
+/// ```
+pub fn from_civil(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<SystemTime> {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+        || !(-9999..=9999).contains(&year)
+    {
+        return None;
+    }
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    })
+}
+
 /// `t` clamped to what IMF-fixdate can express (whole seconds, 1970..=9999): the
 /// crate panics outside that range.
 fn clamped(t: SystemTime) -> HttpDate {

@@ -41,6 +41,9 @@ pub struct AcmeConfig {
     pub retry_base: Duration,
     /// Longest delay between retries.
     pub retry_max: Duration,
+    /// How soon after start the renewal information of stored certificates is asked for
+    /// (when the CA offers it; default 60 s).
+    pub ari_first_check: Duration,
 }
 
 impl AcmeConfig {
@@ -56,6 +59,7 @@ impl AcmeConfig {
             renew_before: None,
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(6 * 3600),
+            ari_first_check: Duration::from_secs(60),
         }
     }
 }
@@ -168,6 +172,10 @@ impl Manager {
                 self.status
                     .set(first, "no certificate yet; ordering one".into());
             }
+            // A CA's renewal information (if it offers any) is asked for soon after start.
+            if self.config.renew_before.is_none() {
+                due = due.min(now + self.config.ari_first_check);
+            }
             slots.push(Slot {
                 names: names.clone(),
                 due,
@@ -196,11 +204,35 @@ impl Manager {
                 continue;
             }
             let first = slot.names[0].clone();
+            let replaces = match self.still_serving(&store, &mut account, &first) {
+                Advice::Wait(due, why) => {
+                    slot.due = due;
+                    self.status.set(
+                        &first,
+                        format!("serving; renewal due {} ({why})", when(due)),
+                    );
+                    continue;
+                }
+                Advice::Renew(replaces) => replaces,
+            };
             self.status.set(&first, "ordering a certificate".into());
-            let result = self
-                .account(&store, &mut account)
-                .and_then(|acct| acct.issue(&slot.names, &self.config.kinds, &*self.challenges));
-            match result.and_then(|issued| self.keep(&store, &slot.names, issued)) {
+            let result = self.account(&store, &mut account).and_then(|acct| {
+                let ari = acct.offers_renewal_info() && self.config.renew_before.is_none();
+                let issued = acct.issue(
+                    &slot.names,
+                    &self.config.kinds,
+                    &*self.challenges,
+                    replaces.as_deref(),
+                )?;
+                Ok((issued, ari))
+            });
+            let kept = result.and_then(|(issued, ari)| {
+                let due = self.keep(&store, &slot.names, issued)?;
+                // With ARI, the CA's advice is asked again before the default time.
+                let recheck = SystemTime::now() + super::ari::DEFAULT_RECHECK;
+                Ok(if ari { due.min(recheck) } else { due })
+            });
+            match kept {
                 Ok(due) => {
                     slot.due = due;
                     slot.failures = 0;
@@ -226,6 +258,46 @@ impl Manager {
                 }
             }
         }
+    }
+
+    /// Whether the stored certificate of `first` may still be served for now: when it is
+    /// valid and neither the CA's renewal window (ARI, RFC 9773, unless
+    /// `--acme-renew-before` overrides it) nor the default margin says to renew yet.
+    /// Otherwise the ARI identifier of the certificate being replaced, if any.
+    fn still_serving(&self, store: &Store, account: &mut Option<Account>, first: &str) -> Advice {
+        let now = SystemTime::now();
+        let Some((leaf, validity)) = store.certificate(first).ok().flatten().and_then(|i| {
+            let leaf = leaf_der(&i)?;
+            let v = validity(&leaf)?;
+            Some((leaf, v))
+        }) else {
+            return Advice::Renew(None);
+        };
+        if validity.not_after <= now {
+            return Advice::Renew(None);
+        }
+        let default_due = validity.renew_at(self.config.renew_before);
+        let id = super::ari::cert_id(&leaf);
+        if let (None, Some(id)) = (self.config.renew_before, &id) {
+            let asked = self
+                .account(store, account)
+                .and_then(|acct| acct.renewal_window(id));
+            match asked {
+                Ok(Some((window, recheck))) => {
+                    let pick = window.pick(now);
+                    if pick > now {
+                        return Advice::Wait(pick.min(now + recheck), "the CA's window");
+                    }
+                    return Advice::Renew(Some(id.clone()));
+                }
+                Ok(None) => {}
+                Err(e) => log::warn!("acme: {first}: renewal information unavailable: {e}"),
+            }
+        }
+        if default_due > now {
+            return Advice::Wait(default_due, "default margin");
+        }
+        Advice::Renew(id)
     }
 
     /// The logged-in account, opened (and its key created and stored) on first use.
@@ -279,10 +351,22 @@ impl Manager {
     }
 }
 
-fn issued_validity(issued: &Issued) -> Option<Validity> {
+/// What to do with a certificate that has come due.
+enum Advice {
+    /// Keep serving it; look again then (and why).
+    Wait(SystemTime, &'static str),
+    /// Order a new one (replacing the certificate with this ARI identifier).
+    Renew(Option<String>),
+}
+
+fn leaf_der(issued: &Issued) -> Option<Vec<u8>> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let leaf = CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes()).next()?;
-    validity(&leaf.ok()?)
+    Some(leaf.ok()?.to_vec())
+}
+
+fn issued_validity(issued: &Issued) -> Option<Validity> {
+    validity(&leaf_der(issued)?)
 }
 
 /// A time for humans: seconds from now.

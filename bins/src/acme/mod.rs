@@ -8,10 +8,12 @@
 //! - [`serve`]: issued and challenge certificates into a TLS listener's SNI store.
 //! - [`store`]: the state directory (account key, certificates), written atomically.
 //! - [`manager`]: the background thread that keeps certificates issued and renewed.
+//! - [`ari`]: the CA's renewal information (RFC 9773), when it offers it.
 //!
 //! All of it is blocking code on its own thread; the reactor only serves challenges and
 //! swaps certificates.
 
+pub mod ari;
 pub mod challenge;
 pub mod http;
 pub mod jws;

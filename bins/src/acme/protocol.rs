@@ -52,6 +52,7 @@ pub struct Account {
     kid: String,
     new_nonce: String,
     new_order: String,
+    renewal_info: Option<String>,
     nonce: Option<String>,
 }
 
@@ -86,6 +87,7 @@ impl Account {
             kid: String::new(),
             new_nonce: url("newNonce")?,
             new_order: url("newOrder")?,
+            renewal_info: url("renewalInfo").ok(),
             nonce: None,
         };
         let new_account = url("newAccount")?;
@@ -106,20 +108,50 @@ impl Account {
         &self.key
     }
 
+    /// Whether the CA offers renewal information (RFC 9773).
+    pub fn offers_renewal_info(&self) -> bool {
+        self.renewal_info.is_some()
+    }
+
+    /// The CA's suggested renewal window for the certificate `cert_id` (see
+    /// [`super::ari::cert_id`]) and when to ask again; None when the CA offers no ARI.
+    pub fn renewal_window(
+        &self,
+        cert_id: &str,
+    ) -> Result<Option<(super::ari::Window, Duration)>, AcmeError> {
+        let Some(base) = &self.renewal_info else {
+            return Ok(None);
+        };
+        let url = format!("{}/{cert_id}", base.trim_end_matches('/'));
+        let resp = self.https.request("GET", &url, None)?;
+        let body = json_body(&resp, &url)?;
+        let window = super::ari::Window::from_json(&body).ok_or_else(|| {
+            AcmeError::Protocol(format!("{url}: no readable suggestedWindow in {body}"))
+        })?;
+        let recheck = retry_after(&resp).unwrap_or(super::ari::DEFAULT_RECHECK);
+        Ok(Some((window, recheck)))
+    }
+
     /// Orders, validates and downloads a certificate for `names`, answering each
     /// authorization with the first kind in `kinds` that the CA offers and `solver` serves.
+    /// `replaces` names (by ARI identifier) the certificate this one renews.
     pub fn issue(
         &mut self,
         names: &[String],
         kinds: &[ChallengeKind],
         solver: &dyn Solver,
+        replaces: Option<&str>,
     ) -> Result<Issued, AcmeError> {
         let ids: Vec<Value> = names
             .iter()
             .map(|n| json!({"type": "dns", "value": n}))
             .collect();
+        let mut payload = json!({ "identifiers": ids });
+        if let (Some(id), true) = (replaces, self.renewal_info.is_some()) {
+            payload["replaces"] = json!(id);
+        }
         let new_order = self.new_order.clone();
-        let resp = self.post(&new_order, Some(&json!({ "identifiers": ids })))?;
+        let resp = self.post(&new_order, Some(&payload))?;
         let order_url = resp
             .header("location")
             .ok_or_else(|| AcmeError::Protocol("newOrder answered without Location".into()))?

@@ -3,7 +3,7 @@
 //! ACME renewals. A minimal DER walk; anything unexpected is `None` (rustls and webpki do
 //! the real validation).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// When a certificate starts and stops being valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,38 +103,60 @@ fn time(der: &[u8]) -> Option<(SystemTime, &[u8])> {
         year += if year >= 50 { 1900 } else { 2000 };
     }
     let at = digits_year;
-    let (month, day) = (num(at..at + 2)?, num(at + 2..at + 4)?);
-    let (h, m, s) = (
-        num(at + 4..at + 6)?,
-        num(at + 6..at + 8)?,
-        num(at + 8..at + 10)?,
-    );
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s;
-    let t = if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-    };
-    Some((t, rest))
+    let month = u32::try_from(num(at..at + 2)?).ok()?;
+    let day = u32::try_from(num(at + 2..at + 4)?).ok()?;
+    let h = u32::try_from(num(at + 4..at + 6)?).ok()?;
+    let m = u32::try_from(num(at + 6..at + 8)?).ok()?;
+    let s = u32::try_from(num(at + 8..at + 10)?).ok()?;
+    Some((crate::date::from_civil(year, month, day, h, m, s)?, rest))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// A certificate's serial number (the DER INTEGER's content bytes, leading zero kept)
+/// and its authority key identifier (RFC 5280 §4.2.1.1), as ACME renewal information
+/// (RFC 9773) names the certificate. None when either is missing.
+pub fn serial_and_authority_key_id(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (cert, _) = element(der, 0x30)?;
+    let (mut tbs, _) = element(cert, 0x30)?;
+    if tbs.first() == Some(&0xa0) {
+        tbs = skip(tbs)?;
+    }
+    let (serial, rest) = element(tbs, 0x02)?;
+    // signature, issuer, validity, subject, subjectPublicKeyInfo.
+    let mut rest = rest;
+    for _ in 0..5 {
+        rest = skip(rest)?;
+    }
+    // Optional [1] and [2] unique identifiers, then [3] extensions.
+    while let Some(&tag) = rest.first() {
+        if tag == 0xa3 {
+            let (explicit, _) = element(rest, 0xa3)?;
+            let (mut exts, _) = element(explicit, 0x30)?;
+            while !exts.is_empty() {
+                let (ext, next) = element(exts, 0x30)?;
+                exts = next;
+                let (oid, mut body) = element(ext, 0x06)?;
+                if oid != [0x55, 0x1d, 0x23] {
+                    continue; // not 2.5.29.35, authorityKeyIdentifier
+                }
+                if body.first() == Some(&0x01) {
+                    body = skip(body)?; // critical
+                }
+                let (value, _) = element(body, 0x04)?;
+                let (aki, _) = element(value, 0x30)?;
+                let (key_id, _) = element(aki, 0x80)?;
+                return Some((serial, key_id));
+            }
+            return None;
+        }
+        rest = skip(rest)?;
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn reads_rcgen_validity() {
@@ -153,6 +175,36 @@ mod tests {
             v.renew_at(Some(Duration::from_secs(10))),
             v.not_after - Duration::from_secs(10)
         );
+    }
+
+    #[test]
+    fn reads_serial_and_authority_key_id() {
+        // The values of RFC 9773's example certificate identifier.
+        let aki = vec![
+            0x69, 0x88, 0x5b, 0x6b, 0x87, 0x46, 0x40, 0x41, 0xe1, 0xb3, 0x7b, 0x84, 0x7b, 0xa0,
+            0xae, 0x2c, 0xde, 0x01, 0xc8, 0xd4,
+        ];
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(aki.clone());
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let mut leaf = rcgen::CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+        leaf.serial_number = Some(rcgen::SerialNumber::from(vec![
+            0x00, 0x87, 0x65, 0x43, 0x21,
+        ]));
+        leaf.use_authority_key_identifier_extension = true;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        let (serial, key_id) = serial_and_authority_key_id(cert.der()).unwrap();
+        assert_eq!(serial, [0x00, 0x87, 0x65, 0x43, 0x21]);
+        assert_eq!(key_id, &aki[..]);
+        // A self-signed certificate without the extension has no identifier.
+        let plain = rcgen::CertificateParams::new(vec!["b.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(serial_and_authority_key_id(plain.der()), None);
+        assert_eq!(serial_and_authority_key_id(b"\x30\x00"), None);
     }
 
     #[test]
