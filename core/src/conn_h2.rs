@@ -1,6 +1,7 @@
 //! The HTTP/2 driver of a connection: the sans-I/O [`crate::h2::Session`] between the
 //! transport and the plugin chain. Each stream is one exchange: its request (body read
-//! completely, as for HTTP/1.1) goes through the same filters and handlers, deferred
+//! completely, as for HTTP/1.1, or streamed into a handler's sink through
+//! [`crate::h2_inbound`]) goes through the same filters and handlers, deferred
 //! replies included, and its response body goes out as the flow-control windows allow:
 //! bytes at once, files read on the pool a piece at a time, streams as the producer feeds
 //! them. The session's output never holds much more than [`HIGH_WATER`] of body.
@@ -17,6 +18,7 @@ use crate::conn::Env;
 use crate::exchange::Step;
 use crate::h2::convert::{response_fields, to_request};
 use crate::h2::{self, ErrorCode, Event, Session};
+use crate::h2_inbound::Inbound;
 use crate::handler::{ConnRef, Context};
 use crate::notify::Msg;
 use crate::outbuf::Chunk;
@@ -57,6 +59,8 @@ struct Task {
     reading: bool,
     status: u16,
     body_sent: u64,
+    /// The request body, when a handler takes it as a stream.
+    inbound: Option<Inbound>,
 }
 
 /// What identifies the connection to the driver.
@@ -122,9 +126,12 @@ impl H2 {
 
     /// True while a handler or a pool job owes an answer (no timeout applies then).
     pub fn waiting(&self) -> bool {
-        self.tasks
-            .values()
-            .any(|t| matches!(t.state, State::Waiting(_)) || t.reading)
+        // A handler waiting for a streamed body is waiting for the client: the
+        // connection's timeout applies then.
+        self.tasks.values().any(|t| {
+            let on_client = t.inbound.as_ref().is_some_and(Inbound::awaits_client);
+            matches!(t.state, State::Waiting(_)) && !on_client || t.reading
+        })
     }
 
     /// True when no stream is open.
@@ -229,16 +236,26 @@ impl H2 {
                     end_stream,
                 } => {
                     env.shared.stats.h2_stream();
-                    let too_large = head.content_length.is_some_and(|n| n > max_body);
+                    let declared = head.content_length;
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
                     req.tls = self.tls.clone();
-                    let state = if end_stream {
+                    let streams = !end_stream
+                        && env
+                            .shared
+                            .chain
+                            .handlers
+                            .iter()
+                            .any(|h| h.streams_body(&req));
+                    let too_large = !streams && declared.is_some_and(|n| n > max_body);
+                    let state = if end_stream || streams {
                         State::Dispatch(0)
                     } else {
                         State::Body
                     };
-                    self.tasks.insert(stream, Task::new(req, state));
+                    let mut task = Task::new(req, state);
+                    task.inbound = streams.then(Inbound::default);
+                    self.tasks.insert(stream, task);
                     if too_large {
                         self.respond(stream, Response::error(413), env, who);
                     }
@@ -248,6 +265,13 @@ impl H2 {
                     data,
                     end_stream,
                 } => {
+                    let task = self.tasks.get_mut(&stream);
+                    if let Some(inbound) = task.and_then(|t| t.inbound.as_mut()) {
+                        // Its window comes back as the sink takes it (see `advance`).
+                        let free = inbound.data(data, end_stream);
+                        self.session.release(stream, free);
+                        continue;
+                    }
                     self.session.release(stream, data.len());
                     let Some(task) = self.tasks.get_mut(&stream) else {
                         continue;
@@ -281,6 +305,10 @@ impl H2 {
             let Some(task) = self.tasks.get_mut(&stream) else {
                 return;
             };
+            if let Some(inbound) = task.inbound.as_mut() {
+                let taken = inbound.feed();
+                self.session.release(stream, taken);
+            }
             let index = match task.state {
                 State::Dispatch(i) => i,
                 State::Sending => return self.pump(stream, env, who),
@@ -289,14 +317,37 @@ impl H2 {
             let (shared, now) = (env.shared, env.now);
             let mut ops = env.ops();
             let mut cx = Context::new(&mut ops, Some(who.conn(stream)), now);
-            match shared.chain.offer(index, &mut task.req, &mut cx) {
-                Step::Answer { resp, .. } => self.answer(stream, resp, env, who),
+            let step = shared.chain.offer(index, &mut task.req, &mut cx);
+            if let Some(mut sink) = cx.take_sink() {
+                match task.inbound.as_mut() {
+                    Some(inbound) => inbound.set_sink(sink),
+                    None => sink.end(Ok(())), // the body was read already
+                }
+            }
+            match step {
+                Step::Answer { resp, .. } => {
+                    self.abandon_body(stream);
+                    self.answer(stream, resp, env, who)
+                }
                 Step::Next(i) => task.state = State::Dispatch(i),
                 Step::Later => {
                     task.state = State::Waiting(index);
+                    if !task.inbound.as_ref().is_some_and(Inbound::has_sink) {
+                        self.abandon_body(stream);
+                    }
                     return;
                 }
             }
+        }
+    }
+
+    /// Nobody takes the rest of the streamed body of `stream`: its held bytes return to
+    /// the window, and what still arrives is dropped.
+    fn abandon_body(&mut self, stream: u32) {
+        let inbound = self.tasks.get_mut(&stream).and_then(|t| t.inbound.as_mut());
+        if let Some(inbound) = inbound {
+            let free = inbound.abandon();
+            self.session.release(stream, free);
         }
     }
 
@@ -307,7 +358,10 @@ impl H2 {
         };
         if let State::Waiting(i) = task.state {
             match reply {
-                Some(r) => self.answer(stream, r, env, who),
+                Some(r) => {
+                    self.abandon_body(stream);
+                    self.answer(stream, r, env, who)
+                }
                 None => task.state = State::Dispatch(i + 1),
             }
         }
@@ -476,6 +530,10 @@ impl H2 {
         let Some(task) = self.tasks.remove(&stream) else {
             return;
         };
+        if task.inbound.as_ref().is_some_and(|b| !b.is_complete()) {
+            // Answered before the client finished sending: it may stop now (§8.1).
+            self.session.reset(stream, ErrorCode::NoError);
+        }
         if env.shared.config.access_log.is_some() {
             let entry = Entry {
                 req: Some(&task.req),
@@ -500,6 +558,7 @@ impl Task {
             reading: false,
             status: 0,
             body_sent: 0,
+            inbound: None,
         }
     }
 }

@@ -222,3 +222,57 @@ fn an_early_answer_leaves_the_body_unread_and_closes() {
     assert!(all.starts_with("HTTP/1.1 413 "), "{all}");
     assert!(all.contains("Connection: close"), "{all}");
 }
+
+/// `curl --http2-prior-knowledge -T -` (a PUT over HTTP/2 with the body on its stdin).
+fn h2_put(addr: std::net::SocketAddr) -> std::process::Child {
+    std::process::Command::new("curl")
+        .args(["-sS", "--http2-prior-knowledge", "-T", "-"])
+        .arg(format!("http://{addr}/big"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl is installed")
+}
+
+/// Over HTTP/2 the sink's pace is the client's: the stream window comes back only as the
+/// sink takes data, so 256 MiB through a slow sink keep memory flat.
+#[test]
+fn http2_bodies_stream_with_flow_control() {
+    const TOTAL: u64 = 256 << 20;
+    let (srv, report) = server(u64::MAX);
+    let mut curl = h2_put(srv.local_addr());
+    let mut stdin = curl.stdin.take().unwrap();
+    let before = vm_rss_kib();
+    let block: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let mut sum = 0u64;
+    for _ in 0..TOTAL / block.len() as u64 {
+        stdin.write_all(&block).unwrap();
+        sum = block
+            .iter()
+            .fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
+    }
+    drop(stdin);
+    let out = curl.wait_with_output().unwrap();
+    let grew = vm_rss_kib().saturating_sub(before);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{TOTAL} {sum}\n")
+    );
+    assert_eq!(report.recv().unwrap(), Ok(TOTAL));
+    eprintln!("256 MiB over HTTP/2: VmRSS +{grew} KiB");
+    assert!(grew < 16 * 1024, "RSS grew by {grew} KiB");
+}
+
+/// A client that goes away mid-body over HTTP/2: the sink hears an error.
+#[test]
+fn http2_client_gone_mid_body_is_an_error() {
+    let (srv, report) = server(u64::MAX);
+    let mut curl = h2_put(srv.local_addr());
+    let mut stdin = curl.stdin.take().unwrap();
+    stdin.write_all(&vec![7u8; 1 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    curl.kill().unwrap();
+    let _ = curl.wait();
+    let got = report.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(matches!(got, Err(e) if e.status == 0), "{got:?}");
+}
