@@ -680,69 +680,48 @@ fn renewal_follows_the_cas_renewal_information() {
     let pebble = pebble(&dir, server.local_addr().port(), &[], 3600);
     let names = vec![vec!["ari.test".to_string()]];
     let state = dir.join("state");
-    // First issuance (a window in the future: nothing to renew yet).
-    let later = ari_front(&pebble, &dir, (3000, 3300));
-    let point_at = |front: &AriFront| {
+    // Runs a manager whose CA is behind `front` until `done` says so (60 s at most), and
+    // returns what it installed.
+    let run = |front: &AriFront, done: &dyn Fn(&Installed, &AcmeStatus) -> bool| {
         let port = front.running.local_addr().port();
-        move |c: &mut AcmeConfig| {
+        let (m, installed) = manager(&pebble, &state, challenges.clone(), names.clone(), |c| {
             c.directory = format!("https://localhost:{port}/dir");
             c.ari_first_check = Duration::ZERO;
+        });
+        let (status, stop) = (m.status(), m.stop_flag());
+        let thread = m.start().unwrap();
+        let start = Instant::now();
+        while !done(&installed, &status) {
+            let waited = start.elapsed();
+            assert!(waited < Duration::from_secs(60), "{:?}", status.snapshot());
+            std::thread::sleep(Duration::from_millis(50));
         }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        thread.join().unwrap();
+        let got = installed.lock().unwrap().clone();
+        got
     };
-    let (m, installed) = manager(
-        &pebble,
-        &state,
-        challenges.clone(),
-        names.clone(),
-        point_at(&later),
-    );
-    let (status, stop) = (m.status(), m.stop_flag());
-    let thread = m.start().unwrap();
-    wait_installed(&installed, &status, 1, Duration::from_secs(60));
-    let first = installed.lock().unwrap()[0].1.chain_pem.clone();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    thread.join().unwrap();
+    let count = |n: usize| move |i: &Installed, _: &AcmeStatus| i.lock().unwrap().len() >= n;
+
+    // First issuance (a window in the future: nothing to renew yet).
+    let later = ari_front(&pebble, &dir, (3000, 3300));
+    let first = run(&later, &count(1))[0].1.chain_pem.clone();
 
     // Restarted with the window in the future: the stored certificate stays, and the
     // status says why.
-    let (m, installed) = manager(
-        &pebble,
-        &state,
-        challenges.clone(),
-        names.clone(),
-        point_at(&later),
-    );
-    let (status, stop) = (m.status(), m.stop_flag());
-    let thread = m.start().unwrap();
-    let start = Instant::now();
-    while !status
-        .snapshot()
-        .iter()
-        .any(|(_, s)| s.contains("the CA's window"))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            status.snapshot()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    thread.join().unwrap();
-    assert_eq!(installed.lock().unwrap().len(), 1, "only the stored one");
+    let waits = |_: &Installed, s: &AcmeStatus| {
+        s.snapshot()
+            .iter()
+            .any(|(_, s)| s.contains("the CA's window"))
+    };
+    assert_eq!(run(&later, &waits).len(), 1, "only the stored one");
     let want = openssl_ari_id(&dir, &first);
     assert_eq!(later.asked.lock().unwrap().last(), Some(&want));
 
     // Restarted when the window has passed (e.g. the CA revoked the certificate): renewed
     // at once, long before the default third of its lifetime.
     let now = ari_front(&pebble, &dir, (-600, -1));
-    let (m, installed) = manager(&pebble, &state, challenges, names, point_at(&now));
-    let (status, stop) = (m.status(), m.stop_flag());
-    let thread = m.start().unwrap();
-    wait_installed(&installed, &status, 2, Duration::from_secs(60));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    thread.join().unwrap();
-    let got = installed.lock().unwrap();
+    let got = run(&now, &count(2));
     assert_ne!(got[1].1.chain_pem, first, "a new certificate");
     assert_eq!(now.asked.lock().unwrap().first(), Some(&want));
 }

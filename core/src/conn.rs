@@ -303,13 +303,7 @@ impl Conn {
         self.keep_alive = req.keep_alive;
         self.unread_request = false;
         let framing = req.framing;
-        let streams = framing != Framing::None
-            && env
-                .shared
-                .chain
-                .handlers
-                .iter()
-                .any(|h| h.streams_body(&req));
+        let streams = framing != Framing::None && env.shared.chain.streams_body(&req);
         let max_body = env.shared.config.limits.max_body;
         let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
         if req.expect_continue && self.input.is_empty() && !too_large {

@@ -240,13 +240,7 @@ impl H2 {
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
                     req.tls = self.tls.clone();
-                    let streams = !end_stream
-                        && env
-                            .shared
-                            .chain
-                            .handlers
-                            .iter()
-                            .any(|h| h.streams_body(&req));
+                    let streams = !end_stream && env.shared.chain.streams_body(&req);
                     let too_large = !streams && declared.is_some_and(|n| n > max_body);
                     let state = if end_stream || streams {
                         State::Dispatch(0)

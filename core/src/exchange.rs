@@ -27,6 +27,11 @@ pub(crate) enum Step {
 }
 
 impl Chain {
+    /// Whether some handler takes `req`'s body as a stream ([`Handler::streams_body`]).
+    pub fn streams_body(&self, req: &Request) -> bool {
+        self.handlers.iter().any(|h| h.streams_body(req))
+    }
+
     /// Offers `req` to step `index`: the request filters first, then the handlers.
     pub fn offer(&self, index: usize, req: &mut Request, cx: &mut Context<'_>) -> Step {
         let filters = &self.filters;
