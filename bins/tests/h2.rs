@@ -135,6 +135,22 @@ fn bad_http2_flag_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn expect_100_continue_gets_an_interim_headers_8_1() {
+    let dir = site();
+    let h = Httpd::start(&dir.0, &["--max-body", "5000"]);
+    // As over HTTP/1.1: 100 first, then the final answer (a file takes no POST).
+    let out = common::h2_continue(h.addr, "/hello.txt", "100-continue", 1000);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["interim 100", "status 405"], "{out}");
+    // A body too large for --max-body: 413 at once, no 100.
+    let out = common::h2_continue(h.addr, "/hello.txt", "100-Continue", 6000);
+    assert!(out.starts_with("status 413\n"), "{out}");
+    // Any other expectation: 417.
+    let out = common::h2_continue(h.addr, "/hello.txt", "magic", 10);
+    assert!(out.starts_with("status 417\n"), "{out}");
+}
+
+#[test]
 fn requests_and_head() {
     let dir = site();
     let h = Httpd::start(&dir.0, &[]);

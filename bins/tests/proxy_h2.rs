@@ -294,6 +294,13 @@ fn request_bodies_are_forwarded() {
 }
 
 #[test]
+fn expect_100_continue_then_the_body_goes_to_the_origin() {
+    let p = reverse_proxy(echo_origin(), &[]);
+    let out = common::h2_continue(p.addr, "/upload", "100-continue", 200_000);
+    assert_eq!(out, "interim 100\nstatus 200\nbody 200000 1\n");
+}
+
+#[test]
 fn dead_origin_is_502_over_http2() {
     // A port that was free a moment ago: nothing listens there.
     let dead = TcpListener::bind("127.0.0.1:0")

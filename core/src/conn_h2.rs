@@ -1,9 +1,9 @@
 //! The HTTP/2 driver of a connection: the sans-I/O [`crate::h2::Session`] between the
 //! transport and the plugin chain. Each stream is one exchange: its request (body read
-//! completely, as for HTTP/1.1) goes through the same filters and handlers, deferred
-//! replies included, and its response body goes out as the flow-control windows allow:
-//! bytes at once, files read on the pool a piece at a time, streams as the producer feeds
-//! them. The session's output never holds much more than [`HIGH_WATER`] of body.
+//! completely, as for HTTP/1.1, after a `100` interim answer to `expect: 100-continue`)
+//! goes through the same filters and handlers, deferred replies included, and its response
+//! body goes out as the flow-control windows allow: bytes at once, files read on the pool
+//! a piece at a time, streams as the producer feeds them. The session's output never holds much more than [`HIGH_WATER`] of body.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice};
@@ -20,6 +20,7 @@ use crate::h2::{self, ErrorCode, Event, Session};
 use crate::handler::{ConnRef, Context};
 use crate::notify::Msg;
 use crate::outbuf::Chunk;
+use crate::parse::expectation;
 use crate::request::{Request, Version};
 use crate::response::{Part, Response};
 use crate::shared::Config;
@@ -233,14 +234,25 @@ impl H2 {
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
                     req.tls = self.tls.clone();
+                    let expect = expectation(req.headers.get_bytes("expect"));
                     let state = if end_stream {
                         State::Dispatch(0)
                     } else {
                         State::Body
                     };
                     self.tasks.insert(stream, Task::new(req, state));
-                    if too_large {
-                        self.respond(stream, Response::error(413), env, who);
+                    match expect {
+                        Err(e) => {
+                            self.respond(stream, Response::error_with(e.status, e.detail), env, who)
+                        }
+                        Ok(_) if too_large => self.respond(stream, Response::error(413), env, who),
+                        // RFC 9113 §8.1: the interim answer is a HEADERS with :status 100.
+                        Ok(true) if !end_stream => {
+                            let _ =
+                                self.session
+                                    .send_headers::<&str, &str>(stream, 100, &[], false);
+                        }
+                        Ok(_) => {}
                     }
                 }
                 Event::Data {

@@ -171,3 +171,22 @@ pub fn make_cert(dir: &TempDir, file: &str, names: &[&str], expired: bool) -> (P
     std::fs::write(&k, key.serialize_pem()).unwrap();
     (c, k)
 }
+
+/// Runs `tests/h2_continue.py` (the Python `h2` package): a POST of `len` bytes to `path`
+/// over HTTP/2 with prior knowledge and `expect: EXPECT`, the body sent only after an
+/// interim answer. Its observations, one per line ("interim 100", "status 200",
+/// "body LEN SAME").
+pub fn h2_continue(addr: SocketAddr, path: &str, expect: &str, len: usize) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2_continue.py");
+    let out = Command::new("python3")
+        .args([script, &addr.to_string(), path, expect, &len.to_string()])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
