@@ -10,8 +10,9 @@
 # Cases (issue 11): a 1 KB file with 10 clients x 100 concurrent streams; a 64 MB file with
 # 4 clients (one stream each); a page of 100 assets (h2load -i with 100 URIs), 10 clients x
 # 100 streams. Servers pinned to CPU 0 and h2load to CPU 1 when there are several; servers
-# alternate run by run; medians and the ratio reactor / nginx; a run with failed requests
-# is reported. Appends its table to $BENCH_RESULTS when set (bench/run does), else prints
+# alternate run by run; medians and the ratio reactor / nginx, and each server's CPU time
+# (user + system) per request, the steadier figure on a shared machine; a run with failed
+# requests is reported. Appends its table to $BENCH_RESULTS when set (bench/run does), else prints
 # it. Never run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,7 +100,7 @@ stop_reactor() { kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || t
 h2load_run() {
   local target
   if [ "$4" = @page ]; then target=(-i "$work/page-$3.txt"); else target=("https://127.0.0.1:$3$4"); fi
-  $cli_cpu h2load -t1 -c"$1" -m"$2" --warm-up-time=1 -D"$secs" "${target[@]}" 2>&1
+  $cli_cpu h2load -t1 -c"$1" -m"$2" -D"$secs" "${target[@]}" 2>&1
 }
 # Requests per second, and bytes per second in GB/s, from an h2load report.
 rps() { awk '/^finished in/ {print $4}'; }
@@ -114,19 +115,33 @@ failures() {
        END { if (f + e + o > 0) print f, "failed,", e, "errored,", o, "not 2xx" }'
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Server CPU time (user + system, in clock ticks) of the given processes.
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+hz=$(getconf CLK_TCK)
 
 results=()
 case_run() { # name clients streams path metric
-  local name=$1 clients=$2 streams=$3 path=$4 metric=$5 rs=() ns=() out v bad=""
+  local name=$1 clients=$2 streams=$3 path=$4 metric=$5 rs=() ns=() rc=() nc=() out v bad=""
+  local pids t0 cpu done_n us
   for _ in $(seq 1 "$runs"); do
     for server in reactor nginx; do
-      if [ $server = reactor ]; then start_reactor; port=$reactor_port; else start_nginx; port=$nginx_port; fi
+      if [ $server = reactor ]; then
+        start_reactor; port=$reactor_port; pids=$rpid
+      else
+        start_nginx; port=$nginx_port; pids=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
+      fi
+      # shellcheck disable=SC2086
+      t0=$(cpu_ticks $pids)
       out=$(h2load_run "$clients" "$streams" "$port" "$path")
+      # shellcheck disable=SC2086
+      cpu=$(($(cpu_ticks $pids) - t0))
       if [ $server = reactor ]; then stop_reactor; else stop_nginx; fi
       v=$(echo "$out" | $metric)
+      done_n=$(echo "$out" | awk '/^requests:/ {print $6}')
+      us=$(awk -v c="$cpu" -v hz="$hz" -v n="${done_n:-0}" 'BEGIN { if (n > 0) printf "%.1f", c / hz / n * 1e6; else print "n/a" }')
       f=$(echo "$out" | failures)
       [ -n "$f" ] && bad+=" $server: $f;"
-      if [ $server = reactor ]; then rs+=("${v:-0}"); else ns+=("${v:-0}"); fi
+      if [ $server = reactor ]; then rs+=("${v:-0}"); rc+=("$us"); else ns+=("${v:-0}"); nc+=("$us"); fi
     done
   done
   local r n ratio unit="req/s"
@@ -134,12 +149,15 @@ case_run() { # name clients streams path metric
   r=$(printf '%s\n' "${rs[@]}" | median)
   n=$(printf '%s\n' "${ns[@]}" | median)
   ratio=$(awk -v a="$r" -v b="$n" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-  results+=("| HTTP/2 (TLS): $name | $r $unit | $n $unit | **$ratio** | | |")
-  printf '%-56s reactor %10s  nginx %10s  ratio %s  (runs: reactor %s; nginx %s)%s\n' \
-    "HTTP/2 (TLS): $name" "$r" "$n" "$ratio" "${rs[*]}" "${ns[*]}" "${bad:+  FAILURES:$bad}"
+  local rcpu ncpu
+  rcpu=$(printf '%s\n' "${rc[@]}" | median)
+  ncpu=$(printf '%s\n' "${nc[@]}" | median)
+  results+=("| HTTP/2 (TLS): $name | $r $unit | $n $unit | **$ratio** | $rcpu | $ncpu |")
+  printf '%-56s reactor %10s  nginx %10s  ratio %s  CPU us/req %s vs %s  (runs: reactor %s; nginx %s)%s\n' \
+    "HTTP/2 (TLS): $name" "$r" "$n" "$ratio" "$rcpu" "$ncpu" "${rs[*]}" "${ns[*]}" "${bad:+  FAILURES:$bad}"
 }
 
-echo "== HTTP/2 over TLS: h2load, $runs runs of ${secs}s (after 1s warm-up) per case and server; medians =="
+echo "== HTTP/2 over TLS: h2load, $runs runs of ${secs}s per case and server; medians =="
 case_run "1 KB file, 10 clients x 100 streams" 10 100 /1k.bin rps
 case_run "64 MB file, 4 clients" 4 1 /64m.bin gbps
 case_run "page of 100 assets (1-30 KB), 10 clients x 100 streams" 10 100 @page rps
@@ -147,7 +165,7 @@ case_run "page of 100 assets (1-30 KB), 10 clients x 100 streams" 10 100 @page r
 if [ -n "${BENCH_RESULTS:-}" ]; then
   printf '%s\n' "${results[@]}" >>"$BENCH_RESULTS"
 else
-  echo "| case | reactor | nginx | reactor ÷ nginx | | |"
+  echo "| case | reactor | nginx | reactor ÷ nginx | reactor CPU µs/req | nginx CPU µs/req |"
   echo "|---|---|---|---|---|---|"
   printf '%s\n' "${results[@]}"
 fi

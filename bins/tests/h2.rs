@@ -31,18 +31,7 @@ fn curl(args: &[&str]) -> std::process::Output {
 
 /// Runs one case of the Python driver; its observations, one per line.
 fn driver(h: &Httpd, case: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2_driver.py");
-    let out = Command::new("python3")
-        .args([script, &h.addr.to_string(), case])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{case}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::python("h2_driver.py", &[&h.addr.to_string(), case])
 }
 
 fn has(out: &str, line: &str) -> bool {
