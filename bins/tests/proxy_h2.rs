@@ -183,6 +183,19 @@ fn alpn_h2_over_tls_streams_a_large_body_byte_for_byte() {
 }
 
 #[test]
+fn cancelled_streams_leave_the_connection_working() {
+    let dir = TempDir::new("proxy-h2-cancel");
+    let o = origin(&dir);
+    let p = reverse_proxy(o.addr, &["--max-object-size", "1048576"]);
+    // Cancelled while its answer is owed, cancelled mid-body, then a whole body.
+    let out = common::python("h2_cancel.py", &[&p.addr.to_string(), "/fresh/big.bin"]);
+    assert_eq!(out, format!("data3 yes\nwhole5 200 {BIG}\n"));
+    // The proxy still serves new connections.
+    let w = ["-o", "/dev/null", "-w", "%{http_code}"];
+    assert_eq!(curl_h2c(p.addr, "/fresh/hello.txt", &w), "200");
+}
+
+#[test]
 fn http2_off_offers_http1_only() {
     let dir = TempDir::new("proxy-h2-off");
     let o = origin(&dir);
