@@ -18,7 +18,8 @@ use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Pr
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
 
-A caching HTTP proxy (HTTP/1.1 and HTTP/2 to clients, HTTP/1.1 to origins): point `curl -x http://127.0.0.1:8888` or a browser at it.
+A caching HTTP proxy: point `curl -x http://127.0.0.1:8888` or a browser at it. Clients
+speak HTTP/1.1 or HTTP/2; origins are spoken to in HTTP/1.1.
 
 Options:
   --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8888]
