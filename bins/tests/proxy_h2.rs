@@ -196,6 +196,26 @@ fn cancelled_streams_leave_the_connection_working() {
 }
 
 #[test]
+fn a_slow_reader_holds_back_the_origin_not_the_proxy_memory() {
+    let dir = TempDir::new("proxy-h2-slow");
+    let o = origin(&dir);
+    std::fs::copy(dir.join("www/fresh/big.bin"), dir.join("www/big.bin")).unwrap();
+    let p = reverse_proxy(o.addr, &["--max-object-size", "1048576"]);
+    assert_eq!(
+        curl_h2c(p.addr, "/cached/hello.txt", &["-o", "/dev/null"]),
+        ""
+    );
+    let before = p.rss_kib();
+    // A 1000-byte window that stays shut for a second, then opens wide.
+    let out = common::python("h2_driver.py", &[&p.addr.to_string(), "small-window"]);
+    assert!(out.contains("stalled_at 1000\n"), "{out}");
+    assert!(out.contains(&format!("total {BIG}\n")), "{out}");
+    // The body waited in the origin's socket, not in the proxy (6 MB would show).
+    let grew = p.peak_rss_kib().saturating_sub(before);
+    assert!(grew < 3 * 1024, "the proxy grew by {grew} KiB");
+}
+
+#[test]
 fn http2_off_offers_http1_only() {
     let dir = TempDir::new("proxy-h2-off");
     let o = origin(&dir);
