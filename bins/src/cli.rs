@@ -23,6 +23,22 @@ where
         .map_err(|e| format!("{flag}: invalid value {s:?}: {e}"))
 }
 
+/// Parses an `on|off` flag's value (`--http2 on`), naming the flag in the error.
+///
+/// ```
+/// use reactor_bins::cli::parse_on_off;
+/// assert_eq!(parse_on_off("--http2", Some("off".into())), Ok(false));
+/// assert!(parse_on_off("--http2", Some("yes".into())).is_err());
+/// ```
+pub fn parse_on_off(flag: &str, value: Option<std::ffi::OsString>) -> Result<bool, String> {
+    let v: String = parse_value(flag, value)?;
+    match v.as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{flag}: expected on or off, got {v:?}")),
+    }
+}
+
 /// Starts the error log on stderr at `level` (`error`, `warn`, `info`, `debug`, `trace`, `off`).
 pub fn init_logging(level: &str) -> Result<(), String> {
     let filter: log::LevelFilter = level.parse().map_err(|_| {

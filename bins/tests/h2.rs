@@ -31,18 +31,7 @@ fn curl(args: &[&str]) -> std::process::Output {
 
 /// Runs one case of the Python driver; its observations, one per line.
 fn driver(h: &Httpd, case: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2_driver.py");
-    let out = Command::new("python3")
-        .args([script, &h.addr.to_string(), case])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{case}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::python("h2_driver.py", &[&h.addr.to_string(), case])
 }
 
 fn has(out: &str, line: &str) -> bool {
@@ -132,6 +121,22 @@ fn bad_http2_flag_is_one_line_and_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn expect_100_continue_gets_an_interim_headers_8_1() {
+    let dir = site();
+    let h = Httpd::start(&dir.0, &["--max-body", "5000"]);
+    // As over HTTP/1.1: 100 first, then the final answer (a file takes no POST).
+    let out = common::h2_continue(h.addr, "/hello.txt", "100-continue", 1000);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["interim 100", "status 405"], "{out}");
+    // A body too large for --max-body: 413 at once, no 100.
+    let out = common::h2_continue(h.addr, "/hello.txt", "100-Continue", 6000);
+    assert!(out.starts_with("status 413\n"), "{out}");
+    // Any other expectation: 417.
+    let out = common::h2_continue(h.addr, "/hello.txt", "magic", 10);
+    assert!(out.starts_with("status 417\n"), "{out}");
 }
 
 #[test]

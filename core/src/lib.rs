@@ -25,7 +25,6 @@ mod exchange;
 pub mod filter;
 mod h1;
 pub mod h2;
-mod h2_inbound;
 pub mod handler;
 mod inbuf;
 pub mod notify;

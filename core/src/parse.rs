@@ -131,11 +131,7 @@ pub(crate) fn parse_head_into(
     if hosts == 0 && version == Version::Http11 {
         return Err(bad("HTTP/1.1 request without Host"));
     }
-    let expect_continue = match headers.get_bytes("expect") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case(b"100-continue") => true,
-        Some(_) => return Err(HttpError::new(417, "unsupported expectation")),
-    };
+    let expect_continue = expectation(headers.get_bytes("expect"))?;
     let keep_alive = match version {
         Version::Http11 => !headers.has_token("connection", "close"),
         Version::Http10 | Version::Http2 => headers.has_token("connection", "keep-alive"),
@@ -151,6 +147,17 @@ pub(crate) fn parse_head_into(
     req.expect_continue = expect_continue && framing != Framing::None;
     req.tls = None;
     Ok(Some(skip + used))
+}
+
+/// What an `Expect` field value asks for: `Ok(true)` for `100-continue` (any case),
+/// `Ok(false)` without the field, 417 for any other expectation (RFC 9110 §10.1.1). Shared
+/// by HTTP/1.1 and HTTP/2.
+pub(crate) fn expectation(value: Option<&[u8]>) -> Result<bool, HttpError> {
+    match value {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case(b"100-continue") => Ok(true),
+        Some(_) => Err(HttpError::new(417, "unsupported expectation")),
+    }
 }
 
 /// Copies the parsed fields into `headers`, reusing the strings already there.

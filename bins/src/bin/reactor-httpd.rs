@@ -9,7 +9,7 @@ use reactor::tls::http_alpn;
 use reactor::{Config, Server};
 use reactor_bins::acme::serve::AcmeFlags;
 use reactor_bins::acme::Http01Handler;
-use reactor_bins::cli::{die, init_logging, open_log, parse_value, start_announced};
+use reactor_bins::cli::{die, init_logging, open_log, parse_on_off, parse_value, start_announced};
 use reactor_bins::site_config::{invocation, Invocation};
 use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
 use reactor_bins::systemd;
@@ -168,14 +168,7 @@ fn parse_args(args: Vec<OsString>, file_tls: bool) -> Result<Options, String> {
             }
             Long("log-level") => opts.log_level = parse_value("--log-level", parser.value().ok())?,
             Long("no-listing") => opts.listing = false,
-            Long("http2") => {
-                let v: String = parse_value("--http2", parser.value().ok())?;
-                config.http2 = match v.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    _ => return Err(format!("--http2: expected on or off, got {v:?}")),
-                };
-            }
+            Long("http2") => config.http2 = parse_on_off("--http2", parser.value().ok())?,
             Long("status") => {
                 let p: String = parse_value("--status", parser.value().ok())?;
                 if !p.starts_with('/') {

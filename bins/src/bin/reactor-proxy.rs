@@ -1,11 +1,14 @@
 //! reactor-proxy: a caching HTTP forward proxy (CONNECT included) on the reactor, or with
-//! `--upstream` a caching reverse proxy in front of one origin.
+//! `--upstream` a caching reverse proxy in front of one origin. Clients may speak HTTP/1.1
+//! or HTTP/2; origins are spoken to in HTTP/1.1.
 
 use std::time::Duration;
 
 use reactor::tls::http_alpn;
 use reactor::{Config, Server};
-use reactor_bins::cli::{die, init_logging, open_log, parse_value, serve_until_stopped};
+use reactor_bins::cli::{
+    die, init_logging, open_log, parse_on_off, parse_value, serve_until_stopped,
+};
 use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags};
 use reactor_handlers::proxy::access::Cidr;
 use reactor_handlers::proxy::auth::ProxyAuth;
@@ -15,7 +18,8 @@ use reactor_handlers::proxy::{parse_parent, parse_ports, parse_upstream, tls, Pr
 const USAGE: &str = "\
 Usage: reactor-proxy [OPTIONS]
 
-A caching HTTP/1.1 proxy: point `curl -x http://127.0.0.1:8888` or a browser at it.
+A caching HTTP proxy: point `curl -x http://127.0.0.1:8888` or a browser at it. Clients
+speak HTTP/1.1 or HTTP/2; origins are spoken to in HTTP/1.1.
 
 Options:
   --bind ADDR:PORT         address to listen on [default: 127.0.0.1:8888]
@@ -57,6 +61,8 @@ Options:
                            Cache-Control (RFC 9213), off for none [default: CDN-Cache-Control]
   --purge-allow CIDR       clients that may PURGE a URL from the cache (repeatable;
                            replaces the default, loopback only)
+  --http2 on|off           HTTP/2 to clients: by ALPN h2 over TLS, with prior knowledge
+                           on plaintext (origins stay HTTP/1.1) [default: on]
   --tls-cert FILE          PEM certificate chain: speak HTTPS to clients (repeatable, each
                            followed by its --tls-key; chosen by SNI; SIGHUP reloads)
   --tls-key FILE           PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert before it
@@ -191,6 +197,7 @@ fn parse_args() -> Result<Options, String> {
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?
             }
+            Long("http2") => config.http2 = parse_on_off("--http2", parser.value().ok())?,
             Long("tls-cert") => tls.cert(parse_value("--tls-cert", parser.value().ok())?),
             Long("tls-key") => tls.key(parse_value("--tls-key", parser.value().ok())?),
             Short('h') | Long("help") => {
@@ -251,8 +258,9 @@ fn main() {
             .tls
             .pairs()
             .unwrap_or_else(|e| die("reactor-proxy", e, 2));
-        let acceptor = acceptor_reloading_on_sighup("reactor-proxy", pairs, http_alpn(false))
-            .unwrap_or_else(|e| die("reactor-proxy", e, 2));
+        let acceptor =
+            acceptor_reloading_on_sighup("reactor-proxy", pairs, http_alpn(config.http2))
+                .unwrap_or_else(|e| die("reactor-proxy", e, 2));
         config.tls = Some(acceptor);
     }
     let server = Server::new(config).handler(Proxy::new(proxy));

@@ -186,3 +186,31 @@ pub fn make_cert(dir: &TempDir, file: &str, names: &[&str], expired: bool) -> (P
     std::fs::write(&k, key.serialize_pem()).unwrap();
     (c, k)
 }
+
+/// Runs the Python script `tests/NAME` with `args`; its stdout (it must exit 0).
+pub fn python(name: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name);
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs (its packages: see .ci/run)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `tests/h2_continue.py` (the Python `h2` package): a POST of `len` bytes to `path`
+/// over HTTP/2 with prior knowledge and `expect: EXPECT`, the body sent only after an
+/// interim answer. Its observations, one per line ("interim 100", "status 200",
+/// "body LEN SAME").
+pub fn h2_continue(addr: SocketAddr, path: &str, expect: &str, len: usize) -> String {
+    let (addr, len) = (addr.to_string(), len.to_string());
+    python("h2_continue.py", &[&addr, path, expect, &len])
+}

@@ -1,15 +1,15 @@
 //! The HTTP/2 driver of a connection: the sans-I/O [`crate::h2::Session`] between the
 //! transport and the plugin chain. Each stream is one exchange: its request (body read
-//! completely, as for HTTP/1.1, or streamed into a handler's sink through
-//! [`crate::h2_inbound`]) goes through the same filters and handlers, deferred
-//! replies included, and its response body goes out as the flow-control windows allow:
-//! bytes at once, files read on the pool a piece at a time, streams as the producer feeds
-//! them. The session's output never holds much more than [`HIGH_WATER`] of body.
+//! completely, as for HTTP/1.1, after a `100` interim answer to `expect: 100-continue`,
+//! or streamed into a handler's sink through [`inbound`]) goes through the same filters
+//! and handlers, deferred replies included, and its response body goes out as the
+//! flow-control windows allow: bytes at once, files read on the pool a piece at a time,
+//! streams as the producer feeds them. The session's output never holds much more than
+//! [`HIGH_WATER`] of body.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,15 +18,19 @@ use crate::conn::Env;
 use crate::exchange::Step;
 use crate::h2::convert::{response_fields, to_request};
 use crate::h2::{self, ErrorCode, Event, Session};
-use crate::h2_inbound::Inbound;
 use crate::handler::{ConnRef, Context};
 use crate::notify::Msg;
 use crate::outbuf::Chunk;
+use crate::parse::expectation;
 use crate::request::{Request, Version};
 use crate::response::{Part, Response};
 use crate::shared::Config;
 use crate::tls::TlsInfo;
 use crate::transport::Transport;
+use inbound::Inbound;
+
+mod inbound;
+mod send;
 
 /// Session output above which no more body is offered (the socket must take some first).
 const HIGH_WATER: usize = 64 * 1024;
@@ -240,6 +244,7 @@ impl H2 {
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
                     req.tls = self.tls.clone();
+                    let expect = expectation(req.headers.get_bytes("expect"));
                     let streams = !end_stream && env.shared.chain.streams_body(&req);
                     let too_large = !streams && declared.is_some_and(|n| n > max_body);
                     let state = if end_stream || streams {
@@ -250,8 +255,18 @@ impl H2 {
                     let mut task = Task::new(req, state);
                     task.inbound = streams.then(Inbound::default);
                     self.tasks.insert(stream, task);
-                    if too_large {
-                        self.respond(stream, Response::error(413), env, who);
+                    match expect {
+                        Err(e) => {
+                            self.respond(stream, Response::error_with(e.status, e.detail), env, who)
+                        }
+                        Ok(_) if too_large => self.respond(stream, Response::error(413), env, who),
+                        // RFC 9113 §8.1: the interim answer is a HEADERS with :status 100.
+                        Ok(true) if !end_stream => {
+                            let _ =
+                                self.session
+                                    .send_headers::<&str, &str>(stream, 100, &[], false);
+                        }
+                        Ok(_) => {}
                     }
                 }
                 Event::Data {
@@ -403,120 +418,6 @@ impl H2 {
                 self.tasks.remove(&stream);
             }
         }
-    }
-
-    /// Offers body bytes to the session while its output is below the high-water mark
-    /// and the windows take them.
-    fn pump(&mut self, stream: u32, env: &mut Env<'_>, who: &Who) {
-        while self.session.output().len() < HIGH_WATER {
-            let Some(task) = self.tasks.get_mut(&stream) else {
-                return;
-            };
-            if let Some((chunk, pos, last)) = &mut task.chunk {
-                let last = *last;
-                match self.session.send_data(stream, &chunk.bytes()[*pos..], last) {
-                    Ok(n) => {
-                        *pos += n;
-                        task.body_sent += n as u64;
-                        if *pos < chunk.bytes().len() {
-                            return; // windows closed: SendReady brings us back
-                        }
-                        task.chunk = None;
-                        if last {
-                            return self.finish(stream, env, who);
-                        }
-                    }
-                    Err(_) => {
-                        self.tasks.remove(&stream);
-                        return;
-                    }
-                }
-                continue;
-            }
-            let more_after = task.parts.len() > 1;
-            match task.parts.front_mut() {
-                None => {
-                    let _ = self.session.send_trailers::<&str, &str>(stream, &[]);
-                    return self.finish(stream, env, who);
-                }
-                Some(Part::Bytes(_) | Part::Shared(_)) => {
-                    let chunk = match task.parts.pop_front() {
-                        Some(Part::Bytes(b)) => Chunk::Owned(b),
-                        Some(Part::Shared(s)) => Chunk::Shared(s),
-                        _ => return,
-                    };
-                    task.chunk = Some((chunk, 0, !more_after));
-                }
-                Some(Part::File(region)) => {
-                    if task.reading {
-                        return;
-                    }
-                    if task.file_pos >= region.len {
-                        task.parts.pop_front();
-                        task.file_pos = 0;
-                        continue;
-                    }
-                    let count = (region.len - task.file_pos).min(READ_CHUNK) as usize;
-                    let (file, offset) = (region.file.clone(), region.offset + task.file_pos);
-                    let (notifier, conn) = (env.notifier.clone(), who.conn(stream));
-                    task.reading = true;
-                    env.shared.pool.execute(move || {
-                        let mut buf = vec![0; count];
-                        let read = file.read_exact_at(&mut buf, offset).map(|()| buf);
-                        notifier.send(Msg::Read(conn, read));
-                    });
-                    return;
-                }
-                Some(Part::Stream(rx)) => {
-                    let mut data = Vec::new();
-                    match rx.take(&mut data) {
-                        Some(true) => {
-                            task.parts.pop_front();
-                            task.chunk = Some((Chunk::Owned(data), 0, !more_after));
-                        }
-                        Some(false) => {
-                            return self.abort(stream, who, "streamed body aborted");
-                        }
-                        None if data.is_empty() => return,
-                        None => task.chunk = Some((Chunk::Owned(data), 0, false)),
-                    }
-                }
-            }
-        }
-    }
-
-    /// A pool job read a piece of the file at the front of a stream's body.
-    pub fn file_read(&mut self, stream: u32, read: io::Result<Vec<u8>>, who: &Who) {
-        let Some(task) = self.tasks.get_mut(&stream) else {
-            return;
-        };
-        task.reading = false;
-        let data = match read {
-            Ok(d) => d,
-            Err(e) => {
-                let why = format!("reading a file body failed: {e}");
-                return self.abort(stream, who, &why);
-            }
-        };
-        task.file_pos += data.len() as u64;
-        let done = match task.parts.front() {
-            Some(Part::File(region)) => task.file_pos >= region.len,
-            _ => true,
-        };
-        if done {
-            task.parts.pop_front();
-            task.file_pos = 0;
-        }
-        let last = done && task.parts.is_empty();
-        task.chunk = Some((Chunk::Owned(data), 0, last));
-    }
-
-    /// The body of `stream` cannot be completed: reset the stream so the client sees a
-    /// truncated response, not a complete one.
-    fn abort(&mut self, stream: u32, who: &Who, why: &str) {
-        log::warn!("{}: {why}; resetting stream {stream}", who.peer);
-        self.session.reset(stream, ErrorCode::InternalError);
-        self.tasks.remove(&stream);
     }
 
     /// The response on `stream` is complete: log it and forget the stream.
