@@ -367,3 +367,65 @@ fn http1_over_tls_still_works_and_http2_off_offers_no_h2() {
     let text = curl_tls(&h, &ca, "/hello.txt", &["--http2"]);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }
+
+/// Headless Chromium loads a page with its stylesheet and image over HTTPS, and the
+/// access log shows every request came over HTTP/2 (ALPN h2).
+#[test]
+fn chromium_loads_the_site_over_http2() {
+    let dir = TempDir::new("h2-chromium");
+    let www = site();
+    std::fs::write(
+        www.join("index.html"),
+        "<!DOCTYPE html><html><head><link rel=stylesheet href=/s.css></head>\
+         <body><p id=p>page over h2</p><img src=/i.svg></body></html>",
+    )
+    .unwrap();
+    std::fs::write(www.join("s.css"), "p { color: green }").unwrap();
+    std::fs::write(
+        www.join("i.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/>",
+    )
+    .unwrap();
+    let (cert, key) = make_cert(&dir, "site", &["localhost", "127.0.0.1"], false);
+    let log = dir.join("access.log");
+    let args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--access-log",
+        log.to_str().unwrap(),
+    ];
+    let h = Httpd::start(&www.0, &args);
+    let profile = dir.join("profile");
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok())
+        .expect("chromium is installed (.ci/run installs it)");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox", // CI runs as root
+            "--disable-gpu",
+            "--no-proxy-server",
+            "--no-first-run",
+            "--ignore-certificate-errors", // the test's own certificate
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("https://127.0.0.1:{}/", h.addr.port()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("page over h2"), "{dom}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for path in ["/ ", "/s.css ", "/i.svg "] {
+        let line = logged
+            .lines()
+            .find(|l| l.contains(&format!("\"GET {path}")))
+            .unwrap_or_else(|| panic!("{path} not requested:\n{logged}"));
+        assert!(line.contains("HTTP/2.0\" 200"), "{line}");
+    }
+}
