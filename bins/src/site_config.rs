@@ -40,6 +40,12 @@ pub struct SiteSpec {
     pub compress: Option<bool>,
     /// Precompressed siblings (default: the command line's).
     pub precompressed: Option<bool>,
+    /// Uploads taken, PUT and form POST (default: the command line's).
+    pub upload: Option<bool>,
+    /// Uploads replace existing files (default: the command line's).
+    pub overwrite: Option<bool>,
+    /// The largest upload body in bytes (default: the command line's).
+    pub max_upload: Option<u64>,
     /// Certificate and key files for this site's names (picked by SNI under TLS).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The file served with 200 instead of a 404 (single-page applications).
@@ -355,6 +361,9 @@ struct SiteToml {
     follow_symlinks: Option<bool>,
     compress: Option<bool>,
     precompressed: Option<bool>,
+    upload: Option<bool>,
+    overwrite: Option<bool>,
+    max_upload: Option<u64>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
     fallback: Option<Spanned<String>>,
@@ -540,6 +549,9 @@ fn check_site(
             follow_symlinks: s.follow_symlinks,
             compress: s.compress,
             precompressed: s.precompressed,
+            upload: s.upload,
+            overwrite: s.overwrite,
+            max_upload: s.max_upload,
             tls,
             fallback: s.fallback.as_ref().map(|f| f.get_ref().clone()),
             error_pages,
