@@ -68,6 +68,21 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// curl -T `src` to `url` (with `extra` flags): the status code.
+fn curl_put(src: &Path, url: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "-T",
+        src.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
+    curl(&args)
+}
+
 /// The Python http.client peer: (status, Location or "-").
 fn python(args: &[&str]) -> (u16, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upload_client.py");
@@ -125,28 +140,12 @@ fn put_small_and_big_with_curl_then_409_without_overwrite() {
     // Big: curl sends Expect: 100-continue and waits for it.
     let big = tmp.join("big.bin");
     std::fs::write(&big, payload(48 << 20, 2)).unwrap();
-    let out = curl(&[
-        "-T",
-        big.to_str().unwrap(),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        &url(&h, "/big.bin"),
-    ]);
+    let out = curl_put(&big, &url(&h, "/big.bin"), &[]);
     assert_eq!(out, "201");
     let stored = std::fs::read(tmp.join("www/big.bin")).unwrap();
     assert!(stored == payload(48 << 20, 2), "the big file differs");
     // The same name again: 409, and the file is untouched.
-    let out = curl(&[
-        "-T",
-        small.to_str().unwrap(),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        &url(&h, "/big.bin"),
-    ]);
+    let out = curl_put(&small, &url(&h, "/big.bin"), &[]);
     assert_eq!(out, "409");
     assert_eq!(
         std::fs::metadata(tmp.join("www/big.bin")).unwrap().len(),
@@ -171,22 +170,13 @@ fn overwrite_replaces_with_204() {
     let h = Httpd::start(&tmp.join("www"), &["--upload", "--overwrite"]);
     let new = tmp.join("new.txt");
     std::fs::write(&new, "new content").unwrap();
-    let args = [
-        "-T",
-        new.to_str().unwrap(),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-    ];
-    let out = curl(&[&args[..], &[&url(&h, "/sub/old.txt")]].concat());
-    assert_eq!(out, "204");
+    assert_eq!(curl_put(&new, &url(&h, "/sub/old.txt"), &[]), "204");
     assert_eq!(
         std::fs::read_to_string(tmp.join("www/sub/old.txt")).unwrap(),
         "new content"
     );
     // A directory is never replaced.
-    assert_eq!(curl(&[&args[..], &[&url(&h, "/sub")]].concat()), "409");
+    assert_eq!(curl_put(&new, &url(&h, "/sub"), &[]), "409");
     assert!(tmp.join("www/sub").is_dir());
 }
 
@@ -358,17 +348,11 @@ fn max_upload_413_up_front_and_mid_stream() {
     // Chunked (no length up front): 413 once past the limit; nothing is left.
     let src = tmp.join("src");
     std::fs::write(&src, payload(300_000, 7)).unwrap();
-    let out = curl(&[
-        "-T",
-        src.to_str().unwrap(),
-        "-H",
-        "Transfer-Encoding: chunked",
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
+    let out = curl_put(
+        &src,
         &url(&h, "/x.bin"),
-    ]);
+        &["-H", "Transfer-Encoding: chunked"],
+    );
     assert_eq!(out, "413");
     assert!(
         eventually(|| tree(&www) == ["sub", "sub/old.txt"]),
@@ -377,15 +361,7 @@ fn max_upload_413_up_front_and_mid_stream() {
     );
     // At the limit: fine.
     std::fs::write(&src, payload(100_000, 7)).unwrap();
-    let out = curl(&[
-        "-T",
-        src.to_str().unwrap(),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        &url(&h, "/x.bin"),
-    ]);
+    let out = curl_put(&src, &url(&h, "/x.bin"), &[]);
     assert_eq!(out, "201");
 }
 
@@ -419,10 +395,8 @@ fn uploads_are_off_by_default_and_per_site_in_the_config_file() {
     drop(h);
     std::fs::create_dir_all(tmp.join("other/sub")).unwrap();
     let config = tmp.join("site.toml");
-    let text = format!(
-        "[[site]]\nhost = \"up.test\"\nroot = \"www\"\nupload = true\nmax_upload = 3\n\n\
-         [[site]]\nhost = \"ro.test\"\nroot = \"other\"\n"
-    );
+    let text = "[[site]]\nhost = \"up.test\"\nroot = \"www\"\nupload = true\nmax_upload = 3\n\n\
+         [[site]]\nhost = \"ro.test\"\nroot = \"other\"\n";
     std::fs::write(&config, text).unwrap();
     let h = Httpd::start(&tmp.join("www"), &["--config", config.to_str().unwrap()]);
     assert!(put(&h, "ro.test").contains("HTTP/1.1 405 "));
@@ -445,17 +419,7 @@ fn put_conflicts_missing_directories_and_directory_paths() {
     let h = Httpd::start(&tmp.join("www"), &["--upload"]);
     let src = tmp.join("src");
     std::fs::write(&src, "data").unwrap();
-    let status = |path: &str| {
-        curl(&[
-            "-T",
-            src.to_str().unwrap(),
-            "-w",
-            "%{http_code}",
-            "-o",
-            "/dev/null",
-            &url(&h, path),
-        ])
-    };
+    let status = |path: &str| curl_put(&src, &url(&h, path), &[]);
     assert_eq!(status("/nope/x.txt"), "409", "missing parent (as WebDAV)");
     assert_eq!(status("/sub/old.txt/x"), "409", "a file as parent");
     assert_eq!(status("/sub"), "409", "a directory's name");
@@ -525,7 +489,7 @@ fn two_gigabytes_put_streamed_with_bounded_server_memory() {
             break;
         }
         s.write_all(&buf[..n]).unwrap();
-        if body.left % (64 << 20) == 0 {
+        if body.left.is_multiple_of(64 << 20) {
             rss_max = rss_max.max(h.rss_kib());
         }
     }

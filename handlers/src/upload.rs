@@ -55,7 +55,7 @@ use crate::multipart::boundary;
 use crate::path::{encode_path, resolve, ResolvedPath};
 use crate::FsRoot;
 use sink::{bad_name, too_large, Form, UploadSink};
-use writer::{Answer, Op, Target, Writer};
+use writer::{Answer, OnChange, Op, Target, Writer};
 
 /// The methods a root with uploads accepts.
 pub const UPLOAD_METHODS: &str = "GET, HEAD, OPTIONS, PUT, POST";
@@ -66,7 +66,7 @@ pub struct Upload {
     root: FsRoot,
     overwrite: bool,
     max_upload: u64,
-    on_change: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    on_change: Option<OnChange>,
 }
 
 impl Upload {

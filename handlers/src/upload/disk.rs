@@ -167,7 +167,7 @@ mod tests {
             .unwrap()
             .starts_with(".a.txt.upload-"));
         f.write_all(b"one").unwrap();
-        assert_eq!(commit(&t, false).unwrap(), false);
+        assert!(!commit(&t, false).unwrap());
         assert_eq!(create(&dir, "a.txt", false).unwrap_err().status, 409);
         let (mut f, t2) = create(&dir, "a.txt", true).unwrap();
         f.write_all(b"two").unwrap();
@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(commit(&t3, false).unwrap_err().status, 409);
         assert_eq!(std::fs::read(&t3.target).unwrap(), b"theirs");
         remove(&t3.temp);
-        assert_eq!(commit(&t2, true).unwrap(), true);
+        assert!(commit(&t2, true).unwrap());
         assert_eq!(std::fs::read(dir.join("a.txt")).unwrap(), b"two");
         assert_eq!(
             create(&dir, "", false).unwrap_err().status,

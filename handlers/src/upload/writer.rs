@@ -26,6 +26,9 @@ pub const LOW: usize = 256 << 10;
 /// whether it replaced a file).
 pub type Answer = Box<dyn FnOnce(&[(Temp, bool)]) -> Response + Send>;
 
+/// Told the decoded path of a directory (ending in `/`) whose files changed.
+pub type OnChange = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A step of an upload, run on the pool in the order queued.
 pub enum Op {
     /// Checks that the target directory exists (`missing`: the status when not).
@@ -60,7 +63,7 @@ pub struct Target {
     /// Replace existing files.
     pub overwrite: bool,
     /// Told the decoded directory path after files were stored (a listing cache).
-    pub on_change: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_change: Option<OnChange>,
 }
 
 /// The ops waiting, and the reactor's side of the backpressure.
