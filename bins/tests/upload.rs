@@ -279,6 +279,27 @@ fn multipart_three_files_byte_for_byte_then_303_to_the_listing() {
     let (status, _) = python(&["form", &h.addr.to_string(), "/sub/", &fresh, &taken]);
     assert_eq!(status, 409);
     assert_eq!(tree(&tmp.join("www")), want);
+    // More than 1,000 files in one form: 413, and none is stored.
+    let mut body = String::new();
+    for i in 0..1001 {
+        body += &format!(
+            "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f{i}\"\r\n\r\nx\r\n"
+        );
+    }
+    body += "--b--\r\n";
+    let mut s = TcpStream::connect(h.addr).unwrap();
+    let head = format!(
+        "POST /sub/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body.as_bytes()); // the server may answer and close first
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(eventually(|| tree(&tmp.join("www")) == want));
     // To a directory that does not exist: 404.
     let (status, _) = python(&["form", &h.addr.to_string(), "/nope/", &fresh]);
     assert_eq!(status, 404);

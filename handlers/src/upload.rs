@@ -20,7 +20,8 @@
 //! * Names (the path, and each part's `filename`) follow the path rules of GET
 //!   ([`crate::path`]): 400 for traversal, encoded separators, control characters; 403
 //!   for names starting with '.', which are never uploaded, even where dotfiles are served.
-//! * 413 when `Content-Length` exceeds the limit, or as soon as a chunked body does.
+//! * 413 when `Content-Length` exceeds the limit, or as soon as a chunked body does; 413
+//!   for a form of more than 1,000 files.
 //!
 //! ```no_run
 //! use reactor::{Config, Server};

@@ -11,6 +11,9 @@ use crate::path::{file_name, PathError};
 /// Bytes gathered before they are queued as one write.
 const CHUNK: usize = 256 << 10;
 
+/// Most files one form may hold (each is a temporary file until the form is complete).
+pub const MAX_FILES: usize = 1000;
+
 /// A `multipart/form-data` body being taken apart.
 pub struct Form {
     parser: Parser,
@@ -99,6 +102,10 @@ impl BodySink for UploadSink {
                 Event::Part(part) => match part.filename.as_deref() {
                     // Not a file, or no file chosen: skipped.
                     None | Some("") => form.in_file = false,
+                    Some(_) if form.files >= MAX_FILES => {
+                        let detail = "Too many files in one form.";
+                        refused = Some(Response::error_with(413, detail));
+                    }
                     Some(name) => match file_name(name, false) {
                         Ok(name) => {
                             writer.push(Op::Open(name.to_owned()));
