@@ -534,3 +534,24 @@ fn two_gigabytes_put_streamed_with_bounded_server_memory() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(tree(&www), ["sub", "sub/old.txt"]);
 }
+
+#[test]
+fn a_router_passes_streamed_bodies_on_to_the_upload_handler() {
+    use reactor::testing::serve;
+    use reactor::{Config, Server};
+    use reactor_handlers::upload::Upload;
+    use reactor_handlers::{FsRoot, Router};
+
+    let tmp = site();
+    std::fs::create_dir_all(tmp.join("www/files")).unwrap();
+    let upload = Upload::new(FsRoot::new(tmp.join("www")).unwrap());
+    let router = Router::new().handler("PUT", "/files/*rest", upload);
+    let srv = serve(Server::new(Config::default()).handler(router));
+    // 3 MiB: over the default --max-body, so only a streamed body gets through.
+    let src = tmp.join("src");
+    std::fs::write(&src, payload(3 << 20, 8)).unwrap();
+    let to = format!("http://{}/files/three.bin", srv.local_addr());
+    assert_eq!(curl_put(&src, &to, &[]), "201");
+    let stored = std::fs::read(tmp.join("www/files/three.bin")).unwrap();
+    assert!(stored == payload(3 << 20, 8));
+}
