@@ -46,6 +46,8 @@ pub struct UploadSink {
     max: u64,
     /// The answer once all is stored.
     answer: Option<Answer>,
+    /// `end` was called.
+    ended: bool,
 }
 
 impl UploadSink {
@@ -58,6 +60,7 @@ impl UploadSink {
             seen: 0,
             max,
             answer: Some(answer),
+            ended: false,
         }
     }
 }
@@ -136,6 +139,7 @@ impl BodySink for UploadSink {
     }
 
     fn end(&mut self, result: Result<(), BodyError>) {
+        self.ended = true;
         if let Err(e) = result {
             let status = if e.status >= 400 { e.status } else { 400 };
             return self.writer.fail(Response::error_with(status, e.detail));
@@ -154,6 +158,17 @@ impl BodySink for UploadSink {
         }
         if let Some(answer) = self.answer.take() {
             self.writer.push(Op::Commit(answer));
+        }
+    }
+}
+
+impl Drop for UploadSink {
+    /// A sink dropped without hearing the body's end (a server that never took it): its
+    /// temporary files are removed all the same.
+    fn drop(&mut self) {
+        if !self.ended {
+            log::error!("an upload's body sink was dropped before the body ended");
+            self.writer.fail(Response::error(500));
         }
     }
 }
