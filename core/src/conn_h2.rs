@@ -289,7 +289,13 @@ impl H2 {
             let (shared, now) = (env.shared, env.now);
             let mut ops = env.ops();
             let mut cx = Context::new(&mut ops, Some(who.conn(stream)), now);
-            match shared.chain.offer(index, &mut task.req, &mut cx) {
+            let step = shared.chain.offer(index, &mut task.req, &mut cx);
+            if let Some(mut sink) = cx.take_sink() {
+                // HTTP/2 bodies are read whole before dispatch: a streaming handler has
+                // `req.body` already, and its sink just hears that the body is complete.
+                sink.end(Ok(()));
+            }
+            match step {
                 Step::Answer { resp, .. } => self.answer(stream, resp, env, who),
                 Step::Next(i) => task.state = State::Dispatch(i),
                 Step::Later => {
