@@ -193,7 +193,7 @@ impl Upload {
         writer.respond_with(cx.responder());
         let mut sink = UploadSink::new(writer, form, self.max_upload, answer);
         if !req.body.is_empty() {
-            // Read already (HTTP/2 bodies are not streamed): it goes first.
+            // A body read already (not streamed by this connection): it goes first.
             let body = std::mem::take(&mut req.body);
             reactor::request_body::BodySink::data(&mut sink, &body);
         }
