@@ -47,6 +47,12 @@ pub struct SiteSpec {
     pub compress: Option<bool>,
     /// Precompressed siblings (default: the command line's).
     pub precompressed: Option<bool>,
+    /// Uploads taken, PUT and form POST (default: the command line's).
+    pub upload: Option<bool>,
+    /// Uploads replace existing files (default: the command line's).
+    pub overwrite: Option<bool>,
+    /// The largest upload body in bytes (default: the command line's).
+    pub max_upload: Option<u64>,
     /// Certificate and key files for this site's names (picked by SNI under TLS).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// One certificate for all of `names`, obtained and renewed from the ACME CA.
@@ -382,6 +388,9 @@ struct SiteToml {
     follow_symlinks: Option<bool>,
     compress: Option<bool>,
     precompressed: Option<bool>,
+    upload: Option<bool>,
+    overwrite: Option<bool>,
+    max_upload: Option<u64>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
     #[serde(default)]
@@ -588,6 +597,9 @@ fn check_site(
             follow_symlinks: s.follow_symlinks,
             compress: s.compress,
             precompressed: s.precompressed,
+            upload: s.upload,
+            overwrite: s.overwrite,
+            max_upload: s.max_upload,
             tls,
             acme: s.acme,
             fallback: s.fallback.as_ref().map(|f| f.get_ref().clone()),

@@ -3,7 +3,8 @@
 //!
 //! Every site has the same layout (so a reload fits the installed slots): filters
 //! redirects → basic auth → headers → error pages → compression (request sides in that
-//! order, response sides in reverse), handlers static files → directory listing.
+//! order, response sides in reverse), handlers uploads → static files → directory listing
+//! (a slot a site does not use holds a handler that declines).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use reactor_handlers::error_pages::ErrorPages;
 use reactor_handlers::file_cache::FileCache;
 use reactor_handlers::redirect::Redirects;
 use reactor_handlers::set_headers::SetHeaders;
+use reactor_handlers::upload::Upload;
 use reactor_handlers::vhost::{Site, VirtualHosts};
 use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles};
 
@@ -33,6 +35,12 @@ pub struct SiteDefaults {
     pub compress: bool,
     /// Serve precompressed siblings.
     pub precompressed: bool,
+    /// Take uploads (PUT, and form POST to a directory).
+    pub upload: bool,
+    /// Uploads replace existing files.
+    pub overwrite: bool,
+    /// The largest upload body in bytes.
+    pub max_upload: u64,
 }
 
 /// A filter or handler slot a site leaves empty.
@@ -57,6 +65,9 @@ pub fn single(root: &str, d: &SiteDefaults) -> SiteSpec {
         follow_symlinks: None,
         compress: None,
         precompressed: None,
+        upload: None,
+        overwrite: None,
+        max_upload: None,
         tls: None,
         acme: false,
         fallback: None,
@@ -79,6 +90,9 @@ impl WithDefaults for SiteSpec {
         self.follow_symlinks.get_or_insert(d.follow_symlinks);
         self.compress.get_or_insert(d.compress);
         self.precompressed.get_or_insert(d.precompressed);
+        self.upload.get_or_insert(d.upload);
+        self.overwrite.get_or_insert(d.overwrite);
+        self.max_upload.get_or_insert(d.max_upload);
         self
     }
 }
@@ -112,8 +126,18 @@ pub fn build(spec: &SiteSpec) -> Result<Site, String> {
     if let Some(f) = &spec.fallback {
         files = files.with_fallback(f)?;
     }
+    let uploads = spec.upload.unwrap_or(false);
+    let listing = DirectoryListing::new(root.clone()).with_upload_form(uploads);
+    let upload: Box<dyn Handler> = if uploads {
+        let upload = Upload::new(root)
+            .overwrite(spec.overwrite.unwrap_or(false))
+            .max_upload(spec.max_upload.unwrap_or(u64::MAX));
+        Box::new(upload.on_change(listing.invalidator()))
+    } else {
+        Box::new(Nothing)
+    };
     let listing: Box<dyn Handler> = if spec.listing.unwrap_or(true) {
-        Box::new(DirectoryListing::new(root))
+        Box::new(listing)
     } else {
         Box::new(Nothing)
     };
@@ -126,7 +150,7 @@ pub fn build(spec: &SiteSpec) -> Result<Site, String> {
             Box::new(ErrorPages(spec.error_pages.clone())),
             compression,
         ],
-        handlers: vec![Box::new(files), listing],
+        handlers: vec![upload, Box::new(files), listing],
     })
 }
 

@@ -1,4 +1,5 @@
-//! The plugin examples in `bins/examples/`, served over real sockets.
+//! The plugin examples in `bins/examples/`, served over real sockets (the chat page also in
+//! headless Chromium).
 
 #[path = "../examples/api_time.rs"]
 mod api_time;
@@ -169,4 +170,12 @@ fn chat_room_broadcasts_to_everyone() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_peers.py");
     let out = python(script, &[format!("ws://{}/ws", s.local_addr())]);
     assert_eq!(out, "ok broadcast\nok binary-ignored\nok after-leave\n");
+}
+
+#[test]
+fn chat_page_works_in_headless_chromium() {
+    let s = serve(Server::new(Config::default()).handler(chat::router(chat::Room::default())));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_browser.py");
+    let out = python(script, &[format!("http://{}/", s.local_addr())]);
+    assert_eq!(out, "ok connected\nok received\n");
 }

@@ -306,7 +306,9 @@ impl Conn {
         let streams = framing != Framing::None && env.shared.chain.streams_body(&req);
         let max_body = env.shared.config.limits.max_body;
         let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
-        if req.expect_continue && self.input.is_empty() && !too_large {
+        // A streamed body's 100 Continue waits for a handler to take the body (see
+        // `dispatch`): a handler that refuses at once spares the client sending it.
+        if req.expect_continue && self.input.is_empty() && !too_large && !streams {
             self.out.push(h1::CONTINUE.to_vec());
         }
         self.current = Some(req);
@@ -388,6 +390,10 @@ impl Conn {
             }
             Step::Next(i) => self.phase = Phase::Dispatch(i),
             Step::Later if self.stream.as_ref().is_some_and(StreamIn::has_sink) => {
+                let expects = self.current.as_ref().is_some_and(|r| r.expect_continue);
+                if expects && self.input.is_empty() {
+                    self.out.push(h1::CONTINUE.to_vec());
+                }
                 self.phase = Phase::Streaming(index)
             }
             Step::Later => {

@@ -246,6 +246,14 @@ impl Context<'_> {
         }
     }
 
+    /// The blocking pool itself, for work that must keep going after the handler returned
+    /// (a streamed body's disk writes, queued in order from a [`BodySink`]). Admit new work
+    /// with [`Pool::try_execute`] (`Busy`: answer 503); continue admitted work with
+    /// [`Pool::execute`].
+    pub fn pool(&self) -> Pool {
+        self.host.pool().clone()
+    }
+
     /// Runs `job` on the blocking pool; `Err(Busy)` when its queue is full.
     pub fn spawn_blocking(&mut self, job: impl FnOnce() + Send + 'static) -> Result<(), Busy> {
         self.host.pool().try_execute(job)
@@ -314,8 +322,9 @@ impl ReactorHandle {
     }
 }
 
-/// The 503 answer when the blocking pool is saturated.
-pub(crate) fn busy() -> Response {
+/// The 503 answer when the blocking pool is saturated (for handlers that admit work with
+/// [`Pool::try_execute`] themselves).
+pub fn busy() -> Response {
     Response::error_with(503, "The server is busy; try again shortly.")
         .with_header("Retry-After", "1")
 }

@@ -276,3 +276,27 @@ fn http2_client_gone_mid_body_is_an_error() {
     let got = report.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(matches!(got, Err(e) if e.status == 0), "{got:?}");
 }
+
+#[test]
+fn continue_is_sent_only_once_a_handler_takes_the_body() {
+    let (srv, report) = server(10);
+    // Refused from the head alone: no 100 Continue, so the client need not send the body.
+    let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+    s.write_all(
+        b"PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let all = response(&mut s);
+    assert!(all.starts_with("HTTP/1.1 413 "), "{all}");
+    // Taken: 100 Continue first, then the body is read and answered.
+    let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+    s.write_all(b"PUT /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    let all = response(&mut s);
+    assert!(all.starts_with("HTTP/1.1 200 "), "{all}");
+    assert_eq!(report.recv().unwrap(), Ok(5));
+}

@@ -23,6 +23,7 @@ pub mod router;
 pub mod set_headers;
 pub mod static_files;
 pub mod status;
+pub mod upload;
 pub mod vhost;
 pub mod websocket;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reactor::{Body, Context, Handler, Reply, Request, Response};
 
-use crate::listing_page::{parse_query, render_html, render_json, sort_entries, Entry, Sort};
+use crate::listing_page::{parse_query, render_html_with, render_json, sort_entries, Entry, Sort};
 use crate::path::{canonical, resolve};
 use crate::static_files::{io_error, locate, path_error};
 use crate::{read_only, FsRoot};
@@ -38,6 +38,8 @@ pub struct DirectoryListing {
     /// Directories being read, each with a gate: clients that ask at once wait for one
     /// read and rendering instead of each making their own.
     reading: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+    /// Show the upload form ([`crate::upload`]).
+    upload_form: bool,
 }
 
 /// Rendered pages by variant: (sort order, JSON?).
@@ -49,6 +51,8 @@ type Cache = Mutex<HashMap<String, Arc<Listing>>>;
 /// One directory's entries as last read, and the pages rendered from them.
 struct Listing {
     entries: Vec<Entry>,
+    /// The HTML page shows the upload form.
+    upload_form: bool,
     /// When the read of the directory started.
     read_at: Instant,
     pages: Mutex<Pages>,
@@ -64,7 +68,11 @@ impl Listing {
             } else {
                 let mut entries = self.entries.clone();
                 sort_entries(&mut entries, sort);
-                render_html(url_path, &entries, sort)
+                let form = match self.upload_form {
+                    true => crate::upload::form_html(url_path),
+                    false => String::new(),
+                };
+                render_html_with(url_path, &entries, sort, &form)
             };
             let bytes: Arc<[u8]> = Arc::from(text.into_bytes());
             match self.pages.lock() {
@@ -140,6 +148,25 @@ impl DirectoryListing {
             root,
             cache: Arc::default(),
             reading: Arc::default(),
+            upload_form: false,
+        }
+    }
+
+    /// Shows (or not) the upload form under each HTML listing, for a root that takes
+    /// uploads ([`crate::upload::Upload`]).
+    pub fn with_upload_form(mut self, on: bool) -> Self {
+        self.upload_form = on;
+        self
+    }
+
+    /// A function that drops the cached listing of a directory (its decoded path, ending in
+    /// `/`), so that the next request reads it again: for [`crate::upload::Upload::on_change`].
+    pub fn invalidator(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let cache = self.cache.clone();
+        move |dir: &str| {
+            if let Ok(mut c) = cache.lock() {
+                c.remove(dir);
+            }
         }
     }
 }
@@ -172,6 +199,7 @@ impl Handler for DirectoryListing {
         let cache = self.cache.clone();
         let reading = self.reading.clone();
         let asked = Instant::now();
+        let form = self.upload_form;
         cx.blocking(move || {
             let (path, meta) = match locate(&root, &resolved) {
                 Ok(found) => found,
@@ -186,7 +214,7 @@ impl Handler for DirectoryListing {
                 .map(|mut r| r.entry(key.clone()).or_default().clone());
             let page = {
                 let _one_at_a_time = gate.as_ref().map(|g| g.lock());
-                read_and_render(&root, &path, &cache, &key, asked, sort, json)
+                read_and_render(&root, &path, &cache, &key, asked, (sort, json, form))
             };
             if let (Some(gate), Ok(mut r)) = (gate, reading.lock()) {
                 if Arc::strong_count(&gate) <= 2 {
@@ -206,8 +234,7 @@ fn read_and_render(
     cache: &Cache,
     key: &str,
     asked: Instant,
-    sort: Sort,
-    json: bool,
+    (sort, json, upload_form): (Sort, bool, bool),
 ) -> Response {
     if let Some(listing) = fresh(cache, key, Some(asked)) {
         return listing.page(key, sort, json);
@@ -219,6 +246,7 @@ fn read_and_render(
     };
     let listing = Arc::new(Listing {
         entries,
+        upload_form,
         read_at,
         pages: Mutex::default(),
     });

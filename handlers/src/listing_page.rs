@@ -177,6 +177,12 @@ footer{margin-top:1em;color:#777;font-size:.85em}
 /// path, ending in `/`). `entries` are shown in the given order; `sort` only
 /// decides the header links and the sort indicator.
 pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort) -> String {
+    render_html_with(url_path, entries, sort, "")
+}
+
+/// [`render_html`] with `extra` HTML (trusted, already escaped) between the table and the
+/// footer: the upload form ([`crate::upload::form_html`]), say.
+pub fn render_html_with(url_path: &str, entries: &[Entry], sort: Sort, extra: &str) -> String {
     let title = escape_html(url_path);
     let mut out = String::with_capacity(2048 + entries.len() * 160);
     let _ = write!(
@@ -231,7 +237,7 @@ pub fn render_html(url_path: &str, entries: &[Entry], sort: Sort) -> String {
     }
     let _ = write!(
         out,
-        "</tbody>\n</table>\n<footer>{dirs} director{}, {files} file{}</footer>\n</main>\n</body>\n</html>\n",
+        "</tbody>\n</table>\n{extra}<footer>{dirs} director{}, {files} file{}</footer>\n</main>\n</body>\n</html>\n",
         if dirs == 1 { "y" } else { "ies" },
         if files == 1 { "" } else { "s" },
     );

@@ -155,10 +155,7 @@ pub fn resolve(raw_path: &str, allow_dotfiles: bool) -> Result<ResolvedPath, Pat
     while let Some(raw) = raw_segments.next() {
         let is_last = raw_segments.peek().is_none();
         let bytes = percent_decode(raw)?;
-        if bytes
-            .iter()
-            .any(|&c| c == b'/' || c == b'\\' || c < 0x20 || c == 0x7f)
-        {
+        if bytes.iter().copied().any(forbidden_in_segment) {
             return Err(PathError::BadRequest);
         }
         let seg = String::from_utf8(bytes).map_err(|_| PathError::BadRequest)?;
@@ -195,6 +192,37 @@ pub fn resolve(raw_path: &str, allow_dotfiles: bool) -> Result<ResolvedPath, Pat
         trailing_slash: trailing_slash || segs.is_empty(),
         decoded,
     })
+}
+
+/// A byte a decoded segment may not hold: a separator (`/`, `\\`) or a control character.
+fn forbidden_in_segment(c: u8) -> bool {
+    c == b'/' || c == b'\\' || c < 0x20 || c == 0x7f
+}
+
+/// Checks a file name a client chose (a `multipart/form-data` part's `filename`) with the
+/// rules a decoded path segment follows in [`resolve`]: `Ok` only for one plain name, no
+/// separator (`/`, `\\`), control character, `.`/`..`, empty name or bare drive (`C:`);
+/// a name starting with '.' is [`PathError::Hidden`] unless dotfiles are allowed. Nothing
+/// is decoded: the name is taken as written.
+///
+/// ```
+/// use reactor_handlers::path::{file_name, PathError};
+/// assert_eq!(file_name("report 2026.pdf", false), Ok("report 2026.pdf"));
+/// assert_eq!(file_name("../etc/passwd", false), Err(PathError::BadRequest));
+/// assert_eq!(file_name("C:\\boot.ini", false), Err(PathError::BadRequest));
+/// assert_eq!(file_name(".htaccess", false), Err(PathError::Hidden));
+/// ```
+pub fn file_name(name: &str, allow_dotfiles: bool) -> Result<&str, PathError> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !is_bare_drive(name)
+        && !name.bytes().any(forbidden_in_segment);
+    match (plain, name.starts_with('.')) {
+        (false, _) => Err(PathError::BadRequest),
+        (true, true) if !allow_dotfiles => Err(PathError::Hidden),
+        (true, _) => Ok(name),
+    }
 }
 
 /// Percent-encodes a decoded path (such as [`ResolvedPath::decoded`]) for use

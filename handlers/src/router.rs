@@ -15,6 +15,12 @@ pub use pattern::{Pattern, PatternError};
 pub trait Endpoint: Send + Sync + 'static {
     /// Answers a request whose path matched, with the parameters it captured.
     fn call(&self, req: &mut Request, cx: &mut Context<'_>, params: &Params<'_>) -> Reply;
+
+    /// Whether this endpoint takes `req`'s body as a stream ([`Handler::streams_body`]);
+    /// default: no.
+    fn streams_body(&self, _req: &Request) -> bool {
+        false
+    }
 }
 
 impl<F> Endpoint for F
@@ -32,6 +38,10 @@ struct HandlerEndpoint<H>(H);
 impl<H: Handler> Endpoint for HandlerEndpoint<H> {
     fn call(&self, req: &mut Request, cx: &mut Context<'_>, _: &Params<'_>) -> Reply {
         self.0.handle(req, cx)
+    }
+
+    fn streams_body(&self, req: &Request) -> bool {
+        self.0.streams_body(req)
     }
 }
 
@@ -295,6 +305,16 @@ impl Handler for Router {
                 };
                 Reply::Response(r.with_header("Allow", allow))
             }
+        }
+    }
+
+    /// Asks the endpoint the request would be routed to.
+    fn streams_body(&self, req: &Request) -> bool {
+        match self.decide(&req.method, req.path()) {
+            Decision::Run { route, method, .. } => {
+                self.routes[route].methods[method].1.streams_body(req)
+            }
+            _ => false,
         }
     }
 }

@@ -214,4 +214,14 @@ impl Handler for HandlerSlot {
             None => Reply::Decline,
         }
     }
+
+    fn streams_body(&self, req: &Request) -> bool {
+        let Some(table) = self.0.current() else {
+            return false;
+        };
+        table
+            .site(req)
+            .and_then(|s| s.handlers.get(self.1))
+            .is_some_and(|h| h.streams_body(req))
+    }
 }

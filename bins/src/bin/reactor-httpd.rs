@@ -44,6 +44,10 @@ Options:
   --follow-symlinks        follow symlinks that lead outside the root
   --no-compress            do not compress responses on the fly (br, zstd, gzip)
   --no-precompressed       do not serve precompressed siblings (app.js.br, .zst, .gz)
+  --upload                 take uploads: PUT /dir/name, and POST /dir/ with a multipart
+                           form (the listing shows one); streamed to disk, never buffered
+  --overwrite              uploads replace existing files [default: 409 Conflict]
+  --max-upload BYTES       largest upload body (413 beyond) [default: no limit]
   --max-connections N      open connections per worker [default: 10000]
   --max-body BYTES         largest request body [default: 1048576]
   --header-timeout SECS    time to receive a request head [default: 20]
@@ -84,6 +88,9 @@ struct Options {
     follow_symlinks: bool,
     compress: bool,
     precompressed: bool,
+    upload: bool,
+    overwrite: bool,
+    max_upload: u64,
     json_log: bool,
     metrics: Option<String>,
     tls: CertFlags,
@@ -111,6 +118,9 @@ fn parse_args(args: Vec<OsString>, file_tls: bool) -> Result<Options, String> {
         follow_symlinks: false,
         compress: true,
         precompressed: true,
+        upload: false,
+        overwrite: false,
+        max_upload: u64::MAX,
         json_log: false,
         metrics: None,
         tls: CertFlags::default(),
@@ -199,6 +209,11 @@ fn parse_args(args: Vec<OsString>, file_tls: bool) -> Result<Options, String> {
             }
             Long("no-compress") => opts.compress = false,
             Long("no-precompressed") => opts.precompressed = false,
+            Long("upload") => opts.upload = true,
+            Long("overwrite") => opts.overwrite = true,
+            Long("max-upload") => {
+                opts.max_upload = parse_value("--max-upload", parser.value().ok())?
+            }
             Long("max-connections") => {
                 config.max_connections = parse_value("--max-connections", parser.value().ok())?
             }
@@ -284,6 +299,9 @@ fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
         follow_symlinks: opts.follow_symlinks,
         compress: opts.compress,
         precompressed: opts.precompressed,
+        upload: opts.upload,
+        overwrite: opts.overwrite,
+        max_upload: opts.max_upload,
     };
     let sites = build_all(specs, &opts.root, &defaults)?;
     let acme_sites = specs.iter().filter(|s| s.acme).map(|s| s.names.clone());
