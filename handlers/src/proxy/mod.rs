@@ -302,9 +302,9 @@ impl Inner {
         let url = target.url();
         let is_get = req.method == "GET";
         let req_cc = CacheControl::of_request(&req.headers);
-        let cacheable = self.cache.is_some()
-            && (is_get || req.method == "HEAD")
-            && req.headers.get_bytes("range").is_none();
+        // A range is answered from a complete stored response, never stored itself.
+        let ranged = req.headers.get_bytes("range").is_some();
+        let cacheable = self.cache.is_some() && (is_get || req.method == "HEAD");
         let mut mode = Mode::Forward;
         if let (true, Some(cache)) = (cacheable, &self.cache) {
             if let Some(disk) = cache.disk_candidate(&url) {
@@ -325,7 +325,7 @@ impl Inner {
                         self.background_revalidate(req, &target, &url, entry, cx);
                         return reply(resp, responder);
                     }
-                    Use::Validate if req_cc.only_if_cached => {}
+                    Use::Validate if req_cc.only_if_cached || ranged => {}
                     Use::Validate => mode = Mode::Revalidate(entry),
                 }
             }
@@ -338,7 +338,7 @@ impl Inner {
         }
         // A revalidation is a GET even for a HEAD, so its full answer may be stored too.
         let revalidating = matches!(mode, Mode::Revalidate(_));
-        let storable_req = cacheable && (is_get || revalidating) && !req_cc.no_store;
+        let storable_req = cacheable && !ranged && (is_get || revalidating) && !req_cc.no_store;
         // Past the cache: the exchange needs its own copy of the request.
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);

@@ -1,13 +1,16 @@
-//! Answers from stored entries: the client's conditionals (304), `Age`, `Via`, `X-Cache`.
+//! Answers from stored entries: the client's conditionals (304), a single byte range of a
+//! complete stored response (206, RFC 9111 §3.4 allows a cache to answer ranges from what
+//! it holds), `Age`, `Via`, `X-Cache`.
 
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reactor::date::parse_http_date;
 use reactor::{Body, Request, Response};
 
-use super::cache::{unix_now, Entry};
+use super::cache::{field, unix_now, Entry};
 use super::{headers, CacheState, Inner};
-use crate::conditional::{evaluate, Conditions, Precondition, Validators};
+use crate::conditional::{evaluate, if_range_matches, Conditions, Precondition, Validators};
+use crate::range::{content_range, content_range_unsatisfied, parse_range, RangeOutcome};
 
 impl Inner {
     /// A response from a stored entry: the client's conditionals answered (304), `Age`,
@@ -39,17 +42,32 @@ impl Inner {
                 .with_header("Via", headers::VIA)
                 .with_header("X-Cache", state.as_str());
         }
-        let bytes = (req.method != "HEAD").then_some(entry.body.len() as u64);
-        self.log(req, entry.status, bytes, state.as_str());
-        let mut r = Response::new(entry.status);
-        r.headers.reserve(entry.headers.len() + 3);
+        let ranged = ranged_answer(entry, req);
+        let status = ranged.as_ref().map_or(entry.status, |(s, _, _)| *s);
+        let len = ranged
+            .as_ref()
+            .map_or(entry.body.len(), |(_, _, b)| b.len());
+        let bytes = (req.method != "HEAD").then_some(len as u64);
+        self.log(req, status, bytes, state.as_str());
+        let mut r = Response::new(status);
+        r.headers.reserve(entry.headers.len() + 4);
         for (n, v) in &entry.headers {
             r.headers.push((n.clone().into(), v.clone().into()));
         }
-        if entry.body.is_empty() {
-            r.headers.push(("Content-Length".into(), "0".into()));
-        } else {
-            r.body = Body::from(entry.body.clone());
+        match ranged {
+            Some((_, content_range, part)) => {
+                r.headers
+                    .push(("Content-Range".into(), content_range.into()));
+                if part.is_empty() {
+                    r.headers.push(("Content-Length".into(), "0".into()));
+                } else {
+                    r.body = Body::from(part);
+                }
+            }
+            None if entry.body.is_empty() => {
+                r.headers.push(("Content-Length".into(), "0".into()));
+            }
+            None => r.body = Body::from(entry.body.clone()),
         }
         r.with_header("Age", age)
             .with_header("Via", headers::VIA)
@@ -63,8 +81,8 @@ fn not_modified(entry: &Entry, req: &Request) -> bool {
         return false;
     }
     let inm = req.header("if-none-match");
-    let lm = entry.last_modified().and_then(parse_http_date);
-    let ims = req.header("if-modified-since").filter(|_| lm.is_some());
+    let lm = modified(entry);
+    let ims = req.header("if-modified-since");
     if inm.is_none() && ims.is_none() {
         return false;
     }
@@ -75,7 +93,47 @@ fn not_modified(entry: &Entry, req: &Request) -> bool {
     };
     let v = Validators {
         etag: entry.etag().unwrap_or(""),
-        last_modified: lm.unwrap_or(UNIX_EPOCH),
+        last_modified: lm,
     };
     evaluate(true, &c, &v) == Precondition::NotModified
+}
+
+/// When the stored response last changed, for `If-Modified-Since` (RFC 9110 §13.1.3): its
+/// `Last-Modified`, else its `Date`, else when it was received.
+fn modified(entry: &Entry) -> SystemTime {
+    entry
+        .last_modified()
+        .and_then(parse_http_date)
+        .or_else(|| field(&entry.headers, "date").and_then(parse_http_date))
+        .unwrap_or(UNIX_EPOCH + Duration::from_secs(entry.response_time))
+}
+
+/// A GET's single byte range of a complete stored 200 (`If-Range` permitting): the
+/// status (206, or 416 when unsatisfiable), `Content-Range` and the bytes. `None`: the
+/// whole response (no range, several ranges, or not a 200).
+fn ranged_answer(entry: &Entry, req: &Request) -> Option<(u16, String, Vec<u8>)> {
+    let range = req.header("range")?;
+    if entry.status != 200 || req.method != "GET" {
+        return None;
+    }
+    let v = Validators {
+        etag: entry.etag().unwrap_or(""),
+        last_modified: entry
+            .last_modified()
+            .and_then(parse_http_date)
+            .unwrap_or(UNIX_EPOCH),
+    };
+    if !if_range_matches(req.header("if-range"), &v) {
+        return None;
+    }
+    let len = entry.body.len() as u64;
+    match parse_range(range, len) {
+        RangeOutcome::Partial(r) if r.len() == 1 => {
+            let (start, end) = (r[0].start as usize, r[0].end as usize);
+            let part = entry.body.get(start..=end)?.to_vec();
+            Some((206, content_range(r[0], len), part))
+        }
+        RangeOutcome::Unsatisfiable => Some((416, content_range_unsatisfied(len), Vec::new())),
+        _ => None,
+    }
 }
