@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use reactor::Headers;
 
-use super::disk::DiskTier;
+use super::disk::{DiskTier, Spill, Wake};
 use super::fill::FillBudget;
 use super::lru::Lru;
 use super::targeted::targeted_cc;
@@ -58,6 +58,8 @@ type Variants = Arc<Vec<Arc<Entry>>>;
 pub struct Cache {
     lru: Mutex<Lru<Variants>>,
     max_object: usize,
+    /// Largest body the memory tier holds (bigger ones live on disk only).
+    max_in_memory: usize,
     fill: FillBudget,
     targeted: Option<String>,
     disk: Option<Arc<DiskTier>>,
@@ -69,6 +71,7 @@ impl Cache {
         Cache {
             lru: Mutex::new(Lru::new(capacity, max_object.saturating_add(64 * 1024))),
             max_object,
+            max_in_memory: max_object.min(capacity.saturating_sub(64 * 1024)),
             fill: FillBudget::new(capacity / 4),
             targeted: None,
             disk: None,
@@ -105,6 +108,27 @@ impl Cache {
     /// Largest body stored.
     pub fn max_object(&self) -> usize {
         self.max_object
+    }
+
+    /// Largest body the memory tier holds: a bigger one (up to [`Cache::max_object`]) is
+    /// stored on the disk tier alone, if there is one.
+    pub fn max_in_memory(&self) -> usize {
+        self.max_in_memory
+    }
+
+    /// Starts storing a response too big for memory straight to the disk tier: `entry`
+    /// holds its head (directives retargeted here), the body goes through the returned
+    /// [`Spill`] as it arrives (`wake` runs when a full spill queue has room again). Any copy of `url` in memory is dropped, so that the new
+    /// one on disk is found. `None`: no disk tier, or it is busy.
+    pub fn spill(&self, url: &str, mut entry: Entry, wake: Wake) -> Option<Spill> {
+        let disk = self.disk.as_ref()?;
+        if let Some(cc) = self.targeted_cc(&entry.headers) {
+            entry.retarget(cc);
+        }
+        if let Ok(mut lru) = self.lru.lock() {
+            lru.remove(url);
+        }
+        disk.spill(url, &entry, wake)
     }
 
     /// The stored variant of `url` that matches the request's `Vary` fields (selected

@@ -20,6 +20,7 @@ use mio::Interest;
 use reactor::body::BodyDecoder;
 use reactor::{BodySender, Context, Ready, Responder, Response, SocketHandler, SocketId};
 
+use super::disk::{Spill, Wake};
 use super::exchange::{fail_or_retry, Exchange};
 use super::fill::Backlog;
 use super::head::HeadScanner;
@@ -141,10 +142,23 @@ enum Decoder {
     Close,
 }
 
+/// A response being stored: in memory, or (once it is known to be too big for memory)
+/// written straight to the disk tier.
 struct Stored {
     status: u16,
     headers: Vec<(String, String)>,
+    /// The body's length, when the origin said.
+    expected: Option<u64>,
+    /// The body so far (while in memory).
     body: Vec<u8>,
+    /// Body bytes so far.
+    len: usize,
+    /// Where the body goes once it is too big for memory.
+    spill: Option<Spill>,
+    /// Body bytes the spill's full queue could not take yet (the origin is paused).
+    held: Vec<u8>,
+    /// Resumes this fetch when the spill's queue has room again.
+    wake: Wake,
 }
 
 /// An origin connection working on one exchange, driven by the reactor.
@@ -194,6 +208,11 @@ impl SocketHandler for Fetch {
             self.paused = false;
             let at = cx.now() + self.timeout;
             cx.set_deadline(ready.id, Some(at));
+        }
+        if !self.paused {
+            // Body bytes a full spill queue could not take: first those (the origin
+            // stays paused while they are still held).
+            self.spill_held();
         }
         if self.phase == Phase::Connecting {
             match self.stream.tcp().take_error() {
@@ -394,6 +413,12 @@ impl Fetch {
     }
 
     fn timed_out(&mut self, id: SocketId, cx: &mut Context<'_>) -> bool {
+        if self.paused && self.store.as_ref().is_some_and(|st| !st.held.is_empty()) {
+            // The disk is slow, not the origin.
+            let at = cx.now() + self.timeout;
+            cx.set_deadline(id, Some(at));
+            return true;
+        }
         if self.paused {
             // The client is slow, not the origin: carry on while it is still there.
             if self.sender.as_ref().is_some_and(|s| !s.is_closed()) {

@@ -8,6 +8,7 @@ use reactor::{Body, Flow, Response};
 
 use super::{Decoder, Fetch};
 use crate::proxy::cache::{unix_now, Entry};
+use crate::proxy::disk::Queued;
 
 impl Fetch {
     /// Body bytes (still framed). False: this connection is finished.
@@ -50,13 +51,8 @@ impl Fetch {
 
     /// Passes decoded body bytes to the client and the cache. False: nobody wants them.
     pub(super) fn deliver(&mut self, out: Vec<u8>) -> bool {
-        let max = self.ex.inner.cache.as_ref().map_or(0, |c| c.max_object());
-        if let Some(st) = &mut self.store {
-            if st.body.len() + out.len() > max {
-                self.give_up_store();
-            } else {
-                st.body.extend_from_slice(&out);
-            }
+        if self.store.is_some() && !self.store_bytes(&out) {
+            self.give_up_store("too big, or the disk tier refused it");
         }
         if let Some((r, resp)) = self.pending.take() {
             r.send(resp.with_body(Body::from(out)));
@@ -68,12 +64,15 @@ impl Fetch {
                 // While the body is being stored, a slow client does not hold back the
                 // cache fill or the clients waiting for it, as long as its queue fits the
                 // fill budget; past it, the fill gives up storing and pauses the origin.
+                // A fill going to disk (too big for memory) follows the client's pace
+                // instead: better stored late than not at all.
                 Ok(Flow::Pause) => {
                     let held = self.backlog.as_ref().is_some_and(|b| b.hold(len));
-                    if self.store.is_some() && !held {
-                        self.give_up_store();
+                    let spilling = self.store.as_ref().is_some_and(|st| st.spill.is_some());
+                    if self.store.is_some() && !held && !spilling {
+                        self.give_up_store("a slow client's queue is past the fill budget");
                     }
-                    self.paused = self.store.is_none();
+                    self.paused = self.paused || self.store.is_none() || !held;
                 }
                 Ok(Flow::Continue) => {}
                 Err(_) => self.sender = None,
@@ -82,9 +81,74 @@ impl Fetch {
         self.sender.is_some() || self.store.is_some()
     }
 
+    /// Adds body bytes to the response being stored: in memory while it fits there, else
+    /// on the disk tier (a response that outgrows memory moves there, what it had with
+    /// it). False: it cannot be stored after all.
+    fn store_bytes(&mut self, out: &[u8]) -> bool {
+        let (Some(st), Some(cache)) = (&mut self.store, &self.ex.inner.cache) else {
+            return false;
+        };
+        let len = st.len + out.len();
+        if len > cache.max_object() {
+            return false;
+        }
+        st.len = len;
+        let size = st.expected.unwrap_or(len as u64);
+        if st.spill.is_none() && size > cache.max_in_memory() as u64 {
+            let head = Entry::new(
+                st.status,
+                st.headers.clone(),
+                Arc::from(&[][..]),
+                &self.ex.req.headers,
+                self.ex.request_time,
+                unix_now(),
+            );
+            let Some(spill) = cache.spill(&self.ex.url, head, st.wake.clone()) else {
+                return false;
+            };
+            st.held = std::mem::take(&mut st.body);
+            st.spill = Some(spill);
+        }
+        if st.spill.is_none() {
+            st.body.extend_from_slice(out);
+            return true;
+        }
+        st.held.extend_from_slice(out);
+        self.spill_held()
+    }
+
+    /// Hands the held bytes to the spill; while its queue is full they stay held and the
+    /// origin is paused (the spill's wake hook resumes it). False: storing is over.
+    pub(super) fn spill_held(&mut self) -> bool {
+        let Some(st) = &mut self.store else {
+            return true;
+        };
+        let (Some(spill), false) = (&mut st.spill, st.held.is_empty()) else {
+            return true;
+        };
+        match spill.write(std::mem::take(&mut st.held)) {
+            Queued::Done => true,
+            Queued::Full(back) => {
+                st.held = back;
+                self.paused = true;
+                true
+            }
+            Queued::Failed => {
+                self.give_up_store("the disk tier failed");
+                false
+            }
+        }
+    }
+
     /// Stops storing this response; the clients waiting for it fetch for themselves.
-    pub(super) fn give_up_store(&mut self) {
-        self.store = None;
+    pub(super) fn give_up_store(&mut self, why: &str) {
+        if self.store.take().is_some() {
+            log::info!(
+                "\"{} {}\": not stored: {why}",
+                self.ex.req.method,
+                self.ex.url
+            );
+        }
         self.backlog = None;
         if let Some(s) = self.ex.slot.take() {
             s.done();
@@ -97,15 +161,19 @@ impl Fetch {
             tx.finish();
         }
         if let (Some(st), Some(cache)) = (self.store.take(), &self.ex.inner.cache) {
-            let entry = Entry::new(
-                st.status,
-                st.headers,
-                Arc::from(st.body),
-                &self.ex.req.headers,
-                self.ex.request_time,
-                unix_now(),
-            );
-            cache.insert(&self.ex.url, entry);
+            if let Some(spill) = st.spill {
+                spill.finish(st.held);
+            } else {
+                let entry = Entry::new(
+                    st.status,
+                    st.headers,
+                    Arc::from(st.body),
+                    &self.ex.req.headers,
+                    self.ex.request_time,
+                    unix_now(),
+                );
+                cache.insert(&self.ex.url, entry);
+            }
         }
         if let Some(s) = self.ex.slot.take() {
             s.done();

@@ -202,10 +202,21 @@ impl Fetch {
             }
         }
         if storable {
+            let in_memory = inner.cache.as_ref().map_or(0, |c| c.max_in_memory());
+            let capacity = body_len.filter(|&n| n <= in_memory as u64).unwrap_or(0);
+            let (flag, handle) = (self.resume.clone(), cx.handle());
             self.store = Some(Stored {
                 status: h.status,
                 headers: fields.clone(),
-                body: Vec::with_capacity(body_len.unwrap_or(0) as usize),
+                expected: body_len,
+                body: Vec::with_capacity(capacity as usize),
+                len: 0,
+                spill: None,
+                held: Vec::new(),
+                wake: Arc::new(move || {
+                    flag.store(true, Ordering::Release);
+                    handle.run(move |cx| cx.poke(id));
+                }),
             });
         } else {
             if let (Mode::Revalidate(_), Some(cache)) = (&self.ex.mode, &inner.cache) {
