@@ -21,7 +21,9 @@ use super::targeted::targeted_cc;
 pub use super::vary::vary_names;
 pub use control::{delta_seconds, CacheControl, DELTA_MAX};
 pub use entry::{Entry, Use};
-pub use policy::{freshness_lifetime, heuristically_cacheable, storable, storable_as};
+pub use policy::{
+    freshness_lifetime, heuristically_cacheable, lenient_date, storable, storable_as,
+};
 
 /// Variants kept per URL.
 const MAX_VARIANTS: usize = 8;

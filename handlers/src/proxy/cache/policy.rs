@@ -67,7 +67,7 @@ pub fn freshness_lifetime(
     }
     if let Some(expires) = field(headers, "expires") {
         // An invalid Expires (e.g. "0") means already expired.
-        return parse_http_date(expires).map_or(0, |e| secs(e).saturating_sub(date).min(DELTA_MAX));
+        return lenient_date(expires).map_or(0, |e| e.saturating_sub(date).min(DELTA_MAX));
     }
     if heuristically_cacheable(status) || cc.public {
         if let Some(lm) = field(headers, "last-modified").and_then(parse_http_date) {
@@ -75,6 +75,74 @@ pub fn freshness_lifetime(
         }
     }
     0
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// An HTTP date in seconds since the epoch, read robustly (RFC 9110 §5.6.7 encourages
+/// it): any of the three formats, names in any case, the weekday not checked against the
+/// date. Anything else (`0`, say) is `None`: already expired.
+///
+/// ```
+/// use reactor_handlers::proxy::cache::lenient_date;
+/// assert_eq!(lenient_date("Thu, 01 Jan 1970 00:01:00 GMT"), Some(60));
+/// assert_eq!(lenient_date("THU, 01 JAN 1970 00:01:00 gmt"), Some(60));
+/// assert_eq!(lenient_date("Mon Jan  1 00:01:00 1970"), Some(60));
+/// assert_eq!(lenient_date("0"), None);
+/// ```
+pub fn lenient_date(s: &str) -> Option<u64> {
+    if let Some(t) = parse_http_date(s) {
+        return Some(secs(t));
+    }
+    let words: Vec<&str> = s
+        .split(|c: char| c == ' ' || c == '\t' || c == ',' || c == '-')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (mut day, mut month, mut year, mut time) = (None, None, None, None);
+    for w in &words {
+        let lower = w.to_ascii_lowercase();
+        if let Some(m) = MONTHS.iter().position(|m| *m == lower) {
+            month = Some(m as u64 + 1);
+        } else if w.contains(':') {
+            time = Some(*w);
+        } else if w.bytes().all(|b| b.is_ascii_digit()) {
+            let n: u64 = w.parse().ok()?;
+            match (w.len(), day) {
+                (1 | 2, None) => day = Some(n),
+                (4, _) => year = Some(n),
+                (2, Some(_)) => year = Some(if n < 70 { 2000 + n } else { 1900 + n }),
+                _ => return None,
+            }
+        } else if !matches!(lower.as_str(), "gmt" | "utc" | "ut" | "z")
+            && !(lower.len() >= 3
+                && "mondaytuesdaywednesdaythursdayfridaysaturdaysunday".contains(lower.as_str()))
+        {
+            return None;
+        }
+    }
+    let (day, month, year) = (day?, month?, year?);
+    let hms: Vec<u64> = time?
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms[..] else { return None };
+    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// Days from 1970-01-01 to a date on or after it (the proleptic Gregorian calendar).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).saturating_sub(719_468)
 }
 
 #[cfg(test)]
@@ -140,5 +208,36 @@ mod tests {
             HEURISTIC_CAP
         );
         assert_eq!(f(&[("Last-Modified", &date(T - 1000))], 302), 0);
+    }
+
+    #[test]
+    fn expires_is_read_robustly() {
+        for t in (0..4_000_000_000u64).step_by(7_654_321) {
+            let d = date(t);
+            assert_eq!(lenient_date(&d.to_uppercase()), Some(t), "{d}");
+            assert_eq!(lenient_date(&d.to_lowercase()), Some(t), "{d}");
+        }
+        // ANSI C format, with a weekday that does not match the date.
+        assert_eq!(
+            lenient_date("Thu Aug  8 02:01:18 2050"),
+            lenient_date("Mon, 08 Aug 2050 02:01:18 GMT")
+        );
+        assert_eq!(
+            lenient_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        for bad in [
+            "0",
+            "",
+            "-1",
+            "Thu, 32 Aug 2050 02:01:18 GMT",
+            "tomorrow",
+            "Aug 2050",
+        ] {
+            assert_eq!(lenient_date(bad), None, "{bad:?}");
+        }
+        let f =
+            |e: &str| freshness_lifetime(200, &h(&[("Expires", e)]), &CacheControl::default(), T);
+        assert_eq!(f(&date(T + 100).to_uppercase()), 100);
     }
 }
