@@ -78,56 +78,73 @@ pub fn freshness_lifetime(
 }
 
 const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-/// An HTTP date in seconds since the epoch, read robustly (RFC 9110 §5.6.7 encourages
-/// it): any of the three formats, names in any case, the weekday not checked against the
-/// date. Anything else (`0`, say) is `None`: already expired.
+/// An HTTP date in seconds since the epoch, read a little robustly (RFC 9110 §5.6.7
+/// encourages it): names in any case, and in the ANSI C format a weekday that does not
+/// match the date. Otherwise the formats are exact: anything else (`0`, a 2-digit year in
+/// IMF-fixdate, another zone, …) is `None`, i.e. already expired.
 ///
 /// ```
 /// use reactor_handlers::proxy::cache::lenient_date;
 /// assert_eq!(lenient_date("Thu, 01 Jan 1970 00:01:00 GMT"), Some(60));
 /// assert_eq!(lenient_date("THU, 01 JAN 1970 00:01:00 gmt"), Some(60));
 /// assert_eq!(lenient_date("Mon Jan  1 00:01:00 1970"), Some(60));
+/// assert_eq!(lenient_date("Thu, 01 Jan 1970 00:01:00 UTC"), None);
 /// assert_eq!(lenient_date("0"), None);
 /// ```
 pub fn lenient_date(s: &str) -> Option<u64> {
     if let Some(t) = parse_http_date(s) {
         return Some(secs(t));
     }
-    let words: Vec<&str> = s
-        .split(|c: char| c == ' ' || c == '\t' || c == ',' || c == '-')
-        .filter(|w| !w.is_empty())
-        .collect();
-    let (mut day, mut month, mut year, mut time) = (None, None, None, None);
-    for w in &words {
-        let lower = w.to_ascii_lowercase();
-        if let Some(m) = MONTHS.iter().position(|m| *m == lower) {
-            month = Some(m as u64 + 1);
-        } else if w.contains(':') {
-            time = Some(*w);
-        } else if w.bytes().all(|b| b.is_ascii_digit()) {
-            let n: u64 = w.parse().ok()?;
-            match (w.len(), day) {
-                (1 | 2, None) => day = Some(n),
-                (4, _) => year = Some(n),
-                (2, Some(_)) => year = Some(if n < 70 { 2000 + n } else { 1900 + n }),
-                _ => return None,
-            }
-        } else if !matches!(lower.as_str(), "gmt" | "utc" | "ut" | "z")
-            && !(lower.len() >= 3
-                && "mondaytuesdaywednesdaythursdayfridaysaturdaysunday".contains(lower.as_str()))
-        {
-            return None;
+    let canon = canonical_case(s);
+    if let Some(t) = parse_http_date(&canon) {
+        return Some(secs(t));
+    }
+    asctime(&canon)
+}
+
+/// Every word of letters as HTTP dates spell it: `GMT`, else capitalised.
+fn canonical_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start_of_word = true;
+    for c in s.chars() {
+        if c.is_ascii_alphabetic() {
+            out.push(if start_of_word {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            start_of_word = false;
+        } else {
+            out.push(c);
+            start_of_word = true;
         }
     }
-    let (day, month, year) = (day?, month?, year?);
-    let hms: Vec<u64> = time?
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, m, sec] = hms[..] else { return None };
+    out.replace("Gmt", "GMT")
+}
+
+/// The ANSI C format exactly (`Www Mmm dd hh:mm:ss yyyy`, the day space-padded), any
+/// weekday name.
+fn asctime(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 24
+        || [3, 7, 10, 19].iter().any(|&i| b[i] != b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let t = s.get(r)?.trim_start_matches(' ');
+        (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit())).then(|| t.parse().ok())?
+    };
+    WEEKDAYS.iter().position(|w| Some(*w) == s.get(0..3))?;
+    let month = MONTHS.iter().position(|m| Some(*m) == s.get(4..7))? as u64 + 1;
+    let (day, year) = (num(8..10)?, num(20..24)?);
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
         return None;
     }
