@@ -1,6 +1,7 @@
 //! Hostile origins and clients against reactor-proxy's cache (issue 18, items 1–3): each
 //! test replays the attack against the release binary on 127.0.0.1 and asserts the bound
 //! (peak RSS from `/proc`, the cache's own weight, or the cache state a client sees).
+//! Also: byte ranges and `If-Modified-Since` answered from a stored complete response.
 
 mod common;
 mod proxy_support;
@@ -283,4 +284,46 @@ fn a_stale_entry_answers_when_the_origin_is_gone_unless_it_must_revalidate() {
         (200, "STALE", "kept")
     );
     assert_eq!(get(p.addr, "/strict", "").status, 502);
+}
+
+#[test]
+fn ranges_are_answered_from_a_stored_complete_response() {
+    let origin_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = origin_hits.clone();
+    let o = origin(move |_| {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nETag: \"v1\"\r\n\
+          Content-Length: 10\r\n\r\n0123456789"
+            .to_vec()
+    });
+    let p = proxy_binary(&[]);
+    let url = format!("http://{o}/r");
+    assert_eq!(x_cache(&get(p.addr, &url, "")), "MISS");
+    let ranged = |range: &str| get(p.addr, &url, &format!("Range: {range}\r\n"));
+    for (range, text, content_range) in [
+        ("bytes=2-4", "234", "bytes 2-4/10"),
+        ("bytes=7-", "789", "bytes 7-9/10"),
+        ("bytes=-1", "9", "bytes 9-9/10"),
+        ("bytes=5-100", "56789", "bytes 5-9/10"),
+    ] {
+        let r = ranged(range);
+        assert_eq!((r.status, x_cache(&r).as_str()), (206, "HIT"), "{range}");
+        assert_eq!(r.text(), text, "{range}");
+        assert_eq!(r.header("content-range"), Some(content_range), "{range}");
+    }
+    let r = ranged("bytes=20-");
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some("bytes */10"));
+    // Several ranges, or an If-Range that does not match: the whole response.
+    let r = ranged("bytes=0-0, 5-5");
+    assert_eq!((r.status, r.text().as_str()), (200, "0123456789"));
+    let r = get(p.addr, &url, "Range: bytes=0-1\r\nIf-Range: \"v0\"\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, "0123456789"));
+    let r = get(p.addr, &url, "Range: bytes=0-1\r\nIf-Range: \"v1\"\r\n");
+    assert_eq!((r.status, r.text().as_str()), (206, "01"));
+    // No Last-Modified: If-Modified-Since is weighed against when it was received.
+    let now = reactor::date::format_http_date(std::time::SystemTime::now());
+    let r = get(p.addr, &url, &format!("If-Modified-Since: {now}\r\n"));
+    assert_eq!((r.status, x_cache(&r).as_str()), (304, "HIT"));
+    assert_eq!(origin_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

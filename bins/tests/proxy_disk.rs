@@ -1,6 +1,8 @@
 //! reactor-proxy's disk tier (`--cache-dir`), against the binary: hits from disk after
 //! memory eviction and after a restart (byte for byte, with the right `Age`), and crash
-//! safety (`kill -9` mid-fill, a corrupted file) never serving a bad body.
+//! safety (`kill -9` mid-fill, a corrupted file) never serving a bad body; objects too
+//! big for memory spilled to disk as they arrive (RSS bounded), and the index rebuilt at
+//! start while requests are served.
 
 mod common;
 mod proxy_support;
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 use common::{Httpd, TempDir};
 use proxy_support::{get, origin, proxy_binary, x_cache};
 use reactor::testing::TestResponse;
+use reactor_handlers::proxy::cache::Entry;
+use reactor_handlers::proxy::disk::write_file;
 
 /// Deterministic bytes (an LCG), different per `seed`.
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -236,4 +240,152 @@ fn kill_9_mid_fill_and_corrupt_files_never_serve_a_bad_body() {
     assert!(r.body == *body, "the corrupted copy was served");
     assert_eq!(x_cache(&r), "MISS");
     assert_eq!(served.load(Ordering::SeqCst), before + 1, "refetched once");
+}
+
+/// `GET` with `Cache-Control: only-if-cached` until it is a hit (bounded): the index is
+/// rebuilt in the background, and such a request never fetches or stores.
+fn hit_when_indexed(p: &Httpd, url: &str) -> TestResponse {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = get(p.addr, url, "Cache-Control: only-if-cached\r\n");
+        if r.status != 504 || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_response_too_big_for_memory_is_spilled_to_disk_and_served_from_it() {
+    const SIZE: usize = 100 << 20;
+    let dir = TempDir::new("proxy-disk-spill");
+    let body = Arc::new(bytes(11, SIZE));
+    let served = Arc::new(AtomicUsize::new(0));
+    let (b, n) = (body.clone(), served.clone());
+    let o = origin(move |target| {
+        n.fetch_add(1, Ordering::SeqCst);
+        let mut r = Vec::with_capacity(SIZE + 4096);
+        if target == "/chunked" {
+            // No length up front: the fill starts in memory and moves to disk.
+            r.extend_from_slice(
+                b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n",
+            );
+            for piece in b.chunks(1 << 20) {
+                r.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                r.extend_from_slice(piece);
+                r.extend_from_slice(b"\r\n");
+            }
+            r.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            r.extend_from_slice(
+                format!("HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {SIZE}\r\n\r\n")
+                    .as_bytes(),
+            );
+            r.extend_from_slice(&b);
+        }
+        r
+    });
+    // Memory for 32 MB (a quarter of it for slow clients' queues during fills, see
+    // handlers/src/proxy/fill.rs); objects up to 200 MB are stored, on disk alone when
+    // bigger than memory.
+    let args = disk_args(
+        o,
+        &dir,
+        &["--cache-size", "32000000", "--max-object-size", "200000000"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = proxy_binary(&args);
+    for path in ["/big", "/chunked"] {
+        let r = get(p.addr, path, "");
+        assert_eq!((r.status, x_cache(&r).as_str()), (200, "MISS"), "{path}");
+        assert!(r.body == *body, "{path}: the first answer differs");
+    }
+    wait_for_files(&dir.0, 2, SIZE as u64);
+    for path in ["/big", "/chunked"] {
+        let r = get(p.addr, path, "");
+        assert_eq!((r.status, x_cache(&r).as_str()), (200, "HIT"), "{path}");
+        assert!(r.body == *body, "{path}: the hit from disk differs");
+        let r = get(p.addr, path, "Range: bytes=40000000-40000999\r\n");
+        assert_eq!((r.status, x_cache(&r).as_str()), (206, "HIT"), "{path}");
+        assert!(
+            r.body[..] == body[40_000_000..40_001_000],
+            "{path}: the range differs"
+        );
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 2, "each object fetched once");
+    // Never whole in memory: well below the 100 MiB of one object.
+    let peak = p.peak_rss_kib();
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+    drop(p);
+
+    // After a restart, still there (and still not in memory).
+    let p = proxy_binary(&args);
+    let r = hit_when_indexed(&p, "/big");
+    assert_eq!((r.status, x_cache(&r).as_str()), (200, "HIT"));
+    assert!(r.body == *body, "the hit after a restart differs");
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+}
+
+/// Rebuilding the disk index at start does not hold up service. `REBUILD_ENTRIES` sets how
+/// many entries are written beforehand (with the proxy's own file writer); the times are
+/// printed (run with `--nocapture`), never asserted.
+#[test]
+fn the_index_is_rebuilt_while_requests_are_served() {
+    let count: usize = std::env::var("REBUILD_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = TempDir::new("proxy-disk-rebuild");
+    let served = Arc::new(AtomicUsize::new(0));
+    let n = served.clone();
+    let o = origin(move |_| {
+        n.fetch_add(1, Ordering::SeqCst);
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 5\r\n\r\nfresh".to_vec()
+    });
+    let base = format!("http://{o}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let written = Instant::now();
+    for i in 0..count {
+        let h = vec![("Cache-Control".to_string(), "max-age=3600".to_string())];
+        let body: Arc<[u8]> = Arc::from(format!("stored {i}").into_bytes());
+        let e = Entry::new(200, h, body, &Default::default(), now, now);
+        write_file(&dir.0, &format!("{base}/k{i}"), &e).unwrap();
+    }
+    let written = written.elapsed();
+
+    let started = Instant::now();
+    let args = disk_args(o, &dir, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = proxy_binary(&args);
+    let listening = started.elapsed();
+    // Served at once, while the index is being rebuilt: a plain fetch.
+    let r = get(p.addr, "/not-stored", "");
+    assert_eq!((r.status, r.text().as_str()), (200, "fresh"));
+    let first = started.elapsed();
+    let last = format!("/k{}", count - 1);
+    let r = hit_when_indexed(&p, &last);
+    let indexed = started.elapsed();
+    assert_eq!((r.status, x_cache(&r).as_str()), (200, "HIT"));
+    assert_eq!(r.text(), format!("stored {}", count - 1));
+    for i in [0, count / 2] {
+        let r = get(p.addr, &format!("/k{i}"), "");
+        assert_eq!(
+            (x_cache(&r).as_str(), r.text()),
+            ("HIT", format!("stored {i}"))
+        );
+    }
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "only /not-stored was fetched"
+    );
+    eprintln!(
+        "rebuild: {count} entries written in {written:?}; proxy listening after \
+         {listening:?}, first request answered after {first:?}, all indexed (a hit for \
+         the last) after {indexed:?}"
+    );
 }

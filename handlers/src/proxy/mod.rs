@@ -22,11 +22,15 @@
 //! ```
 
 pub mod access;
+mod args;
 pub mod auth;
 pub mod balance;
 pub mod cache;
 pub mod cache_log;
+mod collapse;
+mod config;
 pub mod disk;
+mod disk_hit;
 pub mod dns;
 mod exchange;
 pub mod fill;
@@ -37,6 +41,7 @@ pub mod lru;
 pub mod pass;
 pub mod pool;
 mod purge;
+mod serve;
 pub mod target;
 pub mod targeted;
 pub mod tls;
@@ -46,105 +51,17 @@ pub mod vary;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
 
-use reactor::date::parse_http_date;
-use reactor::{Body, Context, Handler, ReactorHandle, Reply, Request, Responder, Response};
+use reactor::{Context, Handler, Reply, Request, Responder, Response};
 
-use crate::conditional::{evaluate, Conditions, Precondition, Validators};
-use access::AccessList;
-use balance::{Balance, Origins};
-use cache::{unix_now, Cache, CacheControl, Entry, Use};
+pub use args::{parse_parent, parse_ports, parse_response_head, parse_upstream};
+use balance::Origins;
+use cache::{unix_now, Cache, CacheControl, Use};
+use collapse::{Slot, Waiter};
+pub use config::ProxyConfig;
 use dns::Dns;
 use exchange::{Exchange, Mode};
 use target::{parse_proxy_target, Target};
-
-/// How the proxy behaves.
-#[derive(Clone)]
-pub struct ProxyConfig {
-    /// Ports CONNECT may reach (others get 403). Default: 443.
-    pub connect_ports: Vec<u16>,
-    /// Append the client address to `X-Forwarded-For`.
-    pub forwarded_for: bool,
-    /// How long an origin may take to connect, or to send the next bytes (504 after).
-    pub upstream_timeout: Duration,
-    /// Cache size in bytes (0 disables the cache). Default 256 MiB.
-    pub cache_size: usize,
-    /// Largest body stored. Default 8 MiB.
-    pub max_object_size: usize,
-    /// Who may use the proxy besides loopback clients.
-    pub access: AccessList,
-    /// Reverse mode: origin-form requests all go to this origin.
-    pub upstream: Option<Target>,
-    /// Idle connections kept per origin (per worker).
-    pub pool_per_origin: usize,
-    /// How long an idle origin connection is kept.
-    pub pool_idle_timeout: Duration,
-    /// How long name lookups are remembered.
-    pub dns_ttl: Duration,
-    /// Where to write one line per proxied request with its cache state, if anywhere.
-    pub cache_log: Option<reactor::access_log::LogSink>,
-    /// TLS towards `https://` upstreams ([`tls::client_config`]); `None`: the webpki
-    /// roots only.
-    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
-    /// Further origins of the same site, balanced with `upstream` (which still names the
-    /// site: cache keys and `Host`).
-    pub more_upstreams: Vec<Target>,
-    /// How an origin is chosen among several.
-    pub balance: Balance,
-    /// Failed connections in a row that take an origin out (0: never). Default 1.
-    pub max_fails: u32,
-    /// How long an origin stays out after `max_fails`. Default 10 s.
-    pub fail_timeout: Duration,
-    /// Active health checks: `GET` this path of every origin every `health_interval`
-    /// (2xx or 3xx: up; anything else or no answer: down until a check passes).
-    pub health_check: Option<String>,
-    /// Time between active health checks. Default 5 s.
-    pub health_interval: Duration,
-    /// Forward-proxy misses (and CONNECT) go through this parent proxy
-    /// ([`parse_parent`]).
-    pub parent: Option<Target>,
-    /// Who may `PURGE` (default: loopback clients only).
-    pub purge_allow: AccessList,
-    /// Forward-proxy clients must authenticate (`Proxy-Authorization: Basic`) against
-    /// these credentials.
-    pub proxy_auth: Option<Arc<auth::ProxyAuth>>,
-    /// The disk tier under the memory cache (`--cache-dir`), if any.
-    pub disk: Option<Arc<disk::DiskTier>>,
-    /// Reverse mode: the targeted cache-control field obeyed over `Cache-Control`
-    /// (RFC 9213). Default `CDN-Cache-Control`; `None` turns it off.
-    pub cdn_cache_control: Option<String>,
-}
-
-impl Default for ProxyConfig {
-    fn default() -> Self {
-        ProxyConfig {
-            connect_ports: vec![443],
-            forwarded_for: false,
-            upstream_timeout: Duration::from_secs(30),
-            cache_size: 256 << 20,
-            max_object_size: 8 << 20,
-            access: AccessList::default(),
-            upstream: None,
-            pool_per_origin: 64,
-            pool_idle_timeout: Duration::from_secs(30),
-            dns_ttl: Duration::from_secs(30),
-            cache_log: None,
-            upstream_tls: None,
-            more_upstreams: Vec::new(),
-            balance: Balance::RoundRobin,
-            max_fails: 1,
-            fail_timeout: Duration::from_secs(10),
-            health_check: None,
-            health_interval: Duration::from_secs(5),
-            parent: None,
-            purge_allow: AccessList::default(),
-            proxy_auth: None,
-            disk: None,
-            cdn_cache_control: Some("CDN-Cache-Control".into()),
-        }
-    }
-}
 
 /// The proxy handler. Shared by every reactor of a server (one cache, one origin pool);
 /// clones share it too.
@@ -167,14 +84,6 @@ impl Default for ProxyConfig {
 #[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
-}
-
-/// A client waiting for another request's fetch of the same URL (request collapsing).
-struct Waiter {
-    req: Request,
-    target: Target,
-    responder: Responder,
-    handle: ReactorHandle,
 }
 
 pub(crate) struct Inner {
@@ -393,9 +302,9 @@ impl Inner {
         let url = target.url();
         let is_get = req.method == "GET";
         let req_cc = CacheControl::of_request(&req.headers);
-        let cacheable = self.cache.is_some()
-            && (is_get || req.method == "HEAD")
-            && req.headers.get_bytes("range").is_none();
+        // A range is answered from a complete stored response, never stored itself.
+        let ranged = req.headers.get_bytes("range").is_some();
+        let cacheable = self.cache.is_some() && (is_get || req.method == "HEAD");
         let mut mode = Mode::Forward;
         if let (true, Some(cache)) = (cacheable, &self.cache) {
             if let Some(disk) = cache.disk_candidate(&url) {
@@ -416,7 +325,7 @@ impl Inner {
                         self.background_revalidate(req, &target, &url, entry, cx);
                         return reply(resp, responder);
                     }
-                    Use::Validate if req_cc.only_if_cached => {}
+                    Use::Validate if req_cc.only_if_cached || ranged => {}
                     Use::Validate => mode = Mode::Revalidate(entry),
                 }
             }
@@ -429,7 +338,7 @@ impl Inner {
         }
         // A revalidation is a GET even for a HEAD, so its full answer may be stored too.
         let revalidating = matches!(mode, Mode::Revalidate(_));
-        let storable_req = cacheable && (is_get || revalidating) && !req_cc.no_store;
+        let storable_req = cacheable && !ranged && (is_get || revalidating) && !req_cc.no_store;
         // Past the cache: the exchange needs its own copy of the request.
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);
@@ -446,53 +355,6 @@ impl Inner {
             };
         }
         self.start_exchange(req, target, cx, responder, mode, None, storable_req)
-    }
-
-    /// Reads `url` from the disk tier on the pool, puts it in memory, then answers the
-    /// request again on this reactor (a hit now, or a miss if the file was bad).
-    #[allow(clippy::too_many_arguments)]
-    fn from_disk(
-        self: &Arc<Self>,
-        disk: Arc<disk::DiskTier>,
-        req: &mut Request,
-        target: Target,
-        url: String,
-        cx: &mut Context<'_>,
-        responder: Option<Responder>,
-        collapse: bool,
-    ) -> Reply {
-        let responder = responder.unwrap_or_else(|| cx.responder());
-        let mut owned = req.clone();
-        owned.body = std::mem::take(&mut req.body);
-        let (inner, handle) = (self.clone(), cx.handle());
-        let job = move || {
-            // Kept on disk only (memory too small for it): served from here while fresh.
-            let disk_only = match (disk.load(&url), &inner.cache) {
-                (Some(entry), Some(cache)) => cache.promote(&url, entry).err(),
-                _ => None,
-            };
-            handle.run(move |cx| {
-                let mut req = owned;
-                if let Some(entry) = disk_only {
-                    let req_cc = CacheControl::of_request(&req.headers);
-                    if entry.matches(&req.headers)
-                        && entry.usable(&req_cc, unix_now()) == Use::Fresh
-                    {
-                        return responder.send(inner.serve(&entry, &req, CacheState::Hit));
-                    }
-                    // Not usable as it is: a plain miss (no disk copy to find again).
-                    disk.remove(&url);
-                }
-                inner.dispatch(&mut req, target, cx, Some(responder), collapse);
-            });
-        };
-        match cx.spawn_blocking(job) {
-            Ok(()) => Reply::Later,
-            Err(_) => Reply::Response(Response::error_with(
-                503,
-                "The proxy is busy; try again shortly.",
-            )),
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -519,261 +381,4 @@ impl Inner {
         exchange::start(ex, cx);
         Reply::Later
     }
-
-    /// Joins an in-flight fetch of `url` (`None`: queued as a waiter) or becomes its
-    /// leader (everything handed back, with the leadership).
-    #[allow(clippy::type_complexity)]
-    fn join_or_lead(
-        self: &Arc<Self>,
-        url: &str,
-        req: Request,
-        target: Target,
-        cx: &mut Context<'_>,
-        responder: Option<Responder>,
-    ) -> Option<(Request, Target, Option<Responder>, Slot)> {
-        let Ok(mut inflight) = self.inflight.lock() else {
-            return Some((req, target, responder, Slot::detached(self.clone())));
-        };
-        if let Some(waiters) = inflight.get_mut(url) {
-            let responder = responder.unwrap_or_else(|| cx.responder());
-            waiters.push(Waiter {
-                req,
-                target,
-                responder,
-                handle: cx.handle(),
-            });
-            return None;
-        }
-        inflight.insert(url.to_string(), Vec::new());
-        Some((
-            req,
-            target,
-            responder,
-            Slot {
-                inner: self.clone(),
-                key: Some(url.to_string()),
-            },
-        ))
-    }
-
-    /// Starts a revalidation nobody waits for, unless one is already running.
-    fn background_revalidate(
-        self: &Arc<Self>,
-        req: &Request,
-        target: &Target,
-        url: &str,
-        entry: Arc<Entry>,
-        cx: &mut Context<'_>,
-    ) {
-        let slot = {
-            let Ok(mut inflight) = self.inflight.lock() else {
-                return;
-            };
-            if inflight.contains_key(url) {
-                return;
-            }
-            inflight.insert(url.to_string(), Vec::new());
-            Slot {
-                inner: self.clone(),
-                key: Some(url.to_string()),
-            }
-        };
-        let mut req = req.clone();
-        req.method = "GET".into();
-        let ex = Exchange::new(
-            self.clone(),
-            req,
-            target.clone(),
-            Mode::Revalidate(entry),
-            None,
-            Some(slot),
-            true,
-        );
-        exchange::start(ex, cx);
-    }
-
-    /// A response from a stored entry: the client's conditionals answered (304), `Age`,
-    /// `Via` and `X-Cache` added, the body shared.
-    pub(crate) fn serve(&self, entry: &Entry, req: &Request, state: CacheState) -> Response {
-        let now = unix_now();
-        let age = entry.age(now).to_string();
-        if entry.status == 200 && not_modified(entry, req) {
-            self.log(req, 304, None, state.as_str());
-            let mut r = Response::new(304);
-            for (n, v) in &entry.headers {
-                let keep = [
-                    "etag",
-                    "last-modified",
-                    "cache-control",
-                    "expires",
-                    "vary",
-                    "content-location",
-                    "date",
-                ]
-                .iter()
-                .any(|k| n.eq_ignore_ascii_case(k));
-                if keep {
-                    r.headers.push((n.clone().into(), v.clone().into()));
-                }
-            }
-            return r
-                .with_header("Age", age)
-                .with_header("Via", headers::VIA)
-                .with_header("X-Cache", state.as_str());
-        }
-        let bytes = (req.method != "HEAD").then_some(entry.body.len() as u64);
-        self.log(req, entry.status, bytes, state.as_str());
-        let mut r = Response::new(entry.status);
-        r.headers.reserve(entry.headers.len() + 3);
-        for (n, v) in &entry.headers {
-            r.headers.push((n.clone().into(), v.clone().into()));
-        }
-        if entry.body.is_empty() {
-            r.headers.push(("Content-Length".into(), "0".into()));
-        } else {
-            r.body = Body::from(entry.body.clone());
-        }
-        r.with_header("Age", age)
-            .with_header("Via", headers::VIA)
-            .with_header("X-Cache", state.as_str())
-    }
-}
-
-/// The client's If-None-Match / If-Modified-Since against a stored entry.
-fn not_modified(entry: &Entry, req: &Request) -> bool {
-    if !req.is_get_or_head() {
-        return false;
-    }
-    let inm = req.header("if-none-match");
-    let lm = entry.last_modified().and_then(parse_http_date);
-    let ims = req.header("if-modified-since").filter(|_| lm.is_some());
-    if inm.is_none() && ims.is_none() {
-        return false;
-    }
-    let c = Conditions {
-        if_none_match: inm,
-        if_modified_since: ims,
-        ..Default::default()
-    };
-    let v = Validators {
-        etag: entry.etag().unwrap_or(""),
-        last_modified: lm.unwrap_or(UNIX_EPOCH),
-    };
-    evaluate(true, &c, &v) == Precondition::NotModified
-}
-
-/// Leadership of an in-flight fetch: when it ends, the waiters are answered. Dropped
-/// without an outcome, they get 502.
-pub(crate) struct Slot {
-    inner: Arc<Inner>,
-    key: Option<String>,
-}
-
-impl Slot {
-    fn detached(inner: Arc<Inner>) -> Slot {
-        Slot { inner, key: None }
-    }
-
-    fn take_waiters(&mut self) -> Vec<Waiter> {
-        let Some(key) = self.key.take() else {
-            return Vec::new();
-        };
-        self.inner
-            .inflight
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&key))
-            .unwrap_or_default()
-    }
-
-    /// The fetch is over (stored or not): each waiter looks in the cache again, on its own
-    /// reactor, and fetches for itself if there is nothing usable.
-    pub(crate) fn done(mut self) {
-        for w in self.take_waiters() {
-            let inner = self.inner.clone();
-            let Waiter {
-                req,
-                target,
-                responder,
-                handle,
-            } = w;
-            handle.run(move |cx| {
-                let mut req = req;
-                inner.dispatch(&mut req, target, cx, Some(responder), false);
-            });
-        }
-    }
-
-    /// The fetch failed: every waiter gets the same error.
-    pub(crate) fn fail(mut self, status: u16, detail: &str) {
-        for w in self.take_waiters() {
-            w.responder.send(Response::error_with(status, detail));
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        for w in self.take_waiters() {
-            w.responder
-                .send(Response::error_with(502, "The origin fetch was abandoned."));
-        }
-    }
-}
-
-/// An origin's response head as the proxy parses it: `(bytes used, status, HTTP/1.x minor
-/// version, fields)`, `None` while incomplete. Public for fuzzing.
-///
-/// ```
-/// use reactor_handlers::proxy::parse_response_head;
-/// let (used, status, _, fields) = parse_response_head(b"HTTP/1.1 200 OK\r\nAge: 1\r\n\r\nxy")
-///     .unwrap()
-///     .unwrap();
-/// assert_eq!((used, status, fields.len()), (27, 200, 1));
-/// assert!(parse_response_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
-/// ```
-#[allow(clippy::type_complexity)]
-pub fn parse_response_head(
-    buf: &[u8],
-) -> Result<Option<(usize, u16, u8, Vec<(String, String)>)>, String> {
-    Ok(head::parse_head(buf)?.map(|(n, h)| (n, h.status, h.version, h.headers)))
-}
-
-/// Parses `--upstream http://HOST:PORT` (or `https://`) for reverse mode.
-pub fn parse_upstream(s: &str) -> Result<Target, String> {
-    let t = target::parse_origin_url(s).map_err(|e| e.to_string())?;
-    if t.path != "/" {
-        return Err("the upstream must be http(s)://HOST:PORT without a path".into());
-    }
-    Ok(t)
-}
-
-/// Parses `--parent HOST:PORT` (a parent proxy, spoken to in plain HTTP).
-///
-/// ```
-/// let p = reactor_handlers::proxy::parse_parent("squid.example:3128").expect("valid");
-/// assert_eq!((p.host.as_str(), p.port), ("squid.example", 3128));
-/// assert!(reactor_handlers::proxy::parse_parent("squid.example").is_err());
-/// ```
-pub fn parse_parent(s: &str) -> Result<Target, String> {
-    let (host, port) = target::parse_authority(s).map_err(|e| e.to_string())?;
-    Ok(Target {
-        tls: false,
-        host,
-        port,
-        path: "/".into(),
-    })
-}
-
-/// Parses a comma-separated port list such as `443,8443`.
-pub fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
-    s.split(',')
-        .map(|p| {
-            p.trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("invalid port {p:?}"))
-        })
-        .collect()
 }

@@ -2,7 +2,12 @@
 //! writing the request, parsing the response head, relaying the body (Content-Length,
 //! chunked or close-delimited) into a stream with backpressure, storing it in the cache
 //! when allowed, and handing the connection back to the pool. What is asked, and of
-//! which origin, is the [`Exchange`]'s business (`exchange.rs`).
+//! which origin, is the [`Exchange`]'s business (`exchange.rs`). This module holds the
+//! connection's life (connect, write, read, pool); `response` handles the head and
+//! `relay` the body.
+
+mod relay;
+mod response;
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,20 +18,14 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::Interest;
 use reactor::body::BodyDecoder;
-use reactor::request::Framing;
-use reactor::{
-    Body, BodySender, Context, Flow, Ready, Responder, Response, SocketHandler, SocketId,
-};
+use reactor::{BodySender, Context, Ready, Responder, Response, SocketHandler, SocketId};
 
-use super::cache::{field, unix_now, Entry};
-use super::exchange::{fail_or_retry, Exchange, Mode};
+use super::disk::{Spill, Wake};
+use super::exchange::{fail_or_retry, Exchange};
 use super::fill::Backlog;
-use super::head::{Head, HeadScanner};
-use super::headers::{connection_tokens, response_fields, strip_response_fields, VIA};
+use super::head::HeadScanner;
 use super::pool::IdleSet;
-use super::target::same_origin_url;
 use super::tls::OriginStream;
-use super::CacheState;
 
 /// Largest response head accepted from an origin.
 const MAX_HEAD: usize = 64 * 1024;
@@ -143,10 +142,23 @@ enum Decoder {
     Close,
 }
 
+/// A response being stored: in memory, or (once it is known to be too big for memory)
+/// written straight to the disk tier.
 struct Stored {
     status: u16,
     headers: Vec<(String, String)>,
+    /// The body's length, when the origin said.
+    expected: Option<u64>,
+    /// The body so far (while in memory).
     body: Vec<u8>,
+    /// Body bytes so far.
+    len: usize,
+    /// Where the body goes once it is too big for memory.
+    spill: Option<Spill>,
+    /// Body bytes the spill's full queue could not take yet (the origin is paused).
+    held: Vec<u8>,
+    /// Resumes this fetch when the spill's queue has room again.
+    wake: Wake,
 }
 
 /// An origin connection working on one exchange, driven by the reactor.
@@ -196,6 +208,11 @@ impl SocketHandler for Fetch {
             self.paused = false;
             let at = cx.now() + self.timeout;
             cx.set_deadline(ready.id, Some(at));
+        }
+        if !self.paused {
+            // Body bytes a full spill queue could not take: first those (the origin
+            // stays paused while they are still held).
+            self.spill_held();
         }
         if self.phase == Phase::Connecting {
             match self.stream.tcp().take_error() {
@@ -396,6 +413,12 @@ impl Fetch {
     }
 
     fn timed_out(&mut self, id: SocketId, cx: &mut Context<'_>) -> bool {
+        if self.paused && self.store.as_ref().is_some_and(|st| !st.held.is_empty()) {
+            // The disk is slow, not the origin.
+            let at = cx.now() + self.timeout;
+            cx.set_deadline(id, Some(at));
+            return true;
+        }
         if self.paused {
             // The client is slow, not the origin: carry on while it is still there.
             if self.sender.as_ref().is_some_and(|s| !s.is_closed()) {
@@ -425,369 +448,5 @@ impl Fetch {
     /// True once (part of) the request may have reached the origin.
     fn sent(&self) -> bool {
         !matches!(self.phase, Phase::Connecting | Phase::Handshake)
-    }
-
-    /// Bytes from the origin. False: this connection is finished.
-    fn data(&mut self, bytes: &[u8], id: SocketId, cx: &mut Context<'_>) -> bool {
-        if self.phase == Phase::Body {
-            return self.body(bytes);
-        }
-        self.buf.extend_from_slice(bytes);
-        loop {
-            match self.scanner.next(&self.buf) {
-                Some(Err(e)) => {
-                    let what = self.ex.dest().authority();
-                    self.ex
-                        .fail(502, &format!("{what} sent an invalid response: {e}."));
-                    return false;
-                }
-                Some(Ok((n, _))) if n > MAX_HEAD => {
-                    let what = self.ex.dest().authority();
-                    self.ex.fail(
-                        502,
-                        &format!("{what} sent a response head that is too large."),
-                    );
-                    return false;
-                }
-                None => {
-                    if self.buf.len() > MAX_HEAD {
-                        let what = self.ex.dest().authority();
-                        self.ex.fail(
-                            502,
-                            &format!("{what} sent a response head that is too large."),
-                        );
-                        return false;
-                    }
-                    return true;
-                }
-                Some(Ok((n, head))) => {
-                    self.buf.drain(..n);
-                    self.scanner.reset();
-                    if (100..200).contains(&head.status) {
-                        if head.status == 101 {
-                            self.ex.fail(
-                                502,
-                                "The origin switched protocols, which this proxy does not relay.",
-                            );
-                            return false;
-                        }
-                        continue;
-                    }
-                    if !self.head(head, id, cx) {
-                        return false;
-                    }
-                    self.phase = Phase::Body;
-                    let rest = std::mem::take(&mut self.buf);
-                    return self.body(&rest);
-                }
-            }
-        }
-    }
-
-    /// The final response head arrived: decide framing, cacheability, and answer.
-    fn head(&mut self, h: Head, id: SocketId, cx: &mut Context<'_>) -> bool {
-        self.ex.origin_answered();
-        let inner = self.ex.inner.clone();
-        let tokens = connection_tokens(
-            h.headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-                .map(|(_, v)| v.as_bytes()),
-        );
-        let has = |t: &str| tokens.iter().any(|x| x == t);
-        self.reusable = if h.version == 1 {
-            !has("close")
-        } else {
-            has("keep-alive")
-        };
-        let no_body = self.ex.upstream_head || h.status == 204 || h.status == 304;
-        let mut length = None;
-        self.decoder = if no_body {
-            Decoder::Empty
-        } else if let Some(te) = field(&h.headers, "transfer-encoding") {
-            let last = te.rsplit(',').next().unwrap_or("").trim();
-            if field(&h.headers, "content-length").is_some() {
-                // Both: chunked wins, and the connection is not trusted afterwards.
-                self.reusable = false;
-            }
-            if last.eq_ignore_ascii_case("chunked") {
-                Decoder::Framed(BodyDecoder::new(Framing::Chunked, u64::MAX))
-            } else {
-                self.reusable = false;
-                Decoder::Close
-            }
-        } else if field(&h.headers, "content-length").is_some() {
-            let mut lens = h
-                .headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .flat_map(|(_, v)| v.split(','))
-                .map(|v| {
-                    let v = v.trim();
-                    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                        .then(|| v.parse::<u64>().ok())
-                        .flatten()
-                });
-            let first = lens.next().flatten();
-            match first {
-                Some(n) if lens.all(|l| l == Some(n)) => {
-                    length = Some(n);
-                    Decoder::Framed(BodyDecoder::new(Framing::Length(n), u64::MAX))
-                }
-                _ => {
-                    let what = self.ex.dest().authority();
-                    self.ex
-                        .fail(502, &format!("{what} sent an invalid Content-Length."));
-                    return false;
-                }
-            }
-        } else {
-            self.reusable = false;
-            Decoder::Close
-        };
-        let body_len = match self.decoder {
-            Decoder::Empty => Some(0),
-            _ => length,
-        };
-
-        // An unsafe method that succeeded invalidates what it may have changed.
-        let safe = matches!(
-            self.ex.req.method.as_str(),
-            "GET" | "HEAD" | "OPTIONS" | "TRACE"
-        );
-        if let (false, true, Some(cache)) = (safe, h.status < 400, &inner.cache) {
-            cache.invalidate(&self.ex.url);
-            for name in ["location", "content-location"] {
-                if let Some(u) =
-                    field(&h.headers, name).and_then(|l| same_origin_url(&self.ex.target, l))
-                {
-                    cache.invalidate(&u);
-                }
-            }
-        }
-
-        let now = unix_now();
-        if let Mode::Revalidate(entry) = &self.ex.mode {
-            if h.status == 304 {
-                let updated = entry.updated(
-                    &response_fields(&h.headers, false),
-                    self.ex.request_time,
-                    now,
-                );
-                if let Some(r) = self.ex.responder.take() {
-                    r.send(inner.serve(&updated, &self.ex.req, CacheState::Revalidated));
-                }
-                if let Some(cache) = &inner.cache {
-                    cache.insert(&self.ex.url, updated);
-                }
-                if let Some(s) = self.ex.slot.take() {
-                    s.done();
-                }
-                return true;
-            }
-            if h.status >= 500 && entry.stale_if_error(now) {
-                if let Some(r) = self.ex.responder.take() {
-                    r.send(inner.serve(entry, &self.ex.req, CacheState::Stale));
-                }
-                if let Some(s) = self.ex.slot.take() {
-                    s.done();
-                }
-                return false;
-            }
-        }
-
-        let fields = strip_response_fields(h.headers, self.ex.upstream_head);
-        let max = inner.cache.as_ref().map_or(0, |c| c.max_object());
-        let storable = self.ex.storable_req
-            && (inner.cache.as_ref())
-                .is_some_and(|c| c.storable(&self.ex.req.headers, h.status, &fields))
-            && body_len.unwrap_or(0) <= max as u64;
-        if self.ex.storable_req && !self.ex.upstream_head {
-            // Requests for a URL whose answers cannot be stored are not collapsed.
-            if storable {
-                inner.pass.unmark(&self.ex.url);
-            } else {
-                inner.pass.mark(&self.ex.url);
-            }
-        }
-        if storable {
-            self.store = Some(Stored {
-                status: h.status,
-                headers: fields.clone(),
-                body: Vec::with_capacity(body_len.unwrap_or(0) as usize),
-            });
-        } else {
-            if let (Mode::Revalidate(_), Some(cache)) = (&self.ex.mode, &inner.cache) {
-                // The origin replaced the stale entry with something we may not keep.
-                cache.invalidate(&self.ex.url);
-            }
-            if let Some(s) = self.ex.slot.take() {
-                s.done();
-            }
-        }
-        if let Some(r) = self.ex.responder.take() {
-            inner.log(&self.ex.req, h.status, body_len, CacheState::Miss.as_str());
-            let mut resp = Response::new(h.status);
-            resp.headers.reserve(fields.len() + 2);
-            for (n, v) in fields {
-                resp.headers.push((n.into(), v.into()));
-            }
-            resp = resp
-                .with_header("Via", VIA)
-                .with_header("X-Cache", CacheState::Miss.as_str());
-            let whole_body_here = length.is_some_and(|n| self.buf.len() as u64 >= n);
-            if body_len == Some(0) {
-                r.send(resp);
-            } else if whole_body_here {
-                // Small responses arrive with their head: answer with plain bytes.
-                self.pending = Some((r, resp));
-            } else {
-                let (body, tx) = Body::stream(body_len);
-                let flag = self.resume.clone();
-                let handle = cx.handle();
-                self.backlog = inner
-                    .cache
-                    .as_ref()
-                    .filter(|_| self.store.is_some())
-                    .map(|c| Arc::new(c.fill_budget().backlog()));
-                let backlog = self.backlog.clone();
-                tx.on_resume(move || {
-                    if let Some(b) = &backlog {
-                        b.release();
-                    }
-                    flag.store(true, Ordering::Release);
-                    handle.run(move |cx| cx.poke(id));
-                });
-                self.sender = Some(tx);
-                r.send(resp.with_body(body));
-            }
-        }
-        true
-    }
-
-    /// Body bytes (still framed). False: this connection is finished.
-    fn body(&mut self, data: &[u8]) -> bool {
-        let mut out = Vec::new();
-        let finished = match &mut self.decoder {
-            Decoder::Empty => {
-                if !data.is_empty() {
-                    self.reusable = false;
-                }
-                true
-            }
-            Decoder::Close => {
-                out.extend_from_slice(data);
-                false
-            }
-            Decoder::Framed(d) => match d.decode(data, &mut out) {
-                Ok(used) => {
-                    if used < data.len() {
-                        self.reusable = false;
-                    }
-                    d.is_done()
-                }
-                Err(e) => {
-                    let detail = format!("the origin sent a badly framed body: {}", e.detail);
-                    self.abort(&detail);
-                    return false;
-                }
-            },
-        };
-        if !out.is_empty() && !self.deliver(out) {
-            return false;
-        }
-        if finished {
-            self.complete();
-            return false;
-        }
-        true
-    }
-
-    /// Passes decoded body bytes to the client and the cache. False: nobody wants them.
-    fn deliver(&mut self, out: Vec<u8>) -> bool {
-        let max = self.ex.inner.cache.as_ref().map_or(0, |c| c.max_object());
-        if let Some(st) = &mut self.store {
-            if st.body.len() + out.len() > max {
-                self.give_up_store();
-            } else {
-                st.body.extend_from_slice(&out);
-            }
-        }
-        if let Some((r, resp)) = self.pending.take() {
-            r.send(resp.with_body(Body::from(out)));
-            return true;
-        }
-        if let Some(tx) = &self.sender {
-            let len = out.len();
-            match tx.send(out) {
-                // While the body is being stored, a slow client does not hold back the
-                // cache fill or the clients waiting for it, as long as its queue fits the
-                // fill budget; past it, the fill gives up storing and pauses the origin.
-                Ok(Flow::Pause) => {
-                    let held = self.backlog.as_ref().is_some_and(|b| b.hold(len));
-                    if self.store.is_some() && !held {
-                        self.give_up_store();
-                    }
-                    self.paused = self.store.is_none();
-                }
-                Ok(Flow::Continue) => {}
-                Err(_) => self.sender = None,
-            }
-        }
-        self.sender.is_some() || self.store.is_some()
-    }
-
-    /// Stops storing this response; the clients waiting for it fetch for themselves.
-    fn give_up_store(&mut self) {
-        self.store = None;
-        self.backlog = None;
-        if let Some(s) = self.ex.slot.take() {
-            s.done();
-        }
-    }
-
-    /// The body ended exactly: finish the client's stream, store, pool the connection.
-    fn complete(&mut self) {
-        if let Some(tx) = self.sender.take() {
-            tx.finish();
-        }
-        if let (Some(st), Some(cache)) = (self.store.take(), &self.ex.inner.cache) {
-            let entry = Entry::new(
-                st.status,
-                st.headers,
-                Arc::from(st.body),
-                &self.ex.req.headers,
-                self.ex.request_time,
-                unix_now(),
-            );
-            cache.insert(&self.ex.url, entry);
-        }
-        if let Some(s) = self.ex.slot.take() {
-            s.done();
-        }
-        self.park = self.reusable && self.buf.is_empty();
-    }
-
-    /// The body broke off: the client's connection is closed (never a short 200) and
-    /// nothing is stored.
-    fn abort(&mut self, detail: &str) {
-        log::warn!(
-            "{} \"{} {}\": {detail}",
-            self.ex.req.peer,
-            self.ex.req.method,
-            self.ex.url
-        );
-        if let Some(tx) = self.sender.take() {
-            tx.abort();
-        }
-        if let Some((r, _)) = self.pending.take() {
-            r.send(Response::error_with(502, detail));
-        }
-        self.store = None;
-        if let Some(s) = self.ex.slot.take() {
-            s.done();
-        }
-        let what = self.ex.dest().authority();
-        self.ex.fail(502, &format!("{what}: {detail}."));
     }
 }

@@ -13,20 +13,38 @@
 //! Writes and deletions run on one writer thread behind a bounded queue (when it is full
 //! a write is skipped: the disk tier is best effort); reads run on the server's blocking
 //! pool. The reactor never touches the disk.
+//!
+//! A response too big for the memory tier (but within `--max-object-size`) lives here
+//! alone: its fill is written to the file as it arrives ([`Spill`], never whole in
+//! memory), and its hits are served from the file after its checksum is checked in place
+//! ([`Loaded::File`]). The file layout is in `format`.
+
+mod format;
+mod spill;
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use super::cache::{CacheControl, Entry};
+use super::cache::Entry;
 use super::lru::Lru;
-use super::vary::Selection;
+pub use format::FileEntry;
+use format::{decode, encode, file_name, open_checked, read_url, stated_body_len};
+pub use spill::{Queued, Spill, Wake};
 
-const MAGIC: &[u8; 8] = b"RPXDISK1";
 /// Writes queued for the writer thread at most.
 const QUEUE: usize = 64;
+
+/// What a read of the disk tier found.
+pub enum Loaded {
+    /// A body small enough to hold in memory, read whole.
+    Memory(Entry),
+    /// A larger body, checked in place and served from the file.
+    File(FileEntry),
+}
 
 /// The disk tier. Cheap to share (`Arc`).
 pub struct DiskTier {
@@ -81,11 +99,18 @@ impl DiskTier {
         self.index.lock().is_ok_and(|i| i.peek(url).is_some())
     }
 
-    /// Reads the disk copy of `url` (blocking: call it on the pool). A missing, short,
-    /// corrupt or foreign file is dropped from the index and deleted: `None`.
-    pub fn load(&self, url: &str) -> Option<Entry> {
-        let entry = read_entry(&self.dir.join(file_name(url)), url);
-        match &entry {
+    /// Reads the disk copy of `url` (blocking: call it on the pool): whole when its body
+    /// is at most `in_memory` bytes, else checked in place. A missing, short, corrupt or
+    /// foreign file is dropped from the index and deleted: `None`.
+    pub fn load(&self, url: &str, in_memory: usize) -> Option<Loaded> {
+        let path = self.dir.join(file_name(url));
+        let small = stated_body_len(&path).is_some_and(|n| n <= in_memory as u64);
+        let loaded = if small {
+            read_entry(&path, url).map(Loaded::Memory)
+        } else {
+            open_checked(&path, url).map(Loaded::File)
+        };
+        match &loaded {
             Some(_) => {
                 if let Ok(mut i) = self.index.lock() {
                     i.get(url);
@@ -95,7 +120,14 @@ impl DiskTier {
                 self.remove(url);
             }
         }
-        entry
+        loaded
+    }
+
+    /// Starts writing a response to `url` straight to disk as it arrives (`entry` holds
+    /// its head; the body goes through the [`Spill`], `wake` is called when a full queue
+    /// has room again). `None` when too many spills run.
+    pub fn spill(self: &Arc<Self>, url: &str, entry: &Entry, wake: Wake) -> Option<Spill> {
+        Spill::start(self, url, entry, wake)
     }
 
     /// Drops `url` from the disk tier; true if it was indexed.
@@ -114,127 +146,6 @@ impl DiskTier {
     }
 }
 
-/// The file name of `url`: 64-bit FNV-1a of it, in hex.
-fn file_name(url: &str) -> String {
-    format!(
-        "{:016x}.entry",
-        fnv1a(0xcbf2_9ce4_8422_2325, url.as_bytes())
-    )
-}
-
-/// FNV-1a over `bytes`, continuing from `h`.
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-/// The file's bytes: magic, URL, status, times, fields, Vary selection, body, then the
-/// length of everything before the checksum and its FNV-1a checksum.
-fn encode(url: &str, e: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(e.body.len() + 1024);
-    out.extend_from_slice(MAGIC);
-    put(&mut out, url.as_bytes());
-    for n in [u64::from(e.status), e.response_time, e.initial_age] {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    out.extend_from_slice(&(e.headers.len() as u64).to_le_bytes());
-    for (n, v) in &e.headers {
-        put(&mut out, n.as_bytes());
-        put(&mut out, v.as_bytes());
-    }
-    let vary: Vec<(&str, &[u8])> = e.vary.fields().collect();
-    out.extend_from_slice(&(vary.len() as u64).to_le_bytes());
-    for (n, v) in vary {
-        put(&mut out, n.as_bytes());
-        put(&mut out, v);
-    }
-    put(&mut out, &e.body);
-    let (len, sum) = (out.len() as u64, fnv1a(0xcbf2_9ce4_8422_2325, &out));
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&sum.to_le_bytes());
-    out
-}
-
-/// A cursor over a file's bytes; every read is bounds-checked.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn u64(&mut self) -> Option<u64> {
-        let (head, rest) = self.0.split_first_chunk::<8>()?;
-        self.0 = rest;
-        Some(u64::from_le_bytes(*head))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn text(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
-    }
-}
-
-/// Checks magic, length and checksum, then decodes. `None` for anything wrong.
-fn decode(data: &[u8], want_url: &str) -> Option<Entry> {
-    let body_end = data.len().checked_sub(16)?;
-    let (content, trailer) = data.split_at(body_end);
-    let mut t = Cursor(trailer);
-    if t.u64()? != content.len() as u64 || t.u64()? != fnv1a(0xcbf2_9ce4_8422_2325, content) {
-        return None;
-    }
-    let mut c = Cursor(content.strip_prefix(MAGIC)?);
-    if c.bytes()? != want_url.as_bytes() {
-        return None;
-    }
-    let status = u16::try_from(c.u64()?).ok()?;
-    let (response_time, initial_age) = (c.u64()?, c.u64()?);
-    let n = c.u64()?;
-    let mut headers = Vec::new();
-    for _ in 0..n {
-        headers.push((c.text()?, c.text()?));
-    }
-    let n = c.u64()?;
-    let mut vary = Vec::new();
-    for _ in 0..n {
-        vary.push((c.text()?, c.bytes()?.to_vec()));
-    }
-    let body: Arc<[u8]> = Arc::from(c.bytes()?);
-    if !c.0.is_empty() {
-        return None;
-    }
-    let mut e = Entry {
-        status,
-        headers,
-        body,
-        vary: Selection::from_fields(vary),
-        response_time,
-        initial_age,
-        lifetime: 0,
-        cc: CacheControl::default(),
-    };
-    let cc = CacheControl::parse(
-        e.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
-            .map(|(_, v)| v.as_str()),
-    );
-    e.retarget(cc);
-    Some(e)
-}
-
 fn read_entry(path: &Path, url: &str) -> Option<Entry> {
     let mut data = Vec::new();
     fs::File::open(path).ok()?.read_to_end(&mut data).ok()?;
@@ -242,19 +153,47 @@ fn read_entry(path: &Path, url: &str) -> Option<Entry> {
 }
 
 fn write_entry(dir: &Path, index: &Mutex<Lru<u64>>, url: &str, e: &Entry) {
-    let bytes = encode(url, e);
+    match write_file(dir, url, e) {
+        Ok(len) => index_file(dir, index, url, len),
+        Err(err) => log::warn!("cache disk: cannot write {url}: {err}"),
+    }
+}
+
+/// Writes `entry` as the disk copy of `url` in `dir` (under a temporary name, then
+/// renamed into place) and returns the file's length. Blocking. A tier opened on `dir`
+/// afterwards indexes it; this is also how a disk cache can be filled ahead of time.
+///
+/// ```
+/// use std::sync::Arc;
+/// use reactor_handlers::proxy::cache::Entry;
+/// use reactor_handlers::proxy::disk::write_file;
+///
+/// let dir = std::env::temp_dir().join(format!("disk-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let headers = vec![("Cache-Control".to_string(), "max-age=60".to_string())];
+/// let e = Entry::new(200, headers, Arc::from(&b"hi"[..]), &Default::default(), 1, 1);
+/// assert!(write_file(&dir, "http://h/x", &e)? > 2);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_file(dir: &Path, url: &str, entry: &Entry) -> io::Result<u64> {
+    let bytes = encode(url, entry);
     let name = file_name(url);
     let tmp = dir.join(format!("tmp.{name}"));
     let written = fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(&bytes))
         .and_then(|()| fs::rename(&tmp, dir.join(&name)));
-    if let Err(err) = written {
-        log::warn!("cache disk: cannot write {}: {err}", tmp.display());
+    if written.is_err() {
         let _ = fs::remove_file(&tmp);
-        return;
     }
+    written.map(|()| bytes.len() as u64)
+}
+
+/// Indexes the file of `url`, `len` bytes, now in place; deletes what that evicts.
+fn index_file(dir: &Path, index: &Mutex<Lru<u64>>, url: &str, len: u64) {
+    let size = usize::try_from(len).unwrap_or(usize::MAX);
     let evicted = match index.lock() {
-        Ok(mut i) => i.insert_evicting(url.to_string(), bytes.len() as u64, bytes.len()),
+        Ok(mut i) => i.insert_evicting(url.to_string(), len, size),
         Err(_) => return,
     };
     for (old, _) in evicted {
@@ -269,6 +208,7 @@ fn remove_file(dir: &Path, url: &str) {
 /// Indexes the files already in `dir`, oldest first (so the newest are the most recently
 /// used), deleting temporary files and files that do not start like ours.
 fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>) {
+    let started = Instant::now();
     let Ok(listing) = fs::read_dir(dir) else {
         return;
     };
@@ -294,6 +234,7 @@ fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>) {
         }
     }
     found.sort_by_key(|(t, _, _)| *t);
+    let files = found.len();
     let mut evicted = Vec::new();
     if let Ok(mut i) = index.lock() {
         for (_, url, len) in found {
@@ -306,54 +247,8 @@ fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>) {
     for (old, _) in evicted {
         remove_file(dir, &old);
     }
-}
-
-/// The URL a file says it holds (its first field).
-fn read_url(path: &Path) -> Option<String> {
-    let mut f = fs::File::open(path).ok()?;
-    let mut head = [0u8; 16];
-    f.read_exact(&mut head).ok()?;
-    if &head[..8] != MAGIC {
-        return None;
-    }
-    let n = u64::from_le_bytes(head[8..16].try_into().ok()?);
-    if n > 64 * 1024 {
-        return None;
-    }
-    let mut url = vec![0u8; n as usize];
-    f.read_exact(&mut url).ok()?;
-    String::from_utf8(url).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reactor::Headers;
-
-    fn entry(body: &[u8]) -> Entry {
-        let h = vec![
-            ("Cache-Control".to_string(), "max-age=60".to_string()),
-            ("X-A".to_string(), "b".to_string()),
-        ];
-        Entry::new(200, h, Arc::from(body), &Headers::default(), 100, 101)
-    }
-
-    #[test]
-    fn round_trip_and_every_corruption_is_refused() {
-        let e = entry(b"hello body");
-        let bytes = encode("http://h/x", &e);
-        let back = decode(&bytes, "http://h/x").expect("decodes");
-        assert_eq!(&back.body[..], b"hello body");
-        assert_eq!(back.headers, e.headers);
-        assert_eq!((back.lifetime, back.age(200)), (60, e.age(200)));
-        assert!(decode(&bytes, "http://h/other").is_none());
-        for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut], "http://h/x").is_none(), "cut {cut}");
-        }
-        for i in (0..bytes.len()).step_by(7) {
-            let mut bad = bytes.clone();
-            bad[i] ^= 0x40;
-            assert!(decode(&bad, "http://h/x").is_none(), "flip {i}");
-        }
-    }
+    log::info!(
+        "cache disk: index rebuilt, {files} files in {} ms",
+        started.elapsed().as_millis()
+    );
 }
