@@ -72,20 +72,20 @@ impl Selection {
         let fields = names
             .into_iter()
             .map(|n| {
-                let mut value = Vec::new();
-                pieces(req, &n, |p| {
-                    value.extend_from_slice(p);
-                    true
-                });
+                let value = normalised(req, &n);
                 (n, value)
             })
             .collect();
         Selection { fields }
     }
 
-    /// Does `req` select the same variant? O(names + the request's values), no allocation.
+    /// Does `req` select the same variant? O(names + the request's values), without
+    /// allocating except for the few fields whose members are sorted ([`UNORDERED`]).
     pub fn matches(&self, req: &Headers) -> bool {
         self.fields.iter().all(|(name, stored)| {
+            if UNORDERED.contains(&name.as_str()) {
+                return normalised(req, name) == *stored;
+            }
             let mut rest: &[u8] = stored;
             let same = pieces(req, name, |p| match rest.strip_prefix(p) {
                 Some(r) => {
@@ -127,19 +127,53 @@ impl Selection {
     }
 }
 
-/// Feeds `f` the normalised value of `name` in `req` piece by piece (words, single spaces,
-/// `", "` between field lines) until it returns false; false if it did.
+/// Fields whose members are case-insensitive and whose order carries no meaning (the
+/// weights say it): their normalised value is lower-cased and its members sorted, so
+/// `en, de` and `De, EN` select the same variant (RFC 9111 §4.1 allows such
+/// normalisation).
+pub const UNORDERED: &[&str] = &["accept-language", "accept-encoding", "accept-charset"];
+
+/// The normalised value of `name` in `req` (see [`pieces`]; for [`UNORDERED`] fields,
+/// lower-cased with its members sorted).
+fn normalised(req: &Headers, name: &str) -> Vec<u8> {
+    let mut value = Vec::new();
+    pieces(req, name, |p| {
+        value.extend_from_slice(p);
+        true
+    });
+    if !UNORDERED.contains(&name) {
+        return value;
+    }
+    value.make_ascii_lowercase();
+    let mut members: Vec<&[u8]> = value
+        .split(|&b| b == b',')
+        .map(|m| m.trim_ascii())
+        .collect();
+    members.sort_unstable();
+    members.join(&b", "[..])
+}
+
+/// Feeds `f` the normalised value of `name` in `req` piece by piece until it returns
+/// false; false if it did. The value is its list members (from every field line, empty
+/// ones dropped) joined by `", "`, each member's runs of whitespace as one space.
 fn pieces(req: &Headers, name: &str, mut f: impl FnMut(&[u8]) -> bool) -> bool {
-    for (i, line) in req.get_all(name).enumerate() {
-        if i > 0 && !f(b", ") {
-            return false;
-        }
-        let words = line
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|w| !w.is_empty());
-        for (j, w) in words.enumerate() {
-            if (j > 0 && !f(b" ")) || !f(w) {
+    let mut first = true;
+    for line in req.get_all(name) {
+        for member in line.split(|&b| b == b',') {
+            let mut words = member
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .peekable();
+            if words.peek().is_none() {
+                continue;
+            }
+            if !std::mem::take(&mut first) && !f(b", ") {
                 return false;
+            }
+            for (j, w) in words.enumerate() {
+                if (j > 0 && !f(b" ")) || !f(w) {
+                    return false;
+                }
             }
         }
     }
@@ -190,5 +224,17 @@ mod tests {
         assert!(!sel.matches(&parse_headers("accept: a\r\naccept: b c\r\nmissing: x\r\n")));
         assert_eq!(sel.len(), 2);
         assert!(sel.weight() >= "accept".len() + "a, b c".len());
+        // Spaces around commas do not matter; the members' order does, except in the
+        // fields where it carries no meaning (and there case does not matter either).
+        let sel = Selection::of(vec!["foo".into()], &parse_headers("Foo: 1,2\r\n"));
+        assert!(sel.matches(&parse_headers("foo:  1 ,  2 \r\n")));
+        assert!(sel.matches(&parse_headers("foo: 1\r\nfoo: ,2\r\n")));
+        assert!(!sel.matches(&parse_headers("foo: 2, 1\r\n")));
+        let lang = Selection::of(
+            vec!["accept-language".into()],
+            &parse_headers("Accept-Language: en, de\r\n"),
+        );
+        assert!(lang.matches(&parse_headers("accept-language: De,eN\r\n")));
+        assert!(!lang.matches(&parse_headers("accept-language: de, en, fr\r\n")));
     }
 }
