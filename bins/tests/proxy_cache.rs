@@ -327,3 +327,51 @@ fn ranges_are_answered_from_a_stored_complete_response() {
     assert_eq!((r.status, x_cache(&r).as_str()), (304, "HIT"));
     assert_eq!(origin_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Everything the proxy sends for one `GET` on a fresh connection, until it closes.
+fn raw_exchange(proxy: SocketAddr, version: &str, target: &str) -> String {
+    use std::io::Read;
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!("GET {target} {version}\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = String::new();
+    let _ = s.read_to_string(&mut all);
+    all
+}
+
+/// An origin's `103 Early Hints` (and `102`) reach HTTP/1.1 clients ahead of the answer and
+/// are never stored: the cached answer comes without them; an HTTP/1.0 client never sees
+/// them; an origin sending hundreds of them cannot flood the client.
+#[test]
+fn interim_responses_are_relayed_never_cached() {
+    let o = origin(|target| {
+        let interims = if target.ends_with("/flood") { 500 } else { 1 };
+        let mut r = String::new();
+        r.push_str("HTTP/1.1 102 Processing\r\n\r\n");
+        for _ in 0..interims {
+            r.push_str("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n");
+        }
+        r.push_str("HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 2\r\n\r\nok");
+        r.into_bytes()
+    });
+    let p = proxy_binary(&[]);
+    let first = raw_exchange(p.addr, "HTTP/1.1", &format!("http://{o}/page"));
+    let hints = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n";
+    assert!(
+        first.starts_with("HTTP/1.1 102 Processing\r\n\r\n") && first.contains(hints),
+        "{first}"
+    );
+    assert!(
+        first.contains("HTTP/1.1 200 OK\r\n") && first.ends_with("ok"),
+        "{first}"
+    );
+    let hit = raw_exchange(p.addr, "HTTP/1.1", &format!("http://{o}/page"));
+    assert!(hit.starts_with("HTTP/1.1 200 OK\r\n"), "{hit}");
+    assert!(hit.to_ascii_lowercase().contains("x-cache: hit"), "{hit}");
+    let old = raw_exchange(p.addr, "HTTP/1.0", &format!("http://{o}/other"));
+    assert!(old.starts_with("HTTP/1.1 200 OK\r\n"), "{old}");
+    let flood = raw_exchange(p.addr, "HTTP/1.1", &format!("http://{o}/flood"));
+    assert_eq!(flood.matches("HTTP/1.1 1").count(), 8, "{flood}");
+    assert!(flood.ends_with("ok"), "{flood}");
+}

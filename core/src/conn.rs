@@ -483,6 +483,26 @@ impl Conn {
         }
     }
 
+    /// An interim (`1xx`) response for the request waiting for its answer (HTTP/1.1
+    /// clients only: HTTP/1.0 ones do not expect them).
+    pub fn interim(&mut self, stream: u32, resp: &Response) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.interim(stream, resp);
+        }
+        let waiting = matches!(self.phase, Phase::Waiting(_) | Phase::Streaming(_));
+        let http11 = self
+            .current
+            .as_ref()
+            .is_some_and(|r| r.version == Version::Http11);
+        if waiting && http11 {
+            let mut head = Vec::new();
+            h1::encode_interim(resp, &mut head);
+            self.out.push(head);
+            // Out now; what does not fit goes first when the final answer is written.
+            let _ = self.out.flush(&mut self.transport);
+        }
+    }
+
     /// Runs the response filters over the answer to the current request, then sends it.
     fn answer(&mut self, env: &mut Env<'_>, resp: Response) {
         let conn = self.conn_ref(env);

@@ -97,6 +97,19 @@ pub(crate) struct Exchange<'a> {
 
 /// Appends the head of `resp` to `out`, adding `Server`, `Date`, the body framing and
 /// `Connection`, and says how the body must follow.
+/// The head of an interim (`1xx`) response: its status line and its own fields, nothing
+/// the core adds to final responses.
+pub(crate) fn encode_interim(resp: &Response, out: &mut Vec<u8>) {
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    for (name, value) in &resp.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) -> Plan {
     let bodiless = resp.is_bodiless();
     let body_len = resp.body.len();

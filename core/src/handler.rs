@@ -36,6 +36,8 @@ pub type Task = Box<dyn FnOnce(&mut Context<'_>) + Send>;
 pub(crate) trait Mailbox: Send + Sync {
     /// A deferred reply: a response, or `None` to try the next handler.
     fn reply(&self, conn: ConnRef, reply: Option<Response>);
+    /// An interim (`1xx`) response ahead of the deferred reply.
+    fn interim(&self, conn: ConnRef, response: Response);
     /// Runs `task` on the reactor thread.
     fn run(&self, task: Task);
     /// Drives connection `conn` again (an upgraded connection's [`crate::upgrade::Waker`]).
@@ -122,6 +124,15 @@ impl Responder {
     pub fn send(mut self, response: Response) {
         self.done = true;
         self.mailbox.reply(self.conn, Some(response));
+    }
+
+    /// Sends an interim (`1xx`) response ahead of the final one, e.g. a `103 Early Hints`
+    /// an origin sent. HTTP/1.0 clients never see it; `100` and `101` are not sent this
+    /// way (the core answers `Expect` itself, and upgrades are final responses).
+    pub fn interim(&self, response: Response) {
+        if matches!(response.status, 102..=199) {
+            self.mailbox.interim(self.conn, response);
+        }
     }
 
     /// Passes the request on to the next handler after all.

@@ -10,6 +10,8 @@ use crate::response::Response;
 pub(crate) enum Msg {
     /// A deferred reply: a response, or `None` to try the next handler.
     Reply(ConnRef, Option<Response>),
+    /// An interim (`1xx`) response ahead of a deferred reply.
+    Interim(ConnRef, Response),
     /// A sendfile job for a file body finished.
     Sent(ConnRef, crate::sendfile::Sent),
     /// A pool job read the next chunk of a file body (for transports without sendfile).
@@ -68,6 +70,10 @@ impl Notifier {
 impl Mailbox for Notifier {
     fn reply(&self, conn: ConnRef, reply: Option<Response>) {
         self.send(Msg::Reply(conn, reply));
+    }
+
+    fn interim(&self, conn: ConnRef, response: Response) {
+        self.send(Msg::Interim(conn, response));
     }
 
     fn run(&self, task: Task) {

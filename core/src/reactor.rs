@@ -322,6 +322,13 @@ impl Reactor {
                 conn.deliver(&mut env, r.stream, reply);
                 self.drive(r.key, now);
             }
+            Msg::Interim(r, response) if self.conn_for(r) => {
+                let (Some(conn), _) = self.env(r.key, now) else {
+                    return;
+                };
+                conn.interim(r.stream, &response);
+                self.drive(r.key, now);
+            }
             Msg::Sent(r, sent) if self.conn_for(r) => {
                 let (Some(conn), env) = self.env(r.key, now) else {
                     return;

@@ -376,6 +376,17 @@ impl H2 {
         }
     }
 
+    /// An interim (`1xx`) response for a stream still waiting for its answer: a HEADERS
+    /// frame without END_STREAM (RFC 9113 §8.1).
+    pub fn interim(&mut self, stream: u32, resp: &Response) {
+        if let Some(State::Waiting(_)) = self.tasks.get(&stream).map(|t| &t.state) {
+            let fields: Vec<_> = resp.headers.iter().map(|(n, v)| (&**n, &**v)).collect();
+            let _ = self
+                .session
+                .send_headers(stream, resp.status, &fields, false);
+        }
+    }
+
     /// Runs the response filters over the answer, then sends it.
     fn answer(&mut self, stream: u32, resp: Response, env: &mut Env<'_>, who: &Who) {
         let Some(task) = self.tasks.get(&stream) else {

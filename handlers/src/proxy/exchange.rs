@@ -10,7 +10,7 @@ use reactor::{Context, Request, Responder, Response};
 
 use super::balance::Lease;
 use super::cache::{unix_now, Entry};
-use super::headers::{build_request, Outgoing};
+use super::headers::{build_request, strip_response_fields, Outgoing};
 use super::target::Target;
 use super::upstream::connect_origin;
 use super::{CacheState, Inner, Slot};
@@ -48,7 +48,12 @@ pub(crate) struct Exchange {
     tried: Vec<usize>,
     /// Sent to the parent proxy (absolute-form), not to the origin.
     via_parent: bool,
+    /// Interim responses relayed so far.
+    interims: u8,
 }
+
+/// Interim responses relayed per exchange at most.
+const MAX_INTERIM: u8 = 8;
 
 impl Exchange {
     pub(crate) fn new(
@@ -123,6 +128,7 @@ impl Exchange {
             lease: None,
             tried: Vec::new(),
             via_parent,
+            interims: 0,
         }
     }
 
@@ -140,6 +146,22 @@ impl Exchange {
         if let (Some(l), Some(o)) = (&self.lease, &self.inner.origins) {
             o.succeeded(l.index());
         }
+    }
+
+    /// Relays an origin's interim response (`102`, `103`, …; never stored) to the client
+    /// that asked, if it is still waiting; at most [`MAX_INTERIM`] per exchange, so an
+    /// origin cannot flood a client that does not read.
+    pub(crate) fn interim(&mut self, status: u16, headers: Vec<(String, String)>) {
+        if self.interims >= MAX_INTERIM || !matches!(status, 102..=199) {
+            return;
+        }
+        let Some(r) = &self.responder else { return };
+        self.interims += 1;
+        let mut resp = Response::new(status);
+        for (n, v) in strip_response_fields(headers, false) {
+            resp = resp.with_header(n, v);
+        }
+        r.interim(resp);
     }
 
     /// Answers with an error page (or a stale entry that allows `stale-if-error`).
@@ -188,6 +210,7 @@ impl Exchange {
             lease: self.lease.take(),
             tried: std::mem::take(&mut self.tried),
             via_parent: self.via_parent,
+            interims: self.interims,
         }
     }
 }

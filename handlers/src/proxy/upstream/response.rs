@@ -1,4 +1,4 @@
-//! The origin's response head: interim (`1xx`) heads skipped, the final one parsed, its
+//! The origin's response head: interim (`1xx`) heads relayed (never stored), the final one parsed, its
 //! body framing decided, unsafe methods' invalidations done, a revalidation's 304 merged,
 //! and the client answered (with plain bytes, or a stream the body is relayed into).
 
@@ -62,6 +62,7 @@ impl Fetch {
                             );
                             return false;
                         }
+                        self.ex.interim(head.status, head.headers);
                         continue;
                     }
                     if !self.head(head, id, cx) {
