@@ -31,6 +31,7 @@ use mio::Registry;
 use slab::Slab;
 
 use crate::body::BodyDecoder;
+use crate::body_budget::Reservation;
 use crate::conn_h2::H2;
 use crate::exchange::Step;
 use crate::h1::HeadReader;
@@ -142,6 +143,8 @@ pub(crate) struct Conn {
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
     upgraded: Option<Box<dyn Upgraded>>,
+    /// The share of the body budget the current request's buffered body holds.
+    body_held: Option<Reservation>,
     /// A body read after dispatch, into a handler's sink (`Handler::streams_body`).
     stream: Option<StreamIn>,
     /// Bytes that followed the head of the request that was upgraded.
@@ -167,6 +170,7 @@ impl Conn {
             tunnel_peer: None,
             tunnel: None,
             upgraded: None,
+            body_held: None,
             stream: None,
             upgrade_input: Vec::new(),
             h2: None,
@@ -387,9 +391,14 @@ impl Conn {
     /// Answers a refused request and closes the connection afterwards.
     fn fail(&mut self, env: &mut Env<'_>, e: HttpError) {
         log::info!("{}: {} {}", self.peer, e.status, e.detail);
+        self.refuse(env, Response::error_with(e.status, e.detail));
+    }
+
+    /// Answers with `resp`, the request perhaps not read completely, and closes afterwards.
+    fn refuse(&mut self, env: &mut Env<'_>, resp: Response) {
         self.keep_alive = false;
         self.unread_request = true;
-        self.respond(env, Response::error_with(e.status, e.detail));
+        self.respond(env, resp);
     }
 
     /// A timer fired. Returns Close when the connection should go.

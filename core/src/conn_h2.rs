@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::access_log::{self, Entry};
+use crate::body_budget::{ceiling, Reservation};
 use crate::conn::Env;
 use crate::exchange::Step;
 use crate::h2::convert::{response_fields, to_request};
 use crate::h2::{self, ErrorCode, Event, Session};
-use crate::handler::{ConnRef, Context};
+use crate::handler::{busy, ConnRef, Context};
 use crate::notify::Msg;
 use crate::outbuf::Chunk;
 use crate::request::{Request, Version};
@@ -57,6 +58,9 @@ struct Task {
     reading: bool,
     status: u16,
     body_sent: u64,
+    /// The share of the body budget the request body holds, and the longest it can be.
+    held: Reservation,
+    limit: usize,
 }
 
 /// What identifies the connection to the driver.
@@ -230,6 +234,10 @@ impl H2 {
                 } => {
                     env.shared.stats.h2_stream();
                     let too_large = head.content_length.is_some_and(|n| n > max_body);
+                    // As on HTTP/1.1: the body holds a share of the budget from the start.
+                    let limit = ceiling(head.content_length, max_body);
+                    let mut held = Reservation::new(&env.shared.body_budget);
+                    let over_budget = !end_stream && !held.cover(limit.min(1), limit);
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
                     req.tls = self.tls.clone();
@@ -238,9 +246,12 @@ impl H2 {
                     } else {
                         State::Body
                     };
-                    self.tasks.insert(stream, Task::new(req, state));
+                    self.tasks
+                        .insert(stream, Task::new(req, state, held, limit));
                     if too_large {
                         self.respond(stream, Response::error(413), env, who);
+                    } else if over_budget {
+                        self.respond(stream, busy(), env, who);
                     }
                 }
                 Event::Data {
@@ -257,6 +268,11 @@ impl H2 {
                     }
                     if task.req.body.len() as u64 + data.len() as u64 > max_body {
                         self.respond(stream, Response::error(413), env, who);
+                        continue;
+                    }
+                    let needed = task.req.body.len() + data.len();
+                    if !task.held.cover(needed, task.limit) {
+                        self.respond(stream, busy(), env, who);
                         continue;
                     }
                     task.req.body.extend_from_slice(&data);
@@ -490,7 +506,7 @@ impl H2 {
 }
 
 impl Task {
-    fn new(req: Request, state: State) -> Self {
+    fn new(req: Request, state: State, held: Reservation, limit: usize) -> Self {
         Task {
             req: Box::new(req),
             state,
@@ -500,6 +516,8 @@ impl Task {
             reading: false,
             status: 0,
             body_sent: 0,
+            held,
+            limit,
         }
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod access_log;
 pub mod body;
+mod body_budget;
 mod conn;
 mod conn_h2;
 pub mod date;

@@ -2,7 +2,9 @@
 //! chunk by chunk into a handler's sink after dispatch (a streamed body).
 
 use crate::body::BodyDecoder;
+use crate::body_budget::{ceiling, Reservation};
 use crate::h1;
+use crate::handler::busy;
 use crate::parse::HttpError;
 use crate::request::{Framing, Request};
 use crate::request_body::BodyError;
@@ -25,13 +27,26 @@ impl Conn {
                 .any(|h| h.streams_body(&req));
         let max_body = env.shared.config.limits.max_body;
         let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
-        if req.expect_continue && self.input.is_empty() && !too_large {
+        // A body to read whole holds a share of the budget from the start, so that one
+        // past it is refused before the client sends it (or gets 100 Continue).
+        self.body_held = None;
+        let mut over_budget = false;
+        if framing != Framing::None && !streams && !too_large {
+            let mut held = Reservation::new(&env.shared.body_budget);
+            let ceiling = body_ceiling(framing, max_body);
+            over_budget = !held.cover(ceiling.min(1), ceiling);
+            self.body_held = Some(held);
+        }
+        if req.expect_continue && self.input.is_empty() && !too_large && !over_budget {
             self.out.push(h1::CONTINUE.to_vec());
         }
         self.current = Some(req);
         if too_large {
             self.fail(env, HttpError::new(413, "request body too large"));
             return;
+        }
+        if over_budget {
+            return self.over_budget(env);
         }
         self.phase = if framing == Framing::None {
             Phase::Dispatch(0)
@@ -54,10 +69,17 @@ impl Conn {
         let Phase::Body(decoder) = &mut self.phase else {
             return Ok(false);
         };
-        let Some(req) = self.current.as_mut() else {
+        let (Some(req), Some(held)) = (self.current.as_mut(), self.body_held.as_mut()) else {
             return Err(());
         };
         if !self.input.is_empty() {
+            // The body grows by at most what was read: the budget must cover that first.
+            let ceiling = body_ceiling(req.framing, env.shared.config.limits.max_body);
+            let needed = req.body.len().saturating_add(self.input.data().len());
+            if !held.cover(needed.min(ceiling), ceiling) {
+                self.over_budget(env);
+                return Ok(true);
+            }
             match decoder.decode(self.input.data(), &mut req.body) {
                 Ok(n) => self.input.consume(n),
                 Err(e) => {
@@ -75,6 +97,13 @@ impl Conn {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
         }
         Ok(got)
+    }
+
+    /// The body budget cannot cover this request's body: 503 with `Retry-After`, and the
+    /// connection closes after it (what the budget held goes back once it is sent).
+    fn over_budget(&mut self, env: &mut Env<'_>) {
+        log::info!("{}: 503 request bodies over --max-body-memory", self.peer);
+        self.refuse(env, busy());
     }
 
     /// Reads a streamed body into the handler's sink, while the sink wants data.
@@ -137,4 +166,13 @@ impl Conn {
             self.unread_request = true;
         }
     }
+}
+
+/// The longest a body with `framing` can be.
+fn body_ceiling(framing: Framing, max_body: u64) -> usize {
+    let declared = match framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    ceiling(declared, max_body)
 }

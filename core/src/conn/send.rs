@@ -103,6 +103,7 @@ impl Conn {
         if let Some(req) = self.current.take() {
             env.spares.give_request(req);
         }
+        self.body_held = None;
         if let Some(buf) = self.out.take_spare() {
             env.spares.give_head(buf);
         }
