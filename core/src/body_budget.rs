@@ -2,10 +2,11 @@
 //!
 //! Bodies are read whole before dispatch, so without it the worst case is every
 //! connection holding a body one byte short of `max_body` (10,000 × 1 MiB by default).
-//! Each body being read holds a [`Reservation`] on the shared [`BodyBudget`], taken as its
-//! bytes arrive (in steps of [`STEP`], so the atomic is touched once per 64 KiB, not per
-//! read) and given back when the reservation is dropped: when the request is done with,
-//! or the connection or HTTP/2 stream goes, on any path. A body the budget cannot cover is
+//! Each body being read holds a [`Reservation`] on the shared [`BodyBudget`]: a first
+//! [`STEP`] (or the body's length, if shorter) when its head arrives, then more as its
+//! bytes arrive, a step ahead (so the atomic is touched once per 64 KiB, not per read),
+//! all given back when the reservation is dropped: when the request is done with, or the
+//! connection or HTTP/2 stream goes, on any path. A body the budget cannot cover is
 //! refused with 503 and `Retry-After`; requests without a body, and streamed bodies
 //! ([`crate::Handler::streams_body`]), are not counted.
 //!

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::access_log::{self, Entry};
-use crate::body_budget::{ceiling, Reservation};
+use crate::body_budget::{ceiling, Reservation, STEP};
 use crate::conn::Env;
 use crate::exchange::Step;
 use crate::h2::convert::{response_fields, to_request};
@@ -237,7 +237,7 @@ impl H2 {
                     // As on HTTP/1.1: the body holds a share of the budget from the start.
                     let limit = ceiling(head.content_length, max_body);
                     let mut held = Reservation::new(&env.shared.body_budget);
-                    let over_budget = !end_stream && !held.cover(limit.min(1), limit);
+                    let over_budget = !end_stream && !held.cover(limit.min(STEP), limit);
                     let mut req = to_request(head, Vec::new(), who.peer);
                     req.version = Version::Http2;
                     req.tls = self.tls.clone();

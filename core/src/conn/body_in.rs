@@ -2,7 +2,7 @@
 //! chunk by chunk into a handler's sink after dispatch (a streamed body).
 
 use crate::body::BodyDecoder;
-use crate::body_budget::{ceiling, Reservation};
+use crate::body_budget::{ceiling, Reservation, STEP};
 use crate::h1;
 use crate::handler::busy;
 use crate::parse::HttpError;
@@ -27,14 +27,15 @@ impl Conn {
                 .any(|h| h.streams_body(&req));
         let max_body = env.shared.config.limits.max_body;
         let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
-        // A body to read whole holds a share of the budget from the start, so that one
-        // past it is refused before the client sends it (or gets 100 Continue).
+        // A body to read whole holds a share of the budget from the start (a step, or its
+        // length if shorter), so that one past it is refused before the client sends it
+        // (or gets 100 Continue).
         self.body_held = None;
         let mut over_budget = false;
         if framing != Framing::None && !streams && !too_large {
             let mut held = Reservation::new(&env.shared.body_budget);
             let ceiling = body_ceiling(framing, max_body);
-            over_budget = !held.cover(ceiling.min(1), ceiling);
+            over_budget = !held.cover(ceiling.min(STEP), ceiling);
             self.body_held = Some(held);
         }
         if req.expect_continue && self.input.is_empty() && !too_large && !over_budget {
