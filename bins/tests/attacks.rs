@@ -18,27 +18,13 @@ use reactor::{Config, Context, Handler, Reply, Request, Response, Server};
 
 mod common;
 
-use common::{Httpd, TempDir, HTTPD};
+use common::{raise_nofile, Httpd, TempDir, HTTPD};
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
 
 /// One test at a time: they measure memory, CPU time and latency of their own server.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Raises this process's descriptor limit to its hard limit (children inherit it).
-fn raise_nofile() -> libc::rlim_t {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-    lim.rlim_cur
 }
 
 /// Deterministic content for file `seed` (an LCG; every byte differs between files).

@@ -17,8 +17,12 @@
 //! The protocol seam: the transport tells which protocol the client chose by ALPN; this
 //! state machine is the HTTP/1.1 driver, and [`H2`] the HTTP/2 one over the same
 //! transport and exchange, started by ALPN `h2` or, on plaintext, by the preface.
+//!
+//! This module holds the state machine, the head and the dispatch; its children hold the
+//! phases: `body_in` (reading the request body), `send` (writing the response and what
+//! follows it), `relay` (tunnels and upgraded connections) and `h2_handoff` (the HTTP/2
+//! driver's glue).
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,28 +30,32 @@ use std::time::Instant;
 use mio::Registry;
 use slab::Slab;
 
-use crate::access_log::{self, Entry};
 use crate::body::BodyDecoder;
-use crate::conn_h2::{Drove, Who, H2};
+use crate::body_budget::Reservation;
+use crate::conn_h2::H2;
 use crate::exchange::Step;
 use crate::h1::{self, HeadReader};
 use crate::h2::frame::PREFACE;
 use crate::handler::{ConnRef, Context};
 use crate::inbuf::{BufPool, InBuf};
 use crate::notify::Notifier;
-use crate::outbuf::{Jobs, Output, Refill};
+use crate::outbuf::{Jobs, Output};
 use crate::parse::{HttpError, Limits};
 use crate::recycle::Recycler;
-use crate::request::{Framing, Request, Version};
+use crate::request::{Request, Version};
 use crate::request_body::BodyError;
 use crate::response::Response;
-use crate::sendfile::Sent;
 use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
-use crate::stream_in::{Fed, StreamIn};
+use crate::stream_in::StreamIn;
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
-use crate::upgrade::{UpgradeIo, Upgraded, Waker};
+use crate::upgrade::Upgraded;
+
+mod body_in;
+mod h2_handoff;
+mod relay;
+mod send;
 
 /// Most bytes of answers to pipelined requests held back to go out in one write.
 const PIPELINE_BATCH: usize = 64 * 1024;
@@ -135,6 +143,8 @@ pub(crate) struct Conn {
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
     upgraded: Option<Box<dyn Upgraded>>,
+    /// The share of the body budget the current request's buffered body holds.
+    body_held: Option<Reservation>,
     /// A body read after dispatch, into a handler's sink (`Handler::streams_body`).
     stream: Option<StreamIn>,
     /// Bytes that followed the head of the request that was upgraded.
@@ -160,6 +170,7 @@ impl Conn {
             tunnel_peer: None,
             tunnel: None,
             upgraded: None,
+            body_held: None,
             stream: None,
             upgrade_input: Vec::new(),
             h2: None,
@@ -298,68 +309,6 @@ impl Conn {
         Ok(got)
     }
 
-    fn begin_request(&mut self, env: &mut Env<'_>, mut req: Box<Request>) {
-        req.tls = self.transport.tls_info();
-        self.keep_alive = req.keep_alive;
-        self.unread_request = false;
-        let framing = req.framing;
-        let streams = framing != Framing::None && env.shared.chain.streams_body(&req);
-        let max_body = env.shared.config.limits.max_body;
-        let too_large = matches!(framing, Framing::Length(n) if n > max_body) && !streams;
-        // A streamed body's 100 Continue waits for a handler to take the body (see
-        // `dispatch`): a handler that refuses at once spares the client sending it.
-        if req.expect_continue && self.input.is_empty() && !too_large && !streams {
-            self.out.push(h1::CONTINUE.to_vec());
-        }
-        self.current = Some(req);
-        if too_large {
-            self.fail(env, HttpError::new(413, "request body too large"));
-            return;
-        }
-        self.phase = if framing == Framing::None {
-            Phase::Dispatch(0)
-        } else {
-            self.deadline = Some(env.now + env.shared.config.timeouts.body);
-            if streams {
-                self.stream = Some(StreamIn::new(framing));
-                Phase::Dispatch(0)
-            } else {
-                Phase::Body(BodyDecoder::new(framing, max_body))
-            }
-        };
-    }
-
-    fn read_body(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
-        // The 100 Continue interim response goes out before we wait for the body.
-        if self.out.queued() > 0 {
-            self.out.flush(&mut self.transport)?;
-        }
-        let Phase::Body(decoder) = &mut self.phase else {
-            return Ok(false);
-        };
-        let Some(req) = self.current.as_mut() else {
-            return Err(());
-        };
-        if !self.input.is_empty() {
-            match decoder.decode(self.input.data(), &mut req.body) {
-                Ok(n) => self.input.consume(n),
-                Err(e) => {
-                    self.fail(env, e);
-                    return Ok(true);
-                }
-            }
-        }
-        if decoder.is_done() {
-            self.phase = Phase::Dispatch(0);
-            return Ok(true);
-        }
-        let got = self.fill(env)?;
-        if got {
-            self.deadline = Some(env.now + env.shared.config.timeouts.body);
-        }
-        Ok(got)
-    }
-
     /// Offers the current request to step `index` of the chain.
     fn dispatch(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
         let conn = self.conn_ref(env);
@@ -404,65 +353,6 @@ impl Conn {
             }
         }
         Ok(true)
-    }
-
-    /// The connection began with the HTTP/2 preface: hand it to the HTTP/2 driver.
-    fn start_h2(&mut self, env: &mut Env<'_>) {
-        let tls = self.transport.tls_info();
-        let h2 = H2::new(&env.shared.config, self.input.data(), env.now, tls);
-        self.input.consume(usize::MAX);
-        self.input.release(env.bufs);
-        self.h2 = Some(Box::new(h2));
-        self.phase = Phase::H2;
-        env.shared.stats.h2_connection();
-        self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
-    }
-
-    fn who(&self, env: &Env<'_>) -> Who {
-        Who {
-            key: env.key,
-            id: self.id,
-            peer: self.peer,
-        }
-    }
-
-    /// Runs the HTTP/2 driver and keeps the connection's deadline: the send timeout while
-    /// streams are open, the keep-alive timeout when idle, none while a handler owes an
-    /// answer.
-    fn drive_h2(&mut self, env: &mut Env<'_>) -> Next {
-        let who = self.who(env);
-        let Some(h2) = self.h2.as_mut() else {
-            return Next::Close;
-        };
-        match h2.drive(&mut self.transport, env, &who) {
-            Err(()) => Next::Close,
-            Ok(Drove::Finished) => {
-                // As after a last HTTP/1.1 response: shut our side and drain theirs, so
-                // the GOAWAY is read before the close could reset the connection.
-                self.transport.shutdown_write();
-                self.phase = Phase::Linger;
-                self.deadline = Some(env.now + env.shared.config.timeouts.linger);
-                self.linger()
-            }
-            Ok(Drove::Running(moved)) => {
-                let t = &env.shared.config.timeouts;
-                if h2.waiting() {
-                    self.deadline = None;
-                } else if moved || self.deadline.is_none() {
-                    let wait = if h2.is_idle() { t.keep_alive } else { t.send };
-                    self.deadline = Some(env.now + wait);
-                }
-                Next::Keep
-            }
-        }
-    }
-
-    /// A pool job read part of a file body for an HTTP/2 stream.
-    pub fn h2_file_read(&mut self, env: &mut Env<'_>, stream: u32, read: io::Result<Vec<u8>>) {
-        let who = self.who(env);
-        if let Some(h2) = self.h2.as_mut() {
-            h2.file_read(stream, read, &who);
-        }
     }
 
     /// A deferred reply arrived (for `stream`, on an HTTP/2 connection).
@@ -525,9 +415,14 @@ impl Conn {
     /// Answers a refused request and closes the connection afterwards.
     fn fail(&mut self, env: &mut Env<'_>, e: HttpError) {
         log::info!("{}: {} {}", self.peer, e.status, e.detail);
+        self.refuse(env, Response::error_with(e.status, e.detail));
+    }
+
+    /// Answers with `resp`, the request perhaps not read completely, and closes afterwards.
+    fn refuse(&mut self, env: &mut Env<'_>, resp: Response) {
         self.keep_alive = false;
         self.unread_request = true;
-        self.respond(env, Response::error_with(e.status, e.detail));
+        self.respond(env, resp);
     }
 
     /// A timer fired. Returns Close when the connection should go.
@@ -565,253 +460,6 @@ impl Conn {
                 }
             }
             _ => Next::Close,
-        }
-    }
-
-    /// Starts sending `resp` for the current request.
-    fn respond(&mut self, env: &mut Env<'_>, mut resp: Response) {
-        let req = self.current.as_deref();
-        if resp.tunnel.is_some() && resp.status / 100 == 2 {
-            self.tunnel_peer = resp.tunnel.take();
-        }
-        if resp.status == 101 && req.is_some_and(|r| r.version == Version::Http11) {
-            self.upgraded = resp.upgrade.take();
-        }
-        if resp.status == 101 && self.upgraded.is_none() {
-            // A 101 nobody takes the connection over for: refuse instead.
-            resp = Response::error_with(500, "The handler switched protocols without a taker.");
-            self.keep_alive = false;
-        }
-        let x = h1::Exchange {
-            version: req.map_or(Version::Http11, |r| r.version),
-            head_only: req.is_some_and(|r| r.method == "HEAD"),
-            keep_alive: self.keep_alive && !env.stopping,
-            tunnel: self.tunnel_peer.is_some() || self.upgraded.is_some(),
-            date: env.date,
-        };
-        let mut head = env.spares.head();
-        let plan = h1::encode_head(&resp, &x, &mut head);
-        self.keep_alive = plan.keep_alive;
-        self.status = resp.status;
-        let body = std::mem::take(&mut resp.body);
-        self.out.start(head, body, plan, &self.jobs(env));
-        self.phase = Phase::Writing;
-        self.deadline = Some(env.now + env.shared.config.timeouts.send);
-    }
-
-    fn write(&mut self, env: &mut Env<'_>) -> Result<bool, ()> {
-        loop {
-            // Pipelined requests: an answer queued whole waits for the answers to the
-            // requests already received, so that they go out together in one write.
-            if self.keep_alive
-                && self.tunnel_peer.is_none()
-                && !self.input.is_empty()
-                && self.out.is_whole()
-                && self.out.queued() < PIPELINE_BATCH
-            {
-                self.finish(env);
-                return Ok(true);
-            }
-            let before = self.out.queued();
-            let flushed = self.out.flush(&mut self.transport)?;
-            if self.out.queued() < before {
-                self.deadline = Some(env.now + env.shared.config.timeouts.send);
-            }
-            match self.out.refill(&self.transport, &self.jobs(env))? {
-                Refill::More => continue,
-                Refill::Done if flushed && self.transport.drained() => {
-                    self.finish(env);
-                    return Ok(true);
-                }
-                Refill::Done | Refill::Wait => return Ok(false),
-            }
-        }
-    }
-
-    /// A sendfile job finished. Err: the connection must close.
-    pub fn file_sent(&mut self, env: &Env<'_>, sent: Sent) -> Result<(), ()> {
-        let bytes = self.out.file_sent(&mut self.transport, sent, self.peer)?;
-        if bytes > 0 {
-            self.deadline = Some(env.now + env.shared.config.timeouts.send);
-        }
-        Ok(())
-    }
-
-    /// A pool job read the next chunk of a file body. Err: the connection must close.
-    pub fn file_read(&mut self, chunk: io::Result<Vec<u8>>) -> Result<(), ()> {
-        self.out.file_read(chunk, self.peer)
-    }
-
-    /// The response has been written completely.
-    fn finish(&mut self, env: &mut Env<'_>) {
-        let entry = Entry {
-            req: self.current.as_deref(),
-            peer: self.peer,
-            status: self.status,
-            body_bytes: self.out.body_sent,
-        };
-        if env.shared.config.access_log.is_some() {
-            access_log::format_line(env.log, &entry, env.date);
-        }
-        env.shared.stats.responded(self.status, self.out.body_sent);
-        if let Some(req) = self.current.take() {
-            env.spares.give_request(req);
-        }
-        if let Some(buf) = self.out.take_spare() {
-            env.spares.give_head(buf);
-        }
-        if let Some(peer) = self.tunnel_peer.take() {
-            self.start_tunnel(env, peer);
-        } else if self.upgraded.is_some() {
-            self.upgrade_input = self.input.take_rest(env.bufs);
-            self.phase = Phase::Upgraded;
-            self.deadline = None;
-        } else if self.keep_alive {
-            self.phase = Phase::Head { started: false };
-            self.deadline = Some(env.now + env.shared.config.timeouts.keep_alive);
-            self.input.release(env.bufs);
-        } else if self.unread_request || !self.input.is_empty() {
-            // Closing with unread input would reset the connection and could destroy the
-            // response before the client reads it: shut our side and drain theirs first.
-            self.transport.shutdown_write();
-            self.phase = Phase::Linger;
-            self.deadline = Some(env.now + env.shared.config.timeouts.linger);
-        } else {
-            self.transport.close_notify();
-            self.phase = Phase::Done;
-        }
-    }
-
-    fn linger(&mut self) -> Next {
-        match self.transport.discard_input() {
-            Ok(()) => Next::Keep,
-            Err(()) => Next::Close,
-        }
-    }
-
-    fn start_tunnel(&mut self, env: &mut Env<'_>, peer: mio::net::TcpStream) {
-        let up = self.input.take_rest(env.bufs);
-        match Tunnel::open(peer, up, env.registry, env.sockets, env.key, self.id) {
-            Ok(t) => {
-                self.tunnel = Some(Box::new(t));
-                self.phase = Phase::Tunnel;
-                self.deadline = Some(env.now + env.shared.config.timeouts.tunnel_idle);
-            }
-            Err(e) => {
-                log::error!("{}: cannot register tunnel peer: {e}", self.peer);
-                self.phase = Phase::Linger;
-            }
-        }
-    }
-
-    /// Readiness of the tunnel's peer socket.
-    pub fn peer_ready(&mut self, readable: bool, writable: bool) {
-        if let Some(t) = self.tunnel.as_mut() {
-            t.peer_ready(readable, writable);
-        }
-    }
-
-    fn pump_tunnel(&mut self, env: &mut Env<'_>) -> Next {
-        let Some(t) = self.tunnel.as_mut() else {
-            return Next::Close;
-        };
-        match t.pump(&mut self.transport) {
-            Ok(Some(moved)) => {
-                if moved {
-                    self.deadline = Some(env.now + env.shared.config.timeouts.tunnel_idle);
-                }
-                Next::Keep
-            }
-            Ok(None) | Err(()) => Next::Close,
-        }
-    }
-
-    /// Reads a streamed body into the handler's sink, while the sink wants data.
-    fn read_stream(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
-        if self.out.queued() > 0 {
-            self.out.flush(&mut self.transport)?; // 100 Continue
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return Err(());
-        };
-        if stream.paused() {
-            self.deadline = None;
-            return Ok(false);
-        }
-        if !self.input.is_empty() {
-            let (used, fed) = stream.feed(self.input.data());
-            self.input.consume(used);
-            match fed {
-                Fed::More => return Ok(true),
-                Fed::Done => {
-                    self.stream = None;
-                    self.phase = Phase::Waiting(index);
-                    self.deadline = None;
-                    return Ok(false);
-                }
-                Fed::Bad(e) => {
-                    self.stream = None;
-                    self.fail(env, e);
-                    return Ok(true);
-                }
-            }
-        }
-        let got = self.fill(env);
-        self.deadline = Some(env.now + env.shared.config.timeouts.body);
-        if got.is_err() {
-            self.end_stream(Err(BodyError {
-                status: 0,
-                detail: "the client went away mid-body",
-            }));
-        }
-        got
-    }
-
-    /// Tells the sink how its body ended; the stream is over.
-    fn end_stream(&mut self, result: Result<(), BodyError>) {
-        if let Some(mut stream) = self.stream.take() {
-            stream.end(result);
-        }
-    }
-
-    /// An answer came before a streamed body was read: the rest stays unread (the
-    /// connection closes after the answer).
-    fn abandon_stream(&mut self) {
-        if self.stream.is_some() {
-            self.end_stream(Err(BodyError {
-                status: 0,
-                detail: "answered before the body was read",
-            }));
-            self.keep_alive = false;
-            self.unread_request = true;
-        }
-    }
-
-    /// Calls the upgraded object (on readiness, a wake-up, a stop, or its deadline).
-    fn run_upgraded(&mut self, env: &mut Env<'_>, timed_out: bool) -> Next {
-        let Some(object) = self.upgraded.as_mut() else {
-            return Next::Close;
-        };
-        let mut io = UpgradeIo {
-            stream: &mut self.transport,
-            pending: &mut self.upgrade_input,
-            deadline: &mut self.deadline,
-            now: env.now,
-            timed_out,
-            stopping: env.stopping,
-            waker: Waker {
-                mailbox: env.notifier.clone(),
-                conn: ConnRef {
-                    key: env.key,
-                    id: self.id,
-                    stream: 0,
-                },
-            },
-        };
-        if object.ready(&mut io) {
-            Next::Keep
-        } else {
-            Next::Close
         }
     }
 

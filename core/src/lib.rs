@@ -17,6 +17,7 @@
 
 pub mod access_log;
 pub mod body;
+mod body_budget;
 mod body_stream;
 mod conn;
 mod conn_h2;

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::body_budget::BodyBudget;
 use crate::exchange::Chain;
 use crate::filter::Filter;
 use crate::handler::Handler;
@@ -107,6 +108,7 @@ impl Server {
             });
         }
         let pool = Pool::new(self.config.threads, self.config.queue)?;
+        let body_budget = Arc::new(BodyBudget::new(self.config.max_body_memory));
         let shared = Arc::new(Shared {
             chain: Chain {
                 filters: self.filters,
@@ -115,6 +117,7 @@ impl Server {
             config: self.config,
             pool: pool.clone(),
             stats: self.stats,
+            body_budget,
         });
         let mut polls = Vec::with_capacity(workers);
         let mut notifiers = Vec::with_capacity(workers);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access_log::LogSink;
+use crate::body_budget::BodyBudget;
 use crate::exchange::Chain;
 use crate::notify::Notifier;
 use crate::parse::Limits;
@@ -65,6 +66,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Open connections per reactor beyond which new ones are closed at once.
     pub max_connections: usize,
+    /// Bytes of request bodies that all connections together may hold in memory while
+    /// reading them whole (default 256 MiB); a body past it is refused with 503 and
+    /// `Retry-After`. Streamed bodies ([`crate::Handler::streams_body`]) do not count.
+    pub max_body_memory: usize,
     /// Where the access log goes, if anywhere.
     pub access_log: Option<LogSink>,
     /// Whether a connection that starts with the HTTP/2 preface speaks HTTP/2 (prior
@@ -84,6 +89,7 @@ impl Default for Config {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             max_connections: 10_000,
+            max_body_memory: 256 * 1024 * 1024,
             access_log: None,
             http2: true,
             tls: None,
@@ -97,6 +103,8 @@ pub(crate) struct Shared {
     pub config: Config,
     pub pool: Pool,
     pub stats: Arc<Stats>,
+    /// Request-body bytes held by every connection, bounded by `config.max_body_memory`.
+    pub body_budget: Arc<BodyBudget>,
 }
 
 pub(crate) const STOP_GRACEFUL: u8 = 1;

@@ -100,12 +100,19 @@ impl Handler for Upload {
 }
 
 fn server(limit: u64) -> (reactor::Running, mpsc::Receiver<Result<u64, BodyError>>) {
+    server_with(Config::default(), limit)
+}
+
+fn server_with(
+    config: Config,
+    limit: u64,
+) -> (reactor::Running, mpsc::Receiver<Result<u64, BodyError>>) {
     let (tx, rx) = mpsc::channel();
     let upload = Upload {
         report: Mutex::new(tx),
         limit,
     };
-    (serve(Server::new(Config::default()).handler(upload)), rx)
+    (serve(Server::new(config).handler(upload)), rx)
 }
 
 fn vm_rss_kib() -> u64 {
@@ -299,4 +306,44 @@ fn continue_is_sent_only_once_a_handler_takes_the_body() {
     let all = response(&mut s);
     assert!(all.starts_with("HTTP/1.1 200 "), "{all}");
     assert_eq!(report.recv().unwrap(), Ok(5));
+}
+
+#[test]
+fn buffered_bodies_past_the_memory_budget_get_503_and_streamed_ones_are_not_counted() {
+    let config = Config {
+        max_body_memory: 8,
+        ..Config::default()
+    };
+    let (srv, report) = server_with(config, u64::MAX);
+    let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Within the budget, twice on one connection (the first body's share came back); a
+    // streamed body far larger than the budget; then a body past it, which waits for
+    // 100 Continue: refused before it is sent.
+    s.write_all(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\n\r\n12345678")
+        .unwrap();
+    s.write_all(b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\n\r\n12345678")
+        .unwrap();
+    s.write_all(b"PUT /c HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+        .unwrap();
+    s.write_all(&[b'x'; 100]).unwrap();
+    s.write_all(
+        b"POST /d HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n",
+    )
+    .unwrap();
+    let all = response(&mut s);
+    assert_eq!(all.matches("\r\n\r\nbuffered 8\n").count(), 2, "{all}");
+    assert_eq!(report.recv().unwrap(), Ok(100));
+    let refused = &all[all.find("HTTP/1.1 503 ").expect(&all)..];
+    assert!(refused.contains("\r\nRetry-After: 1\r\n"), "{refused}");
+    assert!(refused.contains("\r\nConnection: close\r\n"), "{refused}");
+    assert!(!all.contains("100 Continue"), "{all}");
+    // A chunked body needs a step of the budget to start.
+    let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        b"POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    assert!(response(&mut s).starts_with("HTTP/1.1 503 "));
 }

@@ -50,6 +50,8 @@ Options:
   --max-upload BYTES       largest upload body (413 beyond) [default: no limit]
   --max-connections N      open connections per worker [default: 10000]
   --max-body BYTES         largest request body [default: 1048576]
+  --max-body-memory BYTES  request-body bytes all connections may hold together; past it
+                           a body gets 503 [default: 268435456]
   --header-timeout SECS    time to receive a request head [default: 20]
   --keepalive-timeout SECS idle keep-alive connection lifetime [default: 60]
   --body-timeout SECS      longest pause between reads of a request body [default: 60]
@@ -219,6 +221,9 @@ fn parse_args(args: Vec<OsString>, file_tls: bool) -> Result<Options, String> {
             }
             Long("max-body") => {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?
+            }
+            Long("max-body-memory") => {
+                config.max_body_memory = parse_value("--max-body-memory", parser.value().ok())?
             }
             Long("header-timeout") => {
                 config.timeouts.header = secs("--header-timeout", parser.value().ok())?

@@ -55,6 +55,8 @@ Options:
   --upstream-ca FILE       also trust the CA certificates of this PEM file for
                            https upstreams (besides the webpki roots)
   --max-body BYTES         largest request body forwarded [default: 1048576]
+  --max-body-memory BYTES  request-body bytes all connections may hold together; past it
+                           a body gets 503 [default: 268435456]
   --cache-dir DIR          keep a disk tier of the cache in DIR (survives restarts)
   --cache-disk-size BYTES  disk tier size [default: 1073741824]
   --cdn-cache-control NAME targeted cache-control field obeyed in reverse mode over
@@ -198,6 +200,9 @@ fn parse_args() -> Result<Options, String> {
                 config.limits.max_body = parse_value("--max-body", parser.value().ok())?
             }
             Long("http2") => config.http2 = parse_on_off("--http2", parser.value().ok())?,
+            Long("max-body-memory") => {
+                config.max_body_memory = parse_value("--max-body-memory", parser.value().ok())?
+            }
             Long("tls-cert") => tls.cert(parse_value("--tls-cert", parser.value().ok())?),
             Long("tls-key") => tls.key(parse_value("--tls-key", parser.value().ok())?),
             Short('h') | Long("help") => {

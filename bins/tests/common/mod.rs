@@ -44,6 +44,20 @@ impl Drop for TempDir {
     }
 }
 
+/// Raises this process's descriptor limit to its hard limit (children inherit it).
+pub fn raise_nofile() -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    lim.rlim_cur
+}
+
 /// The binary as a child process, its stderr drained by a thread (so logging never blocks
 /// it), killed on drop.
 pub struct Httpd {

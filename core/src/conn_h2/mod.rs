@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::access_log::{self, Entry};
+use crate::body_budget::{ceiling, Reservation, STEP};
 use crate::conn::Env;
 use crate::exchange::Step;
 use crate::h2::convert::{response_fields, to_request};
 use crate::h2::{self, ErrorCode, Event, Session};
-use crate::handler::{ConnRef, Context};
+use crate::handler::{busy, ConnRef, Context};
 use crate::notify::Msg;
 use crate::outbuf::Chunk;
 use crate::parse::expectation;
@@ -65,6 +66,9 @@ struct Task {
     body_sent: u64,
     /// The request body, when a handler takes it as a stream.
     inbound: Option<Inbound>,
+    /// The share of the body budget the request body holds, and the longest it can be.
+    held: Reservation,
+    limit: usize,
 }
 
 /// What identifies the connection to the driver.
@@ -247,12 +251,20 @@ impl H2 {
                     let expect = expectation(req.headers.get_bytes("expect"));
                     let streams = !end_stream && env.shared.chain.streams_body(&req);
                     let too_large = !streams && declared.is_some_and(|n| n > max_body);
+                    // As on HTTP/1.1: a body read whole holds a share of the budget from the
+                    // start.
+                    let limit = ceiling(declared, max_body);
+                    let mut held = Reservation::new(&env.shared.body_budget);
+                    let over_budget = !end_stream
+                        && !streams
+                        && !too_large
+                        && !held.cover(limit.min(STEP), limit);
                     let state = if end_stream || streams {
                         State::Dispatch(0)
                     } else {
                         State::Body
                     };
-                    let mut task = Task::new(req, state);
+                    let mut task = Task::new(req, state, held, limit);
                     task.inbound = streams.then(Inbound::default);
                     self.tasks.insert(stream, task);
                     match expect {
@@ -260,6 +272,7 @@ impl H2 {
                             self.respond(stream, Response::error_with(e.status, e.detail), env, who)
                         }
                         Ok(_) if too_large => self.respond(stream, Response::error(413), env, who),
+                        Ok(_) if over_budget => self.respond(stream, busy(), env, who),
                         // RFC 9113 §8.1: the interim answer is a HEADERS with :status 100.
                         Ok(true) if !end_stream => {
                             let _ =
@@ -290,6 +303,11 @@ impl H2 {
                     }
                     if task.req.body.len() as u64 + data.len() as u64 > max_body {
                         self.respond(stream, Response::error(413), env, who);
+                        continue;
+                    }
+                    let needed = task.req.body.len() + data.len();
+                    if !task.held.cover(needed, task.limit) {
+                        self.respond(stream, busy(), env, who);
                         continue;
                     }
                     task.req.body.extend_from_slice(&data);
@@ -454,7 +472,7 @@ impl H2 {
 }
 
 impl Task {
-    fn new(req: Request, state: State) -> Self {
+    fn new(req: Request, state: State, held: Reservation, limit: usize) -> Self {
         Task {
             req: Box::new(req),
             state,
@@ -465,6 +483,8 @@ impl Task {
             status: 0,
             body_sent: 0,
             inbound: None,
+            held,
+            limit,
         }
     }
 }

@@ -115,7 +115,8 @@ fn parse_after_scheme(rest: &str, tls: bool) -> Result<Target, BadTarget> {
         return Err(BadTarget("user information in URLs is not allowed"));
     }
     let (host, port) = parse_host_port(authority, Some(if tls { 443 } else { 80 }))?;
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+    // Any control or white space, not only ASCII's (U+0085 and the C1 controls too).
+    if path.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(BadTarget("invalid character in the URL path"));
     }
     let path = if path.is_empty() {
@@ -155,11 +156,8 @@ fn parse_host_port(authority: &str, default_port: Option<u16>) -> Result<(String
             .find(']')
             .ok_or(BadTarget("unterminated IPv6 address"))?;
         let host = &rest[..close];
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        // An address, not just its characters: `[2A]` would come back as the name `2a`.
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(BadTarget("invalid IPv6 address"));
         }
         let after = &rest[close + 1..];
@@ -265,7 +263,12 @@ mod tests {
             "http://h:x/",
             "http://u:p@h/",
             "http://h h/",
+            "http://h/a\u{9a}",
+            "http://h/a\u{85}b",
+            "http://h/a\u{a0}",
             "http://[zz]/",
+            "http://[2A]/",
+            "http://[1.2.3.4]/",
             "http://[::1/",
             "*",
         ] {
