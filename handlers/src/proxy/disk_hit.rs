@@ -12,6 +12,9 @@ use super::serve::Payload;
 use super::target::Target;
 use super::{disk, CacheState, Inner};
 
+/// Disk copies up to this size are read whole on a hit.
+const READ_WHOLE: usize = 256 * 1024;
+
 impl Inner {
     /// Reads `url` from the disk tier on the pool, puts it in memory, then answers the
     /// request again on this reactor (a hit now, or a miss if the file was bad).
@@ -32,6 +35,9 @@ impl Inner {
         let (inner, handle) = (self.clone(), cx.handle());
         let job = move || {
             let in_memory = inner.cache.as_ref().map_or(0, |c| c.max_in_memory());
+            // Small bodies are read whole even when memory will not keep them: one read
+            // and bytes to send cost less than a check in place and a file region.
+            let in_memory = in_memory.max(READ_WHOLE);
             // Kept on disk only (too big for memory): served from the file while fresh.
             let disk_only = match (disk.load(&url, in_memory), &inner.cache) {
                 (Some(Loaded::Memory(entry)), Some(cache)) => {

@@ -64,11 +64,12 @@ impl Fetch {
                 // While the body is being stored, a slow client does not hold back the
                 // cache fill or the clients waiting for it, as long as its queue fits the
                 // fill budget; past it, the fill gives up storing and pauses the origin.
-                // A fill going to disk (too big for memory) follows the client's pace
+                // A fill going to disk (too big for memory, or moved there now that
+                // memory cannot hold the client's queue) follows the client's pace
                 // instead: better stored late than not at all.
                 Ok(Flow::Pause) => {
                     let held = self.backlog.as_ref().is_some_and(|b| b.hold(len));
-                    let spilling = self.store.as_ref().is_some_and(|st| st.spill.is_some());
+                    let spilling = self.store.is_some() && !held && self.move_to_disk();
                     if self.store.is_some() && !held && !spilling {
                         self.give_up_store("a slow client's queue is past the fill budget");
                     }
@@ -94,27 +95,43 @@ impl Fetch {
         }
         st.len = len;
         let size = st.expected.unwrap_or(len as u64);
-        if st.spill.is_none() && size > cache.max_in_memory() as u64 {
-            let head = Entry::new(
-                st.status,
-                st.headers.clone(),
-                Arc::from(&[][..]),
-                &self.ex.req.headers,
-                self.ex.request_time,
-                unix_now(),
-            );
-            let Some(spill) = cache.spill(&self.ex.url, head, st.wake.clone()) else {
-                return false;
-            };
-            st.held = std::mem::take(&mut st.body);
-            st.spill = Some(spill);
+        if st.spill.is_none() && size > cache.max_in_memory() as u64 && !self.move_to_disk() {
+            return false;
         }
+        let Some(st) = &mut self.store else {
+            return false;
+        };
         if st.spill.is_none() {
             st.body.extend_from_slice(out);
             return true;
         }
         st.held.extend_from_slice(out);
         self.spill_held()
+    }
+
+    /// Moves the response being stored to the disk tier, with what it had in memory.
+    /// False: no disk tier, or it takes no more spills now.
+    fn move_to_disk(&mut self) -> bool {
+        let (Some(st), Some(cache)) = (&mut self.store, &self.ex.inner.cache) else {
+            return false;
+        };
+        if st.spill.is_some() {
+            return true;
+        }
+        let head = Entry::new(
+            st.status,
+            st.headers.clone(),
+            Arc::from(&[][..]),
+            &self.ex.req.headers,
+            self.ex.request_time,
+            unix_now(),
+        );
+        let Some(spill) = cache.spill(&self.ex.url, head, st.wake.clone()) else {
+            return false;
+        };
+        st.held = std::mem::take(&mut st.body);
+        st.spill = Some(spill);
+        true
     }
 
     /// Hands the held bytes to the spill; while its queue is full they stay held and the
