@@ -49,9 +49,16 @@ pub trait Upgraded: Send + 'static {
 }
 
 /// A byte stream: the connection's transport, as an upgraded object sees it.
-pub(crate) trait Stream: Read + Write {}
+pub(crate) trait Stream: Read + Write {
+    /// Ends the sending side; reading goes on.
+    fn shutdown_write(&mut self);
+}
 
-impl<T: Read + Write> Stream for T {}
+impl Stream for crate::transport::Transport {
+    fn shutdown_write(&mut self) {
+        crate::transport::Transport::shutdown_write(self);
+    }
+}
 
 /// The upgraded connection during one call of [`Upgraded::ready`].
 pub struct UpgradeIo<'a> {
@@ -80,6 +87,14 @@ impl UpgradeIo<'_> {
     /// Writes bytes to the client (`WouldBlock`: try again when called next).
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.stream.write(buf)
+    }
+
+    /// Ends our sending side: the peer reads end-of-stream after what was written (over
+    /// TLS a close_notify first). Reading goes on, so a protocol can drain the peer
+    /// before it closes, rather than reset a connection with unread bytes (which can
+    /// destroy its last message to the peer).
+    pub fn shutdown_write(&mut self) {
+        self.stream.shutdown_write();
     }
 
     /// The reactor's notion of now.

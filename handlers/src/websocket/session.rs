@@ -71,6 +71,7 @@ pub fn upgrade(
                 awaiting_pong: false,
                 peer_close: None,
                 closing: false,
+                draining: false,
                 ended: false,
             };
             accepted.response().upgrade(conn)
@@ -174,6 +175,8 @@ struct Conn<H: WsHandler> {
     awaiting_pong: bool,
     peer_close: Option<Close>,
     closing: bool,
+    /// Our close frame is out and our side shut: reading the peer out until it closes.
+    draining: bool,
     ended: bool,
 }
 
@@ -248,7 +251,26 @@ impl<H: WsHandler> Conn<H> {
             self.take_outbox(outbox);
             let flushed = self.flush(io)?;
             if self.codec.is_done() {
-                return Ok(!flushed); // done once our last frame is out
+                if !flushed {
+                    return Ok(true); // done once our last frame is out
+                }
+                if self.peer_close.is_some() {
+                    return Ok(false); // the close handshake is over: the server closes first
+                }
+                // We closed (a protocol error, a limit) while the peer may still be
+                // sending: end our side and drain it until it closes, so that unread bytes
+                // do not reset the connection and destroy our close frame in flight.
+                if !self.draining {
+                    self.draining = true;
+                    io.shutdown_write();
+                }
+                return match io.read(&mut buf) {
+                    Ok(0) => Ok(false),
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => Ok(false),
+                };
             }
             if self.codec.output().len() > self.config.max_queued {
                 return Ok(false);
