@@ -210,7 +210,9 @@ impl Client {
             }
         };
         self.buf.drain(..used);
-        if status == 100 {
+        // Interim responses (100 Continue, 103 Early Hints, …) precede the final one; a
+        // 101 is final for this exchange.
+        if (100..200).contains(&status) && status != 101 {
             return self.response(head_only);
         }
         let mut resp = TestResponse {
