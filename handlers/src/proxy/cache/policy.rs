@@ -148,18 +148,16 @@ fn asctime(s: &str) -> Option<u64> {
     if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-/// Days from 1970-01-01 to a date on or after it (the proleptic Gregorian calendar).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).saturating_sub(719_468)
+    let field = |n: u64| u32::try_from(n).ok();
+    let t = reactor::date::from_civil(
+        i64::try_from(year).ok()?,
+        field(month)?,
+        field(day)?,
+        field(h)?,
+        field(m)?,
+        field(sec)?,
+    )?;
+    Some(secs(t))
 }
 
 #[cfg(test)]
