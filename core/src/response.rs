@@ -1,6 +1,5 @@
 //! Responses: status, headers and a body made of bytes, file regions and streams.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::sync::Arc;
@@ -10,8 +9,7 @@ pub use crate::body_stream::{
 };
 use crate::upgrade::Upgraded;
 
-/// Header value type: static strings cost nothing, owned ones are allowed.
-pub type HeaderValue = Cow<'static, str>;
+pub use crate::header_value::HeaderValue;
 
 /// A response a handler returns. `core` adds `Date`, `Server`, `Content-Length` or
 /// `Transfer-Encoding`, and `Connection`.
@@ -69,26 +67,31 @@ impl Response {
             .with_body(Body::from(bytes))
     }
 
-    /// The standard small HTML error page for `status`.
+    /// The standard small HTML error page for `status` (built once per thread and status,
+    /// then shared).
     pub fn error(status: u16) -> Self {
-        Response::error_with(status, "")
+        thread_local! {
+            static PAGES: std::cell::RefCell<Vec<(u16, Arc<[u8]>)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let page = PAGES.with_borrow_mut(|pages| {
+            if let Some((_, page)) = pages.iter().find(|(s, _)| *s == status) {
+                return page.clone();
+            }
+            let page: Arc<[u8]> = error_page(status, "").into_bytes().into();
+            if pages.len() < 64 {
+                pages.push((status, page.clone()));
+            }
+            page
+        });
+        Response::new(status)
+            .with_header("Content-Type", "text/html; charset=utf-8")
+            .with_body(Body::from(page))
     }
 
     /// An HTML error page for `status` with a sentence explaining the cause.
     pub fn error_with(status: u16, detail: &str) -> Self {
-        let title = format!("{status} {}", reason(status));
-        let detail = if detail.is_empty() {
-            String::new()
-        } else {
-            format!("<p>{}</p>", escape_html(detail))
-        };
-        Response::html(
-            status,
-            format!(
-                "<!DOCTYPE html>\n<html><head><title>{title}</title></head>\
-                 <body><h1>{title}</h1>{detail}<hr><address>reactor</address></body></html>\n"
-            ),
-        )
+        Response::html(status, error_page(status, detail))
     }
 
     /// 405 with an `Allow` header listing `allowed` (e.g. `"GET, HEAD, OPTIONS"`).
@@ -124,6 +127,9 @@ impl Response {
         name: impl Into<HeaderValue>,
         value: impl Into<HeaderValue>,
     ) -> Self {
+        if self.headers.capacity() == 0 {
+            self.headers = crate::spare::headers();
+        }
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -145,6 +151,12 @@ impl Response {
     /// True when the status allows no body (1xx, 204, 304).
     pub fn is_bodiless(&self) -> bool {
         matches!(self.status, 100..=199 | 204 | 304)
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        crate::spare::give_headers(std::mem::take(&mut self.headers));
     }
 }
 
@@ -209,6 +221,9 @@ impl Body {
 
     /// Appends a part.
     pub fn and(mut self, part: Part) -> Self {
+        if self.parts.capacity() == 0 {
+            self.parts = crate::spare::parts();
+        }
         self.parts.push_back(part);
         self
     }
@@ -221,6 +236,12 @@ impl Body {
     /// True when the body has no bytes at all.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        crate::spare::give_parts(std::mem::take(&mut self.parts));
     }
 }
 
@@ -244,6 +265,20 @@ impl From<&'static str> for Body {
     fn from(s: &'static str) -> Self {
         Body::from(s.as_bytes().to_vec())
     }
+}
+
+/// The HTML of an error page: the status, its reason, and `detail` (escaped) if any.
+fn error_page(status: u16, detail: &str) -> String {
+    let title = format!("{status} {}", reason(status));
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!("<p>{}</p>", escape_html(detail))
+    };
+    format!(
+        "<!DOCTYPE html>\n<html><head><title>{title}</title></head>\
+         <body><h1>{title}</h1>{detail}<hr><address>reactor</address></body></html>\n"
+    )
 }
 
 /// The reason phrase for a status code.
@@ -316,6 +351,18 @@ pub fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_error_pages_are_built_once() {
+        let page = |r: Response| match r.body.parts.front() {
+            Some(Part::Shared(b)) => b.clone(),
+            _ => panic!("shared body expected"),
+        };
+        let (a, b) = (page(Response::error(404)), page(Response::error(404)));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(String::from_utf8_lossy(&a).contains("<h1>404 Not Found</h1>"));
+        assert!(!Arc::ptr_eq(&a, &page(Response::error(403))));
+    }
 
     #[test]
     fn error_page_is_escaped() {

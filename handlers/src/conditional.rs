@@ -102,7 +102,45 @@ fn is_ows(c: char) -> bool {
 /// An `If-Match` / `If-None-Match` value.
 enum EtagList<'a> {
     Any,
-    Tags(Vec<EntityTag<'a>>),
+    /// A well-formed, non-empty list of entity-tags (walked again by [`EtagList::tags`],
+    /// so that checking a condition allocates nothing).
+    Tags(&'a str),
+}
+
+impl<'a> EtagList<'a> {
+    /// The tags of a `Tags` list (none for `Any`).
+    fn tags(&self) -> impl Iterator<Item = EntityTag<'a>> {
+        let list = match self {
+            EtagList::Any => "",
+            EtagList::Tags(list) => list,
+        };
+        EtagIter(list).flatten()
+    }
+}
+
+/// Walks `1#entity-tag`: each item is a tag, or `None` (then the end) where the list is
+/// malformed.
+struct EtagIter<'a>(&'a str);
+
+impl<'a> Iterator for EtagIter<'a> {
+    type Item = Option<EntityTag<'a>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.0.trim_start_matches(|c| is_ows(c) || c == ',');
+        if rest.is_empty() {
+            return None;
+        }
+        self.0 = "";
+        let (tag, after) = match parse_etag_prefix(rest) {
+            Some(parsed) => parsed,
+            None => return Some(None),
+        };
+        let after = after.trim_start_matches(is_ows);
+        if !(after.is_empty() || after.starts_with(',')) {
+            return Some(None);
+        }
+        self.0 = after;
+        Some(Some(tag))
+    }
 }
 
 /// Parses `"*"` or `1#entity-tag`; `None` if malformed.
@@ -111,24 +149,12 @@ fn parse_etag_list(s: &str) -> Option<EtagList<'_>> {
     if s == "*" {
         return Some(EtagList::Any);
     }
-    let mut tags = Vec::new();
-    let mut rest = s;
-    loop {
-        rest = rest.trim_start_matches(|c| is_ows(c) || c == ',');
-        if rest.is_empty() {
-            break;
-        }
-        let (tag, after) = parse_etag_prefix(rest)?;
-        tags.push(tag);
-        rest = after.trim_start_matches(is_ows);
-        if !(rest.is_empty() || rest.starts_with(',')) {
-            return None;
-        }
+    let mut count = 0;
+    for tag in EtagIter(s) {
+        tag?;
+        count += 1;
     }
-    if tags.is_empty() {
-        return None;
-    }
-    Some(EtagList::Tags(tags))
+    (count > 0).then_some(EtagList::Tags(s))
 }
 
 fn strong_eq(a: EntityTag, b: EntityTag) -> bool {
@@ -144,9 +170,7 @@ fn weak_eq(a: EntityTag, b: EntityTag) -> bool {
 fn list_matches(value: &str, current: &str, cmp: fn(EntityTag, EntityTag) -> bool) -> bool {
     match parse_etag_list(value) {
         Some(EtagList::Any) => true,
-        Some(EtagList::Tags(tags)) => {
-            parse_etag(current).is_some_and(|cur| tags.iter().any(|&t| cmp(t, cur)))
-        }
+        Some(list) => parse_etag(current).is_some_and(|cur| list.tags().any(|t| cmp(t, cur))),
         None => false,
     }
 }
@@ -497,7 +521,7 @@ mod tests {
     #[test]
     fn etag_list_parsing() {
         let tags = |s| match parse_etag_list(s) {
-            Some(EtagList::Tags(t)) => t.iter().map(|t| (t.weak, t.opaque)).collect(),
+            Some(list @ EtagList::Tags(_)) => list.tags().map(|t| (t.weak, t.opaque)).collect(),
             Some(EtagList::Any) => vec![(false, "*")],
             None => vec![],
         };

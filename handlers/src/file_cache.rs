@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use reactor::response::HeaderValue;
+
 use crate::conditional::file_etag;
 use crate::encoding::Encoding;
 use crate::static_files::content_type;
@@ -75,12 +77,12 @@ pub struct CachedFile {
     pub len: u64,
     /// Its modification time.
     pub modified: SystemTime,
-    /// Strong ETag.
-    pub etag: String,
-    /// `Last-Modified` value.
-    pub last_modified: String,
-    /// `Content-Type` value.
-    pub content_type: String,
+    /// Strong ETag (shared: a response carries it without a copy).
+    pub etag: HeaderValue,
+    /// `Last-Modified` value (shared).
+    pub last_modified: HeaderValue,
+    /// `Content-Type` value (shared).
+    pub content_type: HeaderValue,
     /// The whole content, for small files.
     pub content: Option<Arc<[u8]>>,
     /// Precompressed siblings, by [`Encoding::index`].
@@ -292,9 +294,9 @@ impl FileCache {
             file: Arc::new(file),
             len,
             modified,
-            etag: file_etag(modified, len),
-            last_modified: reactor::date::format_http_date(modified),
-            content_type: content_type(path),
+            etag: HeaderValue::shared(file_etag(modified, len)),
+            last_modified: HeaderValue::shared(reactor::date::format_http_date(modified)),
+            content_type: HeaderValue::shared(content_type(path)),
             content,
             siblings,
             variants: Mutex::default(),

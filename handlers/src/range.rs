@@ -156,6 +156,9 @@ pub fn parse_range(header: &str, len: u64) -> RangeOutcome {
 /// If any two ranges overlap or touch, replaces `ranges` by the sorted union;
 /// otherwise leaves the client's order alone.
 fn coalesce_if_needed(ranges: &mut Vec<ByteRange>) {
+    if ranges.len() < 2 {
+        return;
+    }
     let mut sorted = ranges.clone();
     sorted.sort_by_key(|r| (r.start, r.end));
     let touches = sorted

@@ -429,11 +429,11 @@ impl H2 {
             return;
         };
         task.status = status;
-        let body = std::mem::take(&mut resp.body);
+        let mut body = std::mem::take(&mut resp.body);
         let empty = task.req.method == "HEAD" || resp.is_bodiless() || body.is_empty();
         match self.session.send_headers(stream, status, &fields, empty) {
             Ok(true) => {
-                for part in body.parts {
+                for part in body.parts.drain(..) {
                     if let Part::Stream(s) = &part {
                         let (notifier, conn) = (env.notifier.clone(), who.conn(stream));
                         s.attach(Arc::new(move || notifier.send(Msg::Stream(conn))));
