@@ -62,6 +62,23 @@ fn wait_for_files(dir: &Path, n: usize, min: u64) {
     }
 }
 
+/// Flips one bit of the byte at `at(file length)` of the one entry file in `dir`, in
+/// place: the same file, the same length.
+fn flip_a_byte(dir: &Path, at: impl FnOnce(usize) -> usize) {
+    let (name, len) = entries(dir)
+        .into_iter()
+        .find(|(n, _)| n.ends_with(".entry"))
+        .unwrap();
+    let path = dir.join(name);
+    let mut data = std::fs::read(&path).unwrap();
+    let at = at(data.len());
+    data[at] ^= 0x01;
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(&data).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+}
+
 /// `GET`s until the answer is not a 502 (the index is rebuilt in the background while
 /// the dead origin makes misses fail), bounded.
 fn get_when_indexed(p: &Httpd, url: &str) -> TestResponse {
@@ -217,15 +234,7 @@ fn kill_9_mid_fill_and_corrupt_files_never_serve_a_bad_body() {
     let before = served.load(Ordering::SeqCst);
     p.signal(libc::SIGKILL);
     drop(p);
-    let (name, _) = entries(&dir.0)
-        .into_iter()
-        .find(|(n, _)| n.ends_with(".entry"))
-        .unwrap();
-    let path = dir.join(&name);
-    let mut data = std::fs::read(&path).unwrap();
-    data[SIZE / 2] ^= 0x01;
-    std::fs::write(&path, &data).unwrap();
-    drop(data);
+    flip_a_byte(&dir.0, |_| SIZE / 2);
     // A temporary file as a crash mid-write leaves it.
     std::fs::write(dir.join("tmp.0000000000000000.entry"), b"RPXDISK1 half").unwrap();
 
@@ -430,18 +439,8 @@ fn a_small_entry_read_on_the_reactor_is_checked_and_replaced() {
     hits(1);
 
     // One body byte flipped in place: refused, dropped and refetched.
-    let (name, len) = entries(&dir.0)
-        .into_iter()
-        .find(|(n, _)| n.ends_with(".entry"))
-        .unwrap();
-    let path = dir.join(&name);
-    let mut data = std::fs::read(&path).unwrap();
-    let at = data.len() - 24 - SIZE / 2;
-    data[at] ^= 0x01;
-    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all(&data).unwrap();
-    drop(f);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    // (The body ends 24 bytes before the file does.)
+    flip_a_byte(&dir.0, |len| len - 24 - SIZE / 2);
     let r = get(p.addr, "/s", "");
     assert_eq!((r.status, x_cache(&r).as_str()), (200, "MISS"));
     assert!(r.body == bytes(2, SIZE), "the changed copy was served");
