@@ -28,6 +28,8 @@ use super::format::{fnv1a, verify, FNV_START};
 
 /// Open files kept at most.
 pub const KEEP: usize = 128;
+/// Largest body whose file is kept (a hit copies it whole on the reactor).
+pub const MAX_BODY: usize = 256 * 1024;
 /// What one kept file weighs at least; the heads held total at most `KEEP` times this.
 const WEIGHT: usize = 16 * 1024;
 /// Generation stripes (URLs hashed onto them; a collision only refuses a keep).
@@ -101,7 +103,7 @@ impl HotFiles {
     /// Keeps `opened` as the file of `url`, whose entry (as the cache uses it) is `entry`,
     /// unless the file of `url` changed since its ticket was taken.
     pub(super) fn keep(&self, url: &str, opened: Opened, entry: &Entry) {
-        if !self.nowait.load(Ordering::Relaxed) {
+        if !self.nowait.load(Ordering::Relaxed) || entry.body.len() > MAX_BODY {
             return;
         }
         let entry = Arc::new(Entry {
@@ -178,4 +180,72 @@ fn read_nowait(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     // descriptor is open for as long as `file` lives.
     let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, 0, libc::RWF_NOWAIT) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::format::{decode, encode};
+    use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+    use std::path::Path;
+
+    const URL: &str = "http://h/x";
+
+    /// Writes the file of `body` at `path`, opens and checks it as the pool does.
+    fn opened(hot: &HotFiles, path: &std::path::Path, body: &[u8]) -> (Entry, Opened) {
+        let h = vec![("Cache-Control".to_string(), "max-age=60".to_string())];
+        let e = Entry::new(200, h, Arc::from(body), &Default::default(), 1, 1);
+        let ticket = hot.ticket(URL);
+        std::fs::write(path, encode(URL, &e)).expect("temp file");
+        let data = std::fs::read(path).expect("temp file");
+        let (e, head) = decode(&data, URL).expect("decodes");
+        let file = File::open(path).expect("temp file");
+        (e, Opened::new(file, &data, head, ticket))
+    }
+
+    #[test]
+    fn kept_files_are_read_checked_and_forgotten() {
+        // In the checkout, not the temporary directory: tmpfs has no RWF_NOWAIT reads.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+        std::fs::create_dir_all(&dir).expect("target directory");
+        let path = dir.join(format!("disk-hot-{}", std::process::id()));
+        let hot = HotFiles::new();
+        assert!(hot.read(URL).is_none());
+        let (e, o) = opened(&hot, &path, b"hello");
+        hot.keep(URL, o, &e);
+        let read = hot.read(URL);
+        let nowait = hot.nowait.load(Ordering::Relaxed);
+        assert!(
+            nowait,
+            "no RWF_NOWAIT reads on the file system of {}",
+            dir.display()
+        );
+        let (entry, body) = read.expect("kept and cached");
+        assert_eq!((&body[..], entry.body.len()), (&b"hello"[..], 0));
+        assert_eq!(entry.headers, e.headers);
+
+        // Changed in place (same length): refused and forgotten.
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let at = std::fs::metadata(&path).unwrap().len() - 24 - 2;
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(b"L").unwrap();
+        assert!(hot.read(URL).is_none());
+        let (e, o) = opened(&hot, &path, b"again");
+        hot.keep(URL, o, &e);
+        assert!(hot.read(URL).is_some());
+
+        // A read that started before its file was replaced is not kept.
+        hot.forget(URL);
+        let (e, o) = opened(&hot, &path, b"older");
+        hot.forget(URL);
+        hot.keep(URL, o, &e);
+        assert!(hot.read(URL).is_none());
+
+        // Nor is a body too big to copy on the reactor.
+        let big = vec![7u8; MAX_BODY + 1];
+        let (e, o) = opened(&hot, &path, &big);
+        hot.keep(URL, o, &e);
+        assert!(hot.read(URL).is_none());
+        let _ = std::fs::remove_file(&path);
+    }
 }
