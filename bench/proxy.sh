@@ -115,7 +115,7 @@ echo "== cache hit (1 KiB, max-age=3600), $conns connections, ${secs}s =="
 hit_ngx=$(run "nginx proxy_cache" "$ngx_pid" "http://127.0.0.1:$ngx/hit/1k.txt"); echo "$hit_ngx"
 hit_rp=$(run "reactor-proxy" "$rp_pid" "http://127.0.0.1:$rp/hit/1k.txt"); echo "$hit_rp"
 [ "$have_squid" = 1 ] && run "squid (accel)" "$(squid_pid)" "http://127.0.0.1:$sq/hit/1k.txt"
-echo "== disk-tier hit (reactor-proxy --cache-size 512 --cache-dir: read on the pool, page cache warm) =="
+echo "== disk-tier hit (reactor-proxy --cache-size 512 --cache-dir: file kept open, read with RWF_NOWAIT, page cache warm) =="
 curl -s -o /dev/null "http://127.0.0.1:$rpd/hit/1k.txt"; sleep 0.5   # let the write land
 hit_rpd=$(run "reactor-proxy disk" "$rpd_pid" "http://127.0.0.1:$rpd/hit/1k.txt"); echo "$hit_rpd"
 echo "== miss path (1 KiB, no-store: every request goes to the origin) =="

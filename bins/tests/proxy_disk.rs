@@ -62,6 +62,23 @@ fn wait_for_files(dir: &Path, n: usize, min: u64) {
     }
 }
 
+/// Flips one bit of the byte at `at(file length)` of the one entry file in `dir`, in
+/// place: the same file, the same length.
+fn flip_a_byte(dir: &Path, at: impl FnOnce(usize) -> usize) {
+    let (name, len) = entries(dir)
+        .into_iter()
+        .find(|(n, _)| n.ends_with(".entry"))
+        .unwrap();
+    let path = dir.join(name);
+    let mut data = std::fs::read(&path).unwrap();
+    let at = at(data.len());
+    data[at] ^= 0x01;
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(&data).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+}
+
 /// `GET`s until the answer is not a 502 (the index is rebuilt in the background while
 /// the dead origin makes misses fail), bounded.
 fn get_when_indexed(p: &Httpd, url: &str) -> TestResponse {
@@ -217,15 +234,7 @@ fn kill_9_mid_fill_and_corrupt_files_never_serve_a_bad_body() {
     let before = served.load(Ordering::SeqCst);
     p.signal(libc::SIGKILL);
     drop(p);
-    let (name, _) = entries(&dir.0)
-        .into_iter()
-        .find(|(n, _)| n.ends_with(".entry"))
-        .unwrap();
-    let path = dir.join(&name);
-    let mut data = std::fs::read(&path).unwrap();
-    data[SIZE / 2] ^= 0x01;
-    std::fs::write(&path, &data).unwrap();
-    drop(data);
+    flip_a_byte(&dir.0, |_| SIZE / 2);
     // A temporary file as a crash mid-write leaves it.
     std::fs::write(dir.join("tmp.0000000000000000.entry"), b"RPXDISK1 half").unwrap();
 
@@ -388,4 +397,66 @@ fn the_index_is_rebuilt_while_requests_are_served() {
          {listening:?}, first request answered after {first:?}, all indexed (a hit for \
          the last) after {indexed:?}"
     );
+}
+
+/// A small entry that memory cannot hold keeps its file open, and its hits read it on the
+/// reactor: a byte changed in place (same file, same size) is still never served, and a
+/// refetched copy replaces the one read before.
+#[test]
+fn a_small_entry_read_on_the_reactor_is_checked_and_replaced() {
+    const SIZE: usize = 1000;
+    let dir = TempDir::new("proxy-disk-open");
+    let served = Arc::new(AtomicUsize::new(0));
+    let n = served.clone();
+    // Each fetch gets a different body: `bytes(k, SIZE)` for the k-th.
+    let o = origin(move |_| {
+        let k = n.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {SIZE}\r\n\r\n"
+        )
+        .into_bytes();
+        r.extend_from_slice(&bytes(k, SIZE));
+        r
+    });
+    // Memory holds nothing: every hit is from the disk tier.
+    let args = disk_args(o, &dir, &["--cache-size", "512"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = proxy_binary(&args);
+    let hits = |k: u64| {
+        // The first read of a file is on the pool (and keeps it open), the next ones not.
+        for _ in 0..3 {
+            let r = hit_when_indexed(&p, "/s");
+            assert_eq!((r.status, x_cache(&r).as_str()), (200, "HIT"));
+            assert!(r.body == bytes(k, SIZE), "not the body of fetch {k}");
+        }
+    };
+    let r = get(p.addr, "/s", "");
+    assert_eq!(
+        (x_cache(&r).as_str(), r.body == bytes(1, SIZE)),
+        ("MISS", true)
+    );
+    wait_for_files(&dir.0, 1, SIZE as u64);
+    hits(1);
+
+    // One body byte flipped in place: refused, dropped and refetched.
+    // (The body ends 24 bytes before the file does.)
+    flip_a_byte(&dir.0, |len| len - 24 - SIZE / 2);
+    let r = get(p.addr, "/s", "");
+    assert_eq!((r.status, x_cache(&r).as_str()), (200, "MISS"));
+    assert!(r.body == bytes(2, SIZE), "the changed copy was served");
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+    // The new copy's file (a new one, renamed into place) is what the hits read.
+    wait_for_files(&dir.0, 1, SIZE as u64);
+    hits(2);
+
+    // A client's no-cache refetches; the hits after it read the new file.
+    let r = get(p.addr, "/s", "Cache-Control: no-cache\r\n");
+    assert!(r.body == bytes(3, SIZE));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hit_when_indexed(&p, "/s").body != bytes(3, SIZE) {
+        assert!(Instant::now() < deadline, "the old copy is still served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    hits(3);
+    assert_eq!(served.load(Ordering::SeqCst), 3);
 }

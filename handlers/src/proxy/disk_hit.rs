@@ -1,6 +1,9 @@
 //! Hits from the disk tier: the file is read on the blocking pool and put in memory when
 //! it fits, and the request answered again on its reactor; a body too big for memory is
-//! checked in place and served from the file (a file region, never whole in memory).
+//! checked in place and served from the file (a file region, never whole in memory). A
+//! small body that memory does not take keeps its file open, and its next hits are read
+//! here on the reactor when the page cache holds it (never waiting on the disk: see
+//! `disk::hot`), skipping the round trip through the pool.
 
 use std::sync::Arc;
 
@@ -10,7 +13,7 @@ use super::cache::{unix_now, CacheControl, Use};
 use super::disk::Loaded;
 use super::serve::Payload;
 use super::target::Target;
-use super::{disk, CacheState, Inner};
+use super::{answer, disk, CacheState, Inner};
 
 /// Disk copies up to this size are read whole on a hit.
 const READ_WHOLE: usize = 256 * 1024;
@@ -29,6 +32,13 @@ impl Inner {
         responder: Option<Responder>,
         collapse: bool,
     ) -> Reply {
+        if let Some((entry, body)) = disk.read_open(&url) {
+            let req_cc = CacheControl::of_request(&req.headers);
+            if entry.matches(&req.headers) && entry.usable(&req_cc, unix_now()) == Use::Fresh {
+                let resp = self.serve_from(&entry, &Payload::Shared(body), req, CacheState::Hit);
+                return answer(resp, responder);
+            }
+        }
         let responder = responder.unwrap_or_else(|| cx.responder());
         let mut owned = req.clone();
         owned.body = std::mem::take(&mut req.body);
@@ -40,8 +50,9 @@ impl Inner {
             let in_memory = in_memory.max(READ_WHOLE);
             // Kept on disk only (too big for memory): served from the file while fresh.
             let disk_only = match (disk.load(&url, in_memory), &inner.cache) {
-                (Some(Loaded::Memory(entry)), Some(cache)) => {
+                (Some(Loaded::Memory(entry, opened)), Some(cache)) => {
                     cache.promote(&url, entry).err().map(|e| {
+                        disk.keep_open(&url, opened, &e);
                         let payload = Payload::Shared(e.body.clone());
                         (e, payload)
                     })

@@ -22,7 +22,7 @@ const TRAILER: u64 = 24;
 const MAX_HEAD: u64 = 4 << 20;
 /// Bytes read at a time while checking a large file.
 const CHUNK: usize = 256 * 1024;
-const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+pub(super) const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// FNV-1a over `bytes`, continuing from `h`.
 pub(super) fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
@@ -195,9 +195,9 @@ fn decode_head(head: &[u8], want_url: &str, body: Arc<[u8]>) -> Option<Entry> {
     Some(e)
 }
 
-/// Checks lengths and checksum of a whole file in memory, then decodes it. `None` for
-/// anything wrong.
-pub(super) fn decode(data: &[u8], want_url: &str) -> Option<Entry> {
+/// Checks lengths and checksum of a whole file in memory: where its head ends and its
+/// body ends (`data[..head]`, `data[head..body]`). `None` for anything wrong.
+pub(super) fn verify(data: &[u8]) -> Option<(usize, usize)> {
     let content_end = data.len().checked_sub(16)?;
     let (content, trailer) = data.split_at(content_end);
     let mut t = Cursor(trailer);
@@ -207,12 +207,15 @@ pub(super) fn decode(data: &[u8], want_url: &str) -> Option<Entry> {
     let mut b = Cursor(content.get(content.len().checked_sub(8)?..)?);
     let (head, body) = layout(content.len() as u64, b.u64()?)?;
     let head = usize::try_from(head).ok()?;
-    let body_end = head.checked_add(usize::try_from(body).ok()?)?;
-    decode_head(
-        &content[..head],
-        want_url,
-        Arc::from(content.get(head..body_end)?),
-    )
+    Some((head, head.checked_add(usize::try_from(body).ok()?)?))
+}
+
+/// Checks a whole file in memory ([`verify`]), then decodes it: the entry and its head's
+/// length. `None` for anything wrong.
+pub(super) fn decode(data: &[u8], want_url: &str) -> Option<(Entry, usize)> {
+    let (head, body_end) = verify(data)?;
+    let body = Arc::from(data.get(head..body_end)?);
+    Some((decode_head(data.get(..head)?, want_url, body)?, head))
 }
 
 /// A large file checked in place: its entry (with an empty body), and where the body lies
@@ -314,7 +317,8 @@ mod tests {
     fn round_trip_and_every_corruption_is_refused() {
         let e = entry(b"hello body");
         let bytes = encode("http://h/x", &e);
-        let back = decode(&bytes, "http://h/x").expect("decodes");
+        let (back, head) = decode(&bytes, "http://h/x").expect("decodes");
+        assert_eq!(&bytes[head..head + 10], b"hello body");
         assert_eq!(&back.body[..], b"hello body");
         assert_eq!(back.headers, e.headers);
         assert_eq!((back.lifetime, back.age(200)), (60, e.age(200)));

@@ -12,7 +12,10 @@
 //!
 //! Writes and deletions run on one writer thread behind a bounded queue (when it is full
 //! a write is skipped: the disk tier is best effort); reads run on the server's blocking
-//! pool. The reactor never touches the disk.
+//! pool. The one exception never waits on the disk either: a small entry that memory does
+//! not hold keeps its file open after its first read, and its hits read it on the reactor
+//! with `RWF_NOWAIT`, which copies from the page cache or fails at once (then the pool
+//! reads it); see `hot`.
 //!
 //! A response too big for the memory tier (but within `--max-object-size`) lives here
 //! alone: its fill is written to the file as it arrives ([`Spill`], never whole in
@@ -20,6 +23,7 @@
 //! ([`Loaded::File`]). The file layout is in `format`.
 
 mod format;
+mod hot;
 mod spill;
 
 use std::fs;
@@ -33,6 +37,8 @@ use super::cache::Entry;
 use super::lru::Lru;
 pub use format::FileEntry;
 use format::{decode, encode, file_name, open_checked, read_url, stated_body_len};
+use hot::HotFiles;
+pub use hot::Opened;
 pub use spill::{Queued, Spill, Wake};
 
 /// Writes queued for the writer thread at most.
@@ -40,8 +46,9 @@ const QUEUE: usize = 64;
 
 /// What a read of the disk tier found.
 pub enum Loaded {
-    /// A body small enough to hold in memory, read whole.
-    Memory(Entry),
+    /// A body small enough to hold in memory, read whole, and its open file (to give
+    /// [`DiskTier::keep_open`] if memory does not take the entry).
+    Memory(Entry, Opened),
     /// A larger body, checked in place and served from the file.
     File(FileEntry),
 }
@@ -50,6 +57,7 @@ pub enum Loaded {
 pub struct DiskTier {
     dir: PathBuf,
     index: Arc<Mutex<Lru<u64>>>,
+    hot: Arc<HotFiles>,
     jobs: Mutex<SyncSender<Job>>,
 }
 
@@ -66,20 +74,24 @@ impl DiskTier {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let index = Arc::new(Mutex::new(Lru::new(limit, limit)));
         let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let hot = Arc::new(HotFiles::new());
         let tier = Arc::new(DiskTier {
             dir: dir.to_path_buf(),
             index: index.clone(),
+            hot: hot.clone(),
             jobs: Mutex::new(tx),
         });
         let (dir2, index2) = (dir.to_path_buf(), index.clone());
         std::thread::Builder::new()
             .name("cache-disk".into())
             .spawn(move || {
-                rebuild(&dir2, &index2);
+                rebuild(&dir2, &index2, &hot);
                 for job in rx {
                     match job {
-                        Job::Write(url, entry) => write_entry(&dir2, &index2, &url, &entry),
-                        Job::Remove(url) => remove_file(&dir2, &url),
+                        Job::Write(url, entry) => {
+                            write_entry(&dir2, &index2, &hot, &url, &entry);
+                        }
+                        Job::Remove(url) => remove_file(&dir2, &hot, &url),
                     }
                 }
             })?;
@@ -106,7 +118,8 @@ impl DiskTier {
         let path = self.dir.join(file_name(url));
         let small = stated_body_len(&path).is_some_and(|n| n <= in_memory as u64);
         let loaded = if small {
-            read_entry(&path, url).map(Loaded::Memory)
+            let ticket = self.hot.ticket(url);
+            read_entry(&path, url, ticket).map(|(e, opened)| Loaded::Memory(e, opened))
         } else {
             open_checked(&path, url).map(Loaded::File)
         };
@@ -123,6 +136,23 @@ impl DiskTier {
         loaded
     }
 
+    /// Keeps the file of `url` (read whole by [`DiskTier::load`]) open, because memory did
+    /// not take its `entry`: its next hits read it on the reactor ([`DiskTier::read_open`]).
+    pub fn keep_open(&self, url: &str, opened: Opened, entry: &Entry) {
+        self.hot.keep(url, opened, entry);
+    }
+
+    /// The entry of `url` (with an empty body) and its body, from its file kept open,
+    /// read only if the page cache holds all of it (never blocks on the disk) and checked
+    /// like every read. `None`: read it with [`DiskTier::load`] on the pool.
+    pub fn read_open(&self, url: &str) -> Option<(Arc<Entry>, Arc<[u8]>)> {
+        let found = self.hot.read(url)?;
+        if let Ok(mut i) = self.index.lock() {
+            i.get(url);
+        }
+        Some(found)
+    }
+
     /// Starts writing a response to `url` straight to disk as it arrives (`entry` holds
     /// its head; the body goes through the [`Spill`], `wake` is called when a full queue
     /// has room again). `None` when too many spills run.
@@ -133,6 +163,7 @@ impl DiskTier {
     /// Drops `url` from the disk tier; true if it was indexed.
     pub fn remove(&self, url: &str) -> bool {
         let had = self.index.lock().is_ok_and(|mut i| i.remove(url).is_some());
+        self.hot.forget(url);
         if let Ok(tx) = self.jobs.lock() {
             // A full queue: the file stays, unindexed, until the next rebuild drops it.
             let _ = tx.try_send(Job::Remove(url.to_string()));
@@ -146,15 +177,19 @@ impl DiskTier {
     }
 }
 
-fn read_entry(path: &Path, url: &str) -> Option<Entry> {
+/// Reads and checks the file at `path` of `url` whole; `ticket` from [`HotFiles::ticket`]
+/// taken before.
+fn read_entry(path: &Path, url: &str, ticket: u64) -> Option<(Entry, Opened)> {
     let mut data = Vec::new();
-    fs::File::open(path).ok()?.read_to_end(&mut data).ok()?;
-    decode(&data, url)
+    let mut file = fs::File::open(path).ok()?;
+    file.read_to_end(&mut data).ok()?;
+    let (entry, head) = decode(&data, url)?;
+    Some((entry, Opened::new(file, &data, head, ticket)))
 }
 
-fn write_entry(dir: &Path, index: &Mutex<Lru<u64>>, url: &str, e: &Entry) {
+fn write_entry(dir: &Path, index: &Mutex<Lru<u64>>, hot: &HotFiles, url: &str, e: &Entry) {
     match write_file(dir, url, e) {
-        Ok(len) => index_file(dir, index, url, len),
+        Ok(len) => index_file(dir, index, hot, url, len),
         Err(err) => log::warn!("cache disk: cannot write {url}: {err}"),
     }
 }
@@ -189,25 +224,28 @@ pub fn write_file(dir: &Path, url: &str, entry: &Entry) -> io::Result<u64> {
     written.map(|()| bytes.len() as u64)
 }
 
-/// Indexes the file of `url`, `len` bytes, now in place; deletes what that evicts.
-fn index_file(dir: &Path, index: &Mutex<Lru<u64>>, url: &str, len: u64) {
+/// Indexes the file of `url`, `len` bytes, now in place (forgetting the one kept open
+/// before); deletes what that evicts.
+fn index_file(dir: &Path, index: &Mutex<Lru<u64>>, hot: &HotFiles, url: &str, len: u64) {
+    hot.forget(url);
     let size = usize::try_from(len).unwrap_or(usize::MAX);
     let evicted = match index.lock() {
         Ok(mut i) => i.insert_evicting(url.to_string(), len, size),
         Err(_) => return,
     };
     for (old, _) in evicted {
-        remove_file(dir, &old);
+        remove_file(dir, hot, &old);
     }
 }
 
-fn remove_file(dir: &Path, url: &str) {
+fn remove_file(dir: &Path, hot: &HotFiles, url: &str) {
     let _ = fs::remove_file(dir.join(file_name(url)));
+    hot.forget(url);
 }
 
 /// Indexes the files already in `dir`, oldest first (so the newest are the most recently
 /// used), deleting temporary files and files that do not start like ours.
-fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>) {
+fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>, hot: &HotFiles) {
     let started = Instant::now();
     let Ok(listing) = fs::read_dir(dir) else {
         return;
@@ -245,7 +283,7 @@ fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>) {
         }
     }
     for (old, _) in evicted {
-        remove_file(dir, &old);
+        remove_file(dir, hot, &old);
     }
     log::info!(
         "cache disk: index rebuilt, {files} files in {} ms",

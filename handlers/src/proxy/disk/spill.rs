@@ -175,7 +175,7 @@ fn write(tier: &DiskTier, url: &str, head: &[u8], rx: &Receiver<Piece>, shared: 
         Ok(Some(len))
     })();
     match result {
-        Ok(Some(len)) => index_file(&tier.dir, &tier.index, url, len),
+        Ok(Some(len)) => index_file(&tier.dir, &tier.index, &tier.hot, url, len),
         Ok(None) => {
             let _ = std::fs::remove_file(&tmp);
         }
