@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use reactor::{Context, Filter, Reply, Request, Response};
 
 use crate::htpasswd::Htpasswd;
-use crate::path::resolve;
+use crate::path::decoded;
 
 /// Most remembered credentials; past it the memory is cleared.
 const MAX_REMEMBERED: usize = 4096;
@@ -57,7 +57,7 @@ impl BasicAuth {
     }
 
     fn area(&self, req: &Request) -> Option<&AuthArea> {
-        let decoded = resolve(req.path(), true).ok()?.decoded;
+        let decoded = decoded(req.path(), true)?;
         self.areas.iter().find(|a| {
             decoded.starts_with(&a.prefix)
                 || a.prefix.strip_suffix('/').is_some_and(|p| p == decoded)

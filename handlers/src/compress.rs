@@ -10,7 +10,7 @@ use crate::compress_stream::{start_cached, start_file};
 use crate::conditional::none_match;
 use crate::encoding::{compressible, negotiate, Encoding};
 use crate::file_cache::{CachedFile, FileCache};
-use crate::path::resolve;
+use crate::path::decoded;
 
 /// Responses smaller than this are sent as they are.
 pub const MIN_SIZE: u64 = 1024;
@@ -67,8 +67,7 @@ impl Compression {
 
     /// The cache entry `resp` was made from, if any.
     fn entry(&self, req: &Request, resp: &Response) -> Option<Arc<CachedFile>> {
-        let resolved = resolve(req.path(), self.dotfiles).ok()?;
-        let entry = self.cache.peek(&resolved.decoded)?;
+        let entry = self.cache.peek(&decoded(req.path(), self.dotfiles)?)?;
         (resp.header("etag") == Some(entry.etag.as_str())).then_some(entry)
     }
 }

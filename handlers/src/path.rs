@@ -139,6 +139,22 @@ pub fn canonical(raw_path: &str, allow_dotfiles: bool) -> Option<&str> {
     fine.then_some(raw_path)
 }
 
+/// The decoded form of `raw_path` ([`ResolvedPath::decoded`]): borrowed when it is
+/// already [`canonical`], resolved otherwise; `None` where [`resolve`] refuses it.
+///
+/// ```
+/// use reactor_handlers::path::decoded;
+/// assert!(matches!(decoded("/a/b", false), Some(std::borrow::Cow::Borrowed("/a/b"))));
+/// assert_eq!(decoded("/a/%62/../c", false).as_deref(), Some("/a/c"));
+/// assert_eq!(decoded("/../x", false), None);
+/// ```
+pub fn decoded(raw_path: &str, allow_dotfiles: bool) -> Option<std::borrow::Cow<'_, str>> {
+    match canonical(raw_path, allow_dotfiles) {
+        Some(path) => Some(path.into()),
+        None => Some(resolve(raw_path, allow_dotfiles).ok()?.decoded.into()),
+    }
+}
+
 /// Decodes `raw_path` (the path part of the request target, query already
 /// removed), normalises `.` and `..` lexically and repeated slashes, refuses
 /// anything that would leave the root, and returns the relative path (no
