@@ -3,8 +3,6 @@
 //! body framing; this module adds what a connection needs around them: finding complete
 //! heads in linear time, and framing responses.
 
-use std::io::Write;
-
 use crate::parse::{check_partial_len, parse_head_into, HttpError, Limits};
 use crate::request::{Request, Version};
 use crate::response::{reason, Response};
@@ -100,7 +98,7 @@ pub(crate) struct Exchange<'a> {
 /// The head of an interim (`1xx`) response: its status line and its own fields, nothing
 /// the core adds to final responses.
 pub(crate) fn encode_interim(resp: &Response, out: &mut Vec<u8>) {
-    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    status_line(resp.status, out);
     for (name, value) in &resp.headers {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -113,10 +111,8 @@ pub(crate) fn encode_interim(resp: &Response, out: &mut Vec<u8>) {
 pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) -> Plan {
     let bodiless = resp.is_bodiless();
     let body_len = resp.body.len();
-    let wants_close = resp
-        .header("connection")
-        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    let mut keep_alive = x.keep_alive && !wants_close && !x.tunnel;
+    let present = Present::of(resp);
+    let mut keep_alive = x.keep_alive && !present.connection_close && !x.tunnel;
     let mut chunked = false;
     if body_len.is_none() && !bodiless && !x.head_only {
         if x.version == Version::Http11 {
@@ -125,16 +121,15 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
             keep_alive = false;
         }
     }
-    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
-    if resp.header("server").is_none() {
+    status_line(resp.status, out);
+    if !present.server {
         out.extend_from_slice(b"Server: reactor\r\n");
     }
-    if resp.header("date").is_none() {
+    if !present.date {
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(x.date);
         out.extend_from_slice(b"\r\n");
     }
-    let handler_length = resp.header("content-length").is_some();
     for (name, value) in &resp.headers {
         let skip = (name.eq_ignore_ascii_case("connection") && resp.status != 101)
             || name.eq_ignore_ascii_case("transfer-encoding")
@@ -148,14 +143,16 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
     }
     if !bodiless && !x.tunnel {
         match body_len {
-            Some(0) if handler_length => {}
+            Some(0) if present.content_length => {}
             Some(n) => {
-                let _ = write!(out, "Content-Length: {n}\r\n");
+                out.extend_from_slice(b"Content-Length: ");
+                push_decimal(n, out);
+                out.extend_from_slice(b"\r\n");
             }
             None if chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
             None => {}
         }
-        if body_len != Some(0) && resp.header("content-type").is_none() {
+        if body_len != Some(0) && !present.content_type {
             out.extend_from_slice(b"Content-Type: application/octet-stream\r\n");
         }
     }
@@ -172,6 +169,66 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
     }
 }
 
+/// Which of the fields the core may add the handler already set: found in one pass.
+#[derive(Default)]
+struct Present {
+    server: bool,
+    date: bool,
+    content_length: bool,
+    content_type: bool,
+    connection: bool,
+    connection_close: bool,
+}
+
+impl Present {
+    fn of(resp: &Response) -> Self {
+        let mut p = Present::default();
+        for (name, value) in &resp.headers {
+            let flag = match name.len() {
+                4 if name.eq_ignore_ascii_case("date") => &mut p.date,
+                6 if name.eq_ignore_ascii_case("server") => &mut p.server,
+                10 if name.eq_ignore_ascii_case("connection") => {
+                    // Only the first one counts, as `Response::header` would say.
+                    if !p.connection {
+                        p.connection = true;
+                        p.connection_close = value.eq_ignore_ascii_case("close");
+                    }
+                    continue;
+                }
+                12 if name.eq_ignore_ascii_case("content-type") => &mut p.content_type,
+                14 if name.eq_ignore_ascii_case("content-length") => &mut p.content_length,
+                _ => continue,
+            };
+            *flag = true;
+        }
+        p
+    }
+}
+
+/// Appends `HTTP/1.1 NNN Reason\r\n`.
+fn status_line(status: u16, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(u64::from(status), out);
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// The line that starts a chunk of `len` bytes.
 pub(crate) fn chunk_start(len: usize) -> Vec<u8> {
     format!("{len:x}\r\n").into_bytes()
@@ -180,6 +237,19 @@ pub(crate) fn chunk_start(len: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_and_status_lines() {
+        let mut out = Vec::new();
+        for n in [0, 7, 10, 1024, u64::MAX] {
+            out.clear();
+            push_decimal(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        out.clear();
+        status_line(404, &mut out);
+        assert_eq!(out, b"HTTP/1.1 404 Not Found\r\n");
+    }
 
     fn peer() -> std::net::SocketAddr {
         "127.0.0.1:1".parse().unwrap()

@@ -21,6 +21,8 @@ const COALESCE: usize = 4 * 1024;
 /// A file body over a transport without sendfile (TLS) is read in chunks this big, one
 /// chunk in flight and one queued at most.
 pub(crate) const FILE_CHUNK: usize = 64 * 1024;
+/// Answers are joined into one buffer up to this size (a batch of pipelined answers).
+pub(crate) const JOIN_LIMIT: usize = 64 * 1024;
 /// Most buffers handed to one `writev` (answers to pipelined requests add up).
 const MAX_SLICES: usize = 64;
 
@@ -153,8 +155,29 @@ impl Output {
             }
         }
         if let Some(h) = head {
-            self.push(h);
+            self.push_joined(h);
         }
+    }
+
+    /// Queues `bytes`, copied onto the end of the buffer queued last when there is one
+    /// (answers to pipelined requests go out of one buffer, not one each); `bytes` is
+    /// then kept as the spare.
+    fn push_joined(&mut self, bytes: Vec<u8>) {
+        if let Some(Chunk::Owned(last)) = self.ready.back_mut() {
+            if last.len() + bytes.len() <= JOIN_LIMIT {
+                if last.capacity() - last.len() < bytes.len() {
+                    // Once to the most a batch holds, rather than doubling every answer.
+                    last.reserve(JOIN_LIMIT - last.len());
+                }
+                last.extend_from_slice(&bytes);
+                self.ready_bytes += bytes.len();
+                if self.spare.is_none() {
+                    self.spare = Some(bytes);
+                }
+                return;
+            }
+        }
+        self.push(bytes);
     }
 
     /// Writes queued bytes. Ok(true): all written; Ok(false): the socket is full.
@@ -206,7 +229,12 @@ impl Output {
             if written >= left {
                 written -= left;
                 if let Some(Chunk::Owned(buf)) = self.ready.pop_front() {
-                    if self.spare.is_none() {
+                    // The bigger one is kept: it can hold the next batch of answers.
+                    if self
+                        .spare
+                        .as_ref()
+                        .is_none_or(|s| s.capacity() < buf.capacity())
+                    {
                         self.spare = Some(buf);
                     }
                 }

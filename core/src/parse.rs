@@ -85,10 +85,12 @@ pub(crate) fn parse_head_into(
     // RFC 9112 §2.2: ignore at least one empty line before a request-line.
     let skip = leading_empty_lines(buf);
     let buf = &buf[skip..];
-    let mut storage = [httparse::EMPTY_HEADER; HEADER_CAP];
+    // Left uninitialised: httparse writes the fields it finds (zeroing 256 of them cost
+    // more than parsing a small head).
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; HEADER_CAP];
     let cap = limits.max_headers.clamp(1, HEADER_CAP);
-    let mut parsed = httparse::Request::new(&mut storage[..cap]);
-    let used = match parsed.parse(buf) {
+    let mut parsed = httparse::Request::new(&mut []);
+    let used = match parsed.parse_with_uninit_headers(buf, &mut storage[..cap]) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             check_partial(buf, limits)?;

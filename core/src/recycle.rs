@@ -12,6 +12,10 @@ const MAX_SPARE: usize = 64;
 const MAX_KEPT_BODY: usize = 16 * 1024;
 /// Head buffers that grew beyond this are not kept.
 const MAX_KEPT_HEAD: usize = 8 * 1024;
+/// Except that this many buffers that held a batch of pipelined answers are kept (up to
+/// twice the batch size), so that pipelining clients do not cost an allocation a batch.
+const MAX_BIG_HEADS: usize = 8;
+const MAX_KEPT_BIG_HEAD: usize = 2 * crate::outbuf::JOIN_LIMIT;
 
 /// The spare allocations of one reactor.
 #[derive(Default)]
@@ -21,6 +25,7 @@ pub(crate) struct Recycler {
     #[allow(clippy::vec_box)]
     requests: Vec<Box<Request>>,
     heads: Vec<Vec<u8>>,
+    big_heads: Vec<Vec<u8>>,
 }
 
 impl Recycler {
@@ -49,14 +54,22 @@ impl Recycler {
 
     /// An empty buffer to encode a response head into.
     pub fn head(&mut self) -> Vec<u8> {
-        self.heads.pop().unwrap_or_else(|| Vec::with_capacity(256))
+        // A big one first: it may become the buffer of a batch of pipelined answers.
+        self.big_heads
+            .pop()
+            .or_else(|| self.heads.pop())
+            .unwrap_or_else(|| Vec::with_capacity(256))
     }
 
     /// Takes back a head buffer that has been written.
     pub fn give_head(&mut self, mut buf: Vec<u8>) {
-        if self.heads.len() < MAX_SPARE && buf.capacity() <= MAX_KEPT_HEAD {
-            buf.clear();
-            self.heads.push(buf);
+        buf.clear();
+        if buf.capacity() <= MAX_KEPT_HEAD {
+            if self.heads.len() < MAX_SPARE {
+                self.heads.push(buf);
+            }
+        } else if buf.capacity() <= MAX_KEPT_BIG_HEAD && self.big_heads.len() < MAX_BIG_HEADS {
+            self.big_heads.push(buf);
         }
     }
 }
@@ -77,7 +90,11 @@ mod tests {
         let again = r.request(peer);
         assert_eq!(again.target.as_ptr(), target_ptr);
         assert_eq!(again.body.capacity(), 0);
-        r.give_head(Vec::with_capacity(MAX_KEPT_HEAD + 1));
+        r.give_head(Vec::with_capacity(MAX_KEPT_BIG_HEAD + 1));
         assert_eq!(r.head().capacity(), 256);
+        r.give_head(Vec::with_capacity(100));
+        r.give_head(Vec::with_capacity(MAX_KEPT_HEAD + 1));
+        assert_eq!(r.head().capacity(), MAX_KEPT_HEAD + 1);
+        assert_eq!(r.head().capacity(), 100);
     }
 }

@@ -125,18 +125,30 @@ fn is_bare_drive(seg: &str) -> bool {
 /// assert_eq!(canonical("/.git/x", false), None);
 /// ```
 pub fn canonical(raw_path: &str, allow_dotfiles: bool) -> Option<&str> {
-    let rest = raw_path.strip_prefix('/')?;
-    let last = rest.split('/').count() - 1;
-    let plain = |c: &u8| c.is_ascii_graphic() && !matches!(c, b'%' | b'\\' | b':' | b'/');
-    let fine = rest.split('/').enumerate().all(|(i, seg)| {
-        let dots = seg == "." || seg == "..";
+    let rest = raw_path.strip_prefix('/')?.as_bytes();
+    let plain = |c: u8| c.is_ascii_graphic() && !matches!(c, b'%' | b'\\' | b':');
+    // One pass; each segment is checked when its end (a '/' or the end) is reached.
+    let mut start = 0;
+    for (i, c) in rest.iter().copied().chain([b'/']).enumerate() {
+        if c != b'/' {
+            if !plain(c) {
+                return None;
+            }
+            continue;
+        }
+        let seg = &rest[start..i];
+        let last = i == rest.len();
         // Only the last segment may be empty (a trailing slash, or the root itself).
-        (!seg.is_empty() || i == last)
-            && !dots
-            && (allow_dotfiles || !seg.starts_with('.'))
-            && seg.as_bytes().iter().all(plain)
-    });
-    fine.then_some(raw_path)
+        let fine = (!seg.is_empty() || last)
+            && seg != b"."
+            && seg != b".."
+            && (allow_dotfiles || !seg.starts_with(b"."));
+        if !fine {
+            return None;
+        }
+        start = i + 1;
+    }
+    Some(raw_path)
 }
 
 /// The decoded form of `raw_path` ([`ResolvedPath::decoded`]): borrowed when it is

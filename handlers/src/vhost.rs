@@ -8,7 +8,9 @@
 //! declines) works per site unchanged. The table can be replaced while the server runs
 //! (configuration reload); requests already dispatched finish with the site they had.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use reactor::{Context, Filter, Handler, Reply, Request, Response, Server};
@@ -109,8 +111,20 @@ pub fn host_of(req: &Request) -> Option<String> {
 #[derive(Clone)]
 pub struct VirtualHosts {
     table: Arc<RwLock<Arc<Table>>>,
+    /// Counts replacements: a thread's copy of the table is good while this is unchanged.
+    generation: Arc<AtomicU64>,
     slots: (usize, usize),
 }
+
+thread_local! {
+    /// This thread's copy of the table of each `VirtualHosts` it serves (by the address of
+    /// its lock), with the generation it was taken at: a slot reads it without touching the
+    /// lock or a reference count (a request passes through a dozen slots).
+    static SEEN: RefCell<Vec<(usize, u64, Arc<Table>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most tables a thread keeps copies of (one per server it runs, in practice).
+const MAX_SEEN: usize = 4;
 
 impl VirtualHosts {
     /// The sites; `Err` when two share a name or two are default.
@@ -119,6 +133,7 @@ impl VirtualHosts {
         let slots = slot_counts(&table);
         Ok(VirtualHosts {
             table: Arc::new(RwLock::new(Arc::new(table))),
+            generation: Arc::default(),
             slots,
         })
     }
@@ -149,11 +164,31 @@ impl VirtualHosts {
         }
         let mut current = self.table.write().map_err(|_| "site table poisoned")?;
         *current = Arc::new(table);
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
-    fn current(&self) -> Option<Arc<Table>> {
-        self.table.read().ok().map(|t| t.clone())
+    /// Runs `f` on the current table (`None` if the lock was poisoned).
+    fn with_table<R>(&self, f: impl FnOnce(&Table) -> R) -> Option<R> {
+        let id = Arc::as_ptr(&self.table) as usize;
+        let generation = self.generation.load(Ordering::Acquire);
+        SEEN.with(|seen| {
+            if let Ok(list) = seen.try_borrow() {
+                if let Some((.., table)) = list.iter().find(|e| (e.0, e.1) == (id, generation)) {
+                    return Some(f(table));
+                }
+            }
+            let table = self.table.read().ok()?.clone();
+            // Busy only when a site's filter runs another server's slots: then no copy.
+            if let Ok(mut list) = seen.try_borrow_mut() {
+                list.retain(|e| e.0 != id);
+                if list.len() == MAX_SEEN {
+                    list.remove(0);
+                }
+                list.push((id, generation, table.clone()));
+            }
+            Some(f(&table))
+        })
     }
 }
 
@@ -168,8 +203,8 @@ struct Router(VirtualHosts);
 
 impl Filter for Router {
     fn request(&self, req: &mut Request, _cx: &mut Context<'_>) -> Reply {
-        match self.0.current() {
-            Some(t) if t.site(req).is_some() => Reply::Decline,
+        match self.0.with_table(|t| t.site(req).is_some()) {
+            Some(true) => Reply::Decline,
             _ => Reply::Response(Response::error_with(
                 421,
                 "This server does not serve that host.",
@@ -183,21 +218,19 @@ struct FilterSlot(VirtualHosts, usize);
 
 impl Filter for FilterSlot {
     fn request(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
-        let Some(table) = self.0.current() else {
-            return Reply::Decline;
-        };
-        match table.site(req).and_then(|s| s.filters.get(self.1)) {
+        let request = |t: &Table| match t.site(req).and_then(|s| s.filters.get(self.1)) {
             Some(f) => f.request(req, cx),
             None => Reply::Decline,
-        }
+        };
+        self.0.with_table(request).unwrap_or(Reply::Decline)
     }
 
     fn response(&self, req: &Request, resp: &mut Response, cx: &mut Context<'_>) {
-        if let Some(table) = self.0.current() {
-            if let Some(f) = table.site(req).and_then(|s| s.filters.get(self.1)) {
+        self.0.with_table(|t| {
+            if let Some(f) = t.site(req).and_then(|s| s.filters.get(self.1)) {
                 f.response(req, resp, cx);
             }
-        }
+        });
     }
 }
 
@@ -206,22 +239,20 @@ struct HandlerSlot(VirtualHosts, usize);
 
 impl Handler for HandlerSlot {
     fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
-        let Some(table) = self.0.current() else {
-            return Reply::Decline;
-        };
-        match table.site(req).and_then(|s| s.handlers.get(self.1)) {
+        let handle = |t: &Table| match t.site(req).and_then(|s| s.handlers.get(self.1)) {
             Some(h) => h.handle(req, cx),
             None => Reply::Decline,
-        }
+        };
+        self.0.with_table(handle).unwrap_or(Reply::Decline)
     }
 
     fn streams_body(&self, req: &Request) -> bool {
-        let Some(table) = self.0.current() else {
-            return false;
-        };
-        table
-            .site(req)
-            .and_then(|s| s.handlers.get(self.1))
-            .is_some_and(|h| h.streams_body(req))
+        self.0
+            .with_table(|t| {
+                t.site(req)
+                    .and_then(|s| s.handlers.get(self.1))
+                    .is_some_and(|h| h.streams_body(req))
+            })
+            .unwrap_or(false)
     }
 }
