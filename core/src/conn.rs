@@ -142,15 +142,23 @@ pub(crate) struct Conn {
     status: u16,
     tunnel_peer: Option<mio::net::TcpStream>,
     tunnel: Option<Box<Tunnel>>,
-    upgraded: Option<Box<dyn Upgraded>>,
+    /// After a 101: the object the connection is handed to, and the bytes read past the
+    /// request (boxed together: few connections are ever upgraded).
+    upgraded: Option<Box<Takeover>>,
     /// The share of the body budget the current request's buffered body holds.
     body_held: Option<Reservation>,
-    /// A body read after dispatch, into a handler's sink (`Handler::streams_body`).
-    stream: Option<StreamIn>,
-    /// Bytes that followed the head of the request that was upgraded.
-    upgrade_input: Vec<u8>,
+    /// A body read after dispatch, into a handler's sink (`Handler::streams_body`); boxed,
+    /// so that the many connections without one stay small.
+    stream: Option<Box<StreamIn>>,
     h2: Option<Box<H2>>,
     pub deadline: Option<Instant>,
+}
+
+/// What a connection becomes after a `101 Switching Protocols`.
+struct Takeover {
+    object: Box<dyn Upgraded>,
+    /// Bytes that followed the head of the request that was upgraded.
+    input: Vec<u8>,
 }
 
 impl Conn {
@@ -172,7 +180,6 @@ impl Conn {
             upgraded: None,
             body_held: None,
             stream: None,
-            upgrade_input: Vec::new(),
             h2: None,
             deadline: Some(deadline),
         }
@@ -338,7 +345,7 @@ impl Conn {
                 self.answer(env, resp);
             }
             Step::Next(i) => self.phase = Phase::Dispatch(i),
-            Step::Later if self.stream.as_ref().is_some_and(StreamIn::has_sink) => {
+            Step::Later if self.stream.as_deref().is_some_and(StreamIn::has_sink) => {
                 let expects = self.current.as_ref().is_some_and(|r| r.expect_continue);
                 if expects && self.input.is_empty() {
                     self.out.push(h1::CONTINUE.to_vec());
@@ -434,7 +441,7 @@ impl Conn {
                 self.drive(env)
             }
             Phase::Upgraded => self.run_upgraded(env, true),
-            Phase::Streaming(_) if self.stream.as_mut().is_some_and(StreamIn::paused) => {
+            Phase::Streaming(_) if self.stream.as_deref_mut().is_some_and(StreamIn::paused) => {
                 Next::Keep // the sink is slow, not the client
             }
             Phase::Streaming(_) => {

@@ -427,3 +427,18 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
+#[cfg(test)]
+mod footprint {
+    /// An idle keep-alive connection costs its `Conn` in the slab plus its socket entry
+    /// (buffers are lent only while input is pending): keep it small. Rarely used parts
+    /// (a streamed request body, an upgrade) are boxed.
+    #[test]
+    fn an_idle_connection_stays_small() {
+        let conn = std::mem::size_of::<crate::conn::Conn>();
+        let socket = std::mem::size_of::<crate::sockets::SocketEntry>();
+        assert!(
+            conn + socket <= 416,
+            "Conn {conn} + SocketEntry {socket} bytes"
+        );
+    }
+}

@@ -50,7 +50,7 @@ impl Conn {
         } else {
             self.deadline = Some(env.now + env.shared.config.timeouts.body);
             if streams {
-                self.stream = Some(StreamIn::new(framing));
+                self.stream = Some(Box::new(StreamIn::new(framing)));
                 Phase::Dispatch(0)
             } else {
                 Phase::Body(BodyDecoder::new(framing, max_body))

@@ -47,12 +47,13 @@ impl Conn {
 
     /// Calls the upgraded object (on readiness, a wake-up, a stop, or its deadline).
     pub(super) fn run_upgraded(&mut self, env: &mut Env<'_>, timed_out: bool) -> Next {
-        let Some(object) = self.upgraded.as_mut() else {
+        let Some(takeover) = self.upgraded.as_mut() else {
             return Next::Close;
         };
+        let object = &mut takeover.object;
         let mut io = UpgradeIo {
             stream: &mut self.transport,
-            pending: &mut self.upgrade_input,
+            pending: &mut takeover.input,
             deadline: &mut self.deadline,
             now: env.now,
             timed_out,

@@ -11,7 +11,7 @@ use crate::request::Version;
 use crate::response::Response;
 use crate::sendfile::Sent;
 
-use super::{Conn, Env, Next, Phase, PIPELINE_BATCH};
+use super::{Conn, Env, Next, Phase, Takeover, PIPELINE_BATCH};
 
 impl Conn {
     /// Starts sending `resp` for the current request.
@@ -21,7 +21,12 @@ impl Conn {
             self.tunnel_peer = resp.tunnel.take();
         }
         if resp.status == 101 && req.is_some_and(|r| r.version == Version::Http11) {
-            self.upgraded = resp.upgrade.take();
+            self.upgraded = resp.upgrade.take().map(|object| {
+                Box::new(Takeover {
+                    object,
+                    input: Vec::new(),
+                })
+            });
         }
         if resp.status == 101 && self.upgraded.is_none() {
             // A 101 nobody takes the connection over for: refuse instead.
@@ -109,8 +114,8 @@ impl Conn {
         }
         if let Some(peer) = self.tunnel_peer.take() {
             self.start_tunnel(env, peer);
-        } else if self.upgraded.is_some() {
-            self.upgrade_input = self.input.take_rest(env.bufs);
+        } else if let Some(takeover) = self.upgraded.as_mut() {
+            takeover.input = self.input.take_rest(env.bufs);
             self.phase = Phase::Upgraded;
             self.deadline = None;
         } else if self.keep_alive {
