@@ -12,10 +12,13 @@
 //! - 404 and listing (9 and 8): both look on disk on the blocking pool (nothing cached
 //!   says a file is missing, and a directory first looks for its index file): resolving
 //!   the path, the job sent to the pool and what it carries, the listing's HTML.
+//!
+//! Then 1,000 connections, each served once and left open, must hold no heap memory:
+//! an idle connection is its slot in the reactor's slab and nothing else.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use reactor::testing::{serve, Client};
 use reactor::{Config, Server};
@@ -23,18 +26,24 @@ use reactor_handlers::{DirectoryListing, FsRoot, StaticFiles};
 
 mod common;
 
-/// Counts every allocation (and reallocation) made outside a thread marked `quiet`.
+/// Counts every allocation (and reallocation) made outside a thread marked `quiet`, and
+/// the bytes those threads hold.
 struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 
 thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
-fn count() {
+/// Counts an allocation (`allocates`) and a change of `grown` bytes held.
+fn count(allocates: bool, grown: usize, shrunk: usize) {
     if !QUIET.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        if allocates {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        LIVE_BYTES.fetch_add(grown as i64 - shrunk as i64, Ordering::Relaxed);
     }
 }
 
@@ -42,18 +51,19 @@ fn count() {
 // an atomic and a const-initialised thread-local (neither allocates).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(true, layout.size(), 0);
         System.alloc(layout)
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(true, layout.size(), 0);
         System.alloc_zeroed(layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        count(true, new_size, layout.size());
         System.realloc(ptr, layout, new_size)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(false, 0, layout.size());
         System.dealloc(ptr, layout)
     }
 }
@@ -119,5 +129,32 @@ fn allocations_per_request_stay_within_todays_figures() {
             failures.push(format!("{kind}: {n:.2} > {bound}"));
         }
     }
+
+    // Connections served once and left open: an idle connection holds no heap memory
+    // (its read buffer, head buffer and write queue went back to the reactor's spares).
+    let addr = running.local_addr();
+    let mut idle = Vec::new();
+    let open_one = || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.get("/small.txt").status, 200);
+        c
+    };
+    for _ in 0..100 {
+        idle.push(open_one()); // warm-up: the spare lists filled
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    for _ in 0..IDLE {
+        idle.push(open_one());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let held = (LIVE_BYTES.load(Ordering::Relaxed) - before) as f64 / IDLE as f64;
+    println!("heap bytes held per idle connection: {held:.1} (bound 8)");
+    if held > 8.0 {
+        failures.push(format!("idle connection: {held:.1} heap bytes > 8"));
+    }
     assert!(failures.is_empty(), "{failures:?}");
 }
+
+/// Idle connections opened for the held-memory check.
+const IDLE: i64 = 1000;

@@ -243,6 +243,7 @@ impl Conn {
             if let Some(buf) = self.out.take_spare() {
                 env.spares.give_head(buf);
             }
+            self.out.release_queue();
         }
         got
     }

@@ -90,8 +90,19 @@ impl Output {
     }
 
     fn push_chunk(&mut self, chunk: Chunk) {
+        if self.ready.capacity() == 0 {
+            self.ready = crate::spare::write_queue();
+        }
         self.ready_bytes += chunk.bytes().len();
         self.ready.push_back(chunk);
+    }
+
+    /// For a connection going idle: lends its (empty) write queue to the next connection
+    /// on this thread, so that an idle connection holds no allocation.
+    pub fn release_queue(&mut self) {
+        if self.ready.is_empty() {
+            crate::spare::give_write_queue(std::mem::take(&mut self.ready));
+        }
     }
 
     /// Bytes queued and not yet written.

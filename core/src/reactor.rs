@@ -35,6 +35,9 @@ const MAX_FREE_BUFS: usize = 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// One reactor thread's state.
+/// Most connections the slabs are sized for up front (more grow on demand).
+const MAX_PRESIZED: usize = 65_536;
+
 pub(crate) struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
@@ -66,8 +69,10 @@ impl Reactor {
         let mut r = Reactor {
             poll,
             listener: Some(listener),
-            conns: Slab::new(),
-            sockets: Slab::new(),
+            // Sized once for the connection limit: the pages are touched only as
+            // connections arrive, and no doubling leaves old copies in the heap.
+            conns: Slab::with_capacity(shared.config.max_connections.min(MAX_PRESIZED)),
+            sockets: Slab::with_capacity(shared.config.max_connections.min(MAX_PRESIZED)),
             shared: shared.clone(),
             notifier,
             stop,

@@ -1,7 +1,8 @@
-//! Per-thread spare lists for the two collections every [`Response`] fills: its header
+//! Per-thread spare lists for the two collections every [`Response`](crate::Response) fills: its header
 //! list and its body's part list. A response gives them back when it is dropped (after
 //! the connection has encoded it), and the next response on the same thread takes them,
-//! so a keep-alive request served from a cache allocates nothing for them.
+//! so a keep-alive request served from a cache allocates nothing for them. Connections
+//! going idle leave their write queue here too, so an idle connection holds none.
 //!
 //! Thread-local rather than per reactor because handlers build responses without a
 //! handle on their reactor; a response built on a pool thread and dropped on a reactor
@@ -11,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::thread::LocalKey;
 
+use crate::outbuf::Chunk;
 use crate::response::{HeaderValue, Part};
 
 /// Most spare lists of each kind kept per thread.
@@ -23,6 +25,7 @@ type Headers = Vec<(HeaderValue, HeaderValue)>;
 thread_local! {
     static HEADERS: RefCell<Vec<Headers>> = const { RefCell::new(Vec::new()) };
     static PARTS: RefCell<Vec<VecDeque<Part>>> = const { RefCell::new(Vec::new()) };
+    static WRITE_QUEUES: RefCell<Vec<VecDeque<Chunk>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An empty header list with room, recycled when there is one.
@@ -33,6 +36,18 @@ pub(crate) fn headers() -> Headers {
 /// An empty part list with room, recycled when there is one.
 pub(crate) fn parts() -> VecDeque<Part> {
     take(&PARTS).unwrap_or_else(|| VecDeque::with_capacity(2))
+}
+
+/// An empty write queue with room, recycled when there is one.
+pub(crate) fn write_queue() -> VecDeque<Chunk> {
+    take(&WRITE_QUEUES).unwrap_or_else(|| VecDeque::with_capacity(4))
+}
+
+/// Keeps the (empty) write queue of a connection going idle.
+pub(crate) fn give_write_queue(queue: VecDeque<Chunk>) {
+    if queue.is_empty() && queue.capacity() != 0 && queue.capacity() <= MAX_KEPT_LEN {
+        give(&WRITE_QUEUES, queue);
+    }
 }
 
 /// Keeps the (emptied) header list of a response that is done with.
