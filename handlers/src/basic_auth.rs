@@ -57,6 +57,9 @@ impl BasicAuth {
     }
 
     fn area(&self, req: &Request) -> Option<&AuthArea> {
+        if self.areas.is_empty() {
+            return None;
+        }
         let decoded = decoded(req.path(), true)?;
         self.areas.iter().find(|a| {
             decoded.starts_with(&a.prefix)

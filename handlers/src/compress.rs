@@ -87,6 +87,10 @@ impl Filter for Compression {
             return;
         }
         add_vary(resp);
+        // Without Accept-Encoding there is nothing to choose (and no cache lookup to make).
+        let Some(accept) = req.header("accept-encoding") else {
+            return;
+        };
         if resp.status != 200 || req.header("range").is_some() {
             return;
         }
@@ -97,10 +101,11 @@ impl Filter for Compression {
             .into_iter()
             .filter(|e| entry.siblings[e.index()].is_some())
             .collect();
-        let accept = req.header("accept-encoding");
-        let chosen = match negotiate(accept, &precompressed) {
+        let chosen = match negotiate(Some(accept), &precompressed) {
             Some(e) => Some(e),
-            None if self.on_the_fly && entry.len >= MIN_SIZE => negotiate(accept, &Encoding::ALL),
+            None if self.on_the_fly && entry.len >= MIN_SIZE => {
+                negotiate(Some(accept), &Encoding::ALL)
+            }
             None => None,
         };
         let Some(encoding) = chosen else { return };

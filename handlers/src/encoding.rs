@@ -136,39 +136,48 @@ fn parse_q(v: &str) -> Option<u16> {
 /// a few more. Images, video, audio, archives and fonts that are already compressed
 /// (woff/woff2) are not.
 pub fn compressible(content_type: &str) -> bool {
+    const TYPES: [&str; 18] = [
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/json",
+        "application/manifest+json",
+        "application/xml",
+        "application/wasm",
+        "application/x-tar",
+        "application/rtf",
+        "application/x-sh",
+        "application/vnd.ms-fontobject",
+        "font/ttf",
+        "font/otf",
+        "application/x-font-ttf",
+        "image/svg+xml",
+        "image/x-icon",
+        "image/vnd.microsoft.icon",
+        "image/bmp",
+    ];
     let essence = content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    if essence.starts_with("text/") {
-        return true;
-    }
-    if essence.ends_with("+json") || essence.ends_with("+xml") {
-        return true;
-    }
-    matches!(
-        essence.as_str(),
-        "application/javascript"
-            | "application/x-javascript"
-            | "application/ecmascript"
-            | "application/json"
-            | "application/manifest+json"
-            | "application/xml"
-            | "application/wasm"
-            | "application/x-tar"
-            | "application/rtf"
-            | "application/x-sh"
-            | "application/vnd.ms-fontobject"
-            | "font/ttf"
-            | "font/otf"
-            | "application/x-font-ttf"
-            | "image/svg+xml"
-            | "image/x-icon"
-            | "image/vnd.microsoft.icon"
-            | "image/bmp"
-    )
+        .as_bytes();
+    // Compared without case and without making a lower-case copy (this runs per response).
+    let starts = |p: &str| {
+        essence
+            .get(..p.len())
+            .is_some_and(|e| e.eq_ignore_ascii_case(p.as_bytes()))
+    };
+    let ends = |s: &str| {
+        let from = essence.len().checked_sub(s.len());
+        from.is_some_and(|i| essence[i..].eq_ignore_ascii_case(s.as_bytes()))
+    };
+    starts("text/")
+        || ends("+json")
+        || ends("+xml")
+        || TYPES
+            .iter()
+            .any(|t| essence.eq_ignore_ascii_case(t.as_bytes()))
 }
 
 /// How hard to compress.
@@ -257,6 +266,29 @@ pub fn compress(encoding: Encoding, effort: Effort, data: &[u8]) -> io::Result<V
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn compressible_types_any_case() {
+        for yes in [
+            "text/html; charset=utf-8",
+            "TEXT/CSS",
+            "application/ld+JSON",
+            " Image/SVG+XML ;q",
+            "application/json",
+        ] {
+            assert!(compressible(yes), "{yes}");
+        }
+        for no in [
+            "image/png",
+            "application/zip",
+            "",
+            "+json/x",
+            "font/woff2",
+            "tex",
+        ] {
+            assert!(!compressible(no), "{no}");
+        }
+    }
 
     const ALL: &[Encoding] = &Encoding::ALL;
 
