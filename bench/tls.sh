@@ -78,21 +78,39 @@ rps() { awk '/Requests\/sec/ {print $2}'; }
 gbps() { awk '/Transfer\/sec/ { v=$2; u=substr(v, length(v)-1); n=v+0; if (u=="GB") print n; else if (u=="MB") print n/1024; else print n/1048576 }'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# Server CPU (user + system clock ticks of a process) per request of a wrk run: the
+# figure that compares the servers when wrk, doing the client's half of every handshake,
+# is the limit.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_per_req() { # ticks-before ticks-after wrk-output -> µs of CPU per request
+  local n; n=$(echo "$3" | awk '/requests in/ {print $1}')
+  awk -v a="$1" -v b="$2" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print 0 }'
+}
+nginx_worker() { pgrep -P "$(cat "$work/nginx.pid")" | head -1; }
+
 results=()
 case_run() { # name conns path metric [header]
-  local name=$1 conns=$2 path=$3 metric=$4 header=${5:-} rs=() ns=() out v
+  local name=$1 conns=$2 path=$3 metric=$4 header=${5:-} rs=() ns=() rc=() nc=() out v c0 p
   for _ in $(seq 1 "$runs"); do
-    start_reactor; out=$(wrk_run "$conns" "https://localhost:18096$path" "$header"); stop_reactor
+    start_reactor; c0=$(ticks "$rpid")
+    out=$(wrk_run "$conns" "https://localhost:18096$path" "$header")
+    rc+=("$(cpu_per_req "$c0" "$(ticks "$rpid")" "$out")"); stop_reactor
     v=$(echo "$out" | $metric); rs+=("${v:-0}")
-    start_nginx; out=$(wrk_run "$conns" "https://localhost:18095$path" "$header"); stop_nginx
+    start_nginx; p=$(nginx_worker); c0=$(ticks "$p")
+    out=$(wrk_run "$conns" "https://localhost:18095$path" "$header")
+    nc+=("$(cpu_per_req "$c0" "$(ticks "$p")" "$out")"); stop_nginx
     v=$(echo "$out" | $metric); ns+=("${v:-0}")
   done
+  local rcpu ncpu
+  rcpu=$(printf '%s\n' "${rc[@]}" | median); ncpu=$(printf '%s\n' "${nc[@]}" | median)
   local r n ratio unit="req/s"
   [ "$metric" = gbps ] && unit="GB/s"
   r=$(printf '%s\n' "${rs[@]}" | median); n=$(printf '%s\n' "${ns[@]}" | median)
   ratio=$(awk -v a="$r" -v b="$n" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-  results+=("| TLS: $name | $r $unit | $n $unit | **$ratio** | | |")
-  printf '%-52s reactor %10s  nginx %10s  ratio %s  (runs: reactor %s; nginx %s)\n' "TLS: $name" "$r" "$n" "$ratio" "${rs[*]}" "${ns[*]}"
+  results+=("| TLS: $name | $r $unit | $n $unit | **$ratio** | $rcpu | $ncpu |")
+  printf '%-52s reactor %10s  nginx %10s  ratio %s  CPU us/req %s vs %s  (runs: reactor %s; nginx %s)\n' \
+    "TLS: $name" "$r" "$n" "$ratio" "$rcpu" "$ncpu" "${rs[*]}" "${ns[*]}"
 }
 
 case_run "1 KB file, keep-alive, 50 conns" 50 /1k.bin rps

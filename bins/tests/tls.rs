@@ -106,6 +106,20 @@ fn serves_https_to_curl_openssl_and_reactor_client() {
     assert!(o.contains("TLSv1.3") && o.contains("hello over tls"), "{o}");
     let o = s_client(s.addr, "a.test", &["-tls1_2"]);
     assert!(o.contains("Protocol  : TLSv1.2"), "{o}");
+    // The server's order wins: AES-128-GCM even for a client that lists AES-256 first
+    // (cheaper handshakes: SHA-256 where the other needs SHA-384); AES-256 when asked alone.
+    let first = [
+        "-ciphersuites",
+        "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+    ];
+    let o = s_client(s.addr, "a.test", &first);
+    assert!(o.contains("Cipher is TLS_AES_128_GCM_SHA256"), "{o}");
+    let o = s_client(
+        s.addr,
+        "a.test",
+        &["-ciphersuites", "TLS_AES_256_GCM_SHA384"],
+    );
+    assert!(o.contains("Cipher is TLS_AES_256_GCM_SHA384"), "{o}");
     let o = s_client(
         s.addr,
         "a.test",
