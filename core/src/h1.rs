@@ -35,6 +35,13 @@ impl HeadReader {
         req: &mut Request,
     ) -> Result<Option<usize>, HttpError> {
         let start = self.scan.min(buf.len());
+        if start == 0 {
+            // A head's first bytes: most often the whole head is there (and pipelined
+            // ones after it), so parse at once rather than search for its end first.
+            if let Some(used) = parse_head_into(buf, limits, req)? {
+                return Ok(Some(used));
+            }
+        }
         self.scan = buf.len();
         if head_end(buf, start.saturating_sub(3)) {
             if let Some(used) = parse_head_into(buf, limits, req)? {
