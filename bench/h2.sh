@@ -18,30 +18,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 runs=${BENCH_RUNS:-3}
-work=$(mktemp -d /tmp/reactor-h2-bench.XXXXXX)
-chmod 755 "$work" # nginx's workers run as www-data: they must be able to read the corpus
-trap 'pkill -F "$work/nginx.pid" 2>/dev/null || true; kill "${rpid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+. bench/lib.sh
 need h2load nghttp2-client
-need nginx nginx-light
-need openssl openssl
-cargo build --release -q -p reactor-bins --bin reactor-httpd
-httpd=$PWD/target/release/reactor-httpd
-
+tls_setup h2
 # ---- corpus ----
-root=$work/www
 mkdir -p "$root/page"
-head -c 1024 /dev/urandom >"$root/1k.bin"
-head -c 67108864 /dev/urandom >"$root/64m.bin"
 # A page with 100 assets of 1 to 30 KB (stylesheets, scripts, images of a typical page).
 for i in $(seq -w 1 100); do
   head -c $((1024 * (1 + (10#$i * 7) % 30))) /dev/urandom >"$root/page/asset-$i.bin"
 done
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-chmod 644 "$work/key.pem"
 
 base_port=${BENCH_PORT:-$((20000 + RANDOM % 20000))}
 nginx_port=$base_port reactor_port=$((base_port + 1))
@@ -49,8 +34,6 @@ for port in $nginx_port $reactor_port; do
   for i in $(seq -w 1 100); do echo "https://127.0.0.1:$port/page/asset-$i.bin"; done >"$work/page-$port.txt"
 done
 
-ncpu=$(nproc)
-if ((ncpu > 1)); then srv_cpu="taskset -c 0"; cli_cpu="taskset -c 1"; else srv_cpu=""; cli_cpu=""; fi
 ulimit -n 65536 2>/dev/null || true
 
 nginx_conf() {
@@ -114,9 +97,6 @@ failures() {
   awk '/^requests:/ { f=$10; e=$12 } /^status codes:/ { o=$5+$7+$9 }
        END { if (f + e + o > 0) print f, "failed,", e, "errored,", o, "not 2xx" }'
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# Server CPU time (user + system, in clock ticks) of the given processes.
-cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 hz=$(getconf CLK_TCK)
 
 results=()

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/reactor-testssl.XXXXXX)
-trap 'kill "${rpid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'if [ -n "${rpid:-}" ]; then kill "$rpid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 command -v testssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null; }
 cargo build --release -q -p reactor-bins --bin reactor-httpd
 mkdir -p "$work/www" && echo hello >"$work/www/index.html"

@@ -2,7 +2,8 @@
 # HTTPS: reactor-httpd against nginx `ssl`, side by side, one worker each, the same ECDSA
 # P-256 certificate (TLS 1.3 negotiated by wrk's OpenSSL), the same corpus.
 #
-# usage: bench/tls.sh [SECONDS_PER_RUN]   (default 5; each case runs 3 times per server)
+# usage: bench/tls.sh [SECONDS_PER_RUN]   (default 5; each case runs BENCH_RUNS (3) times per
+#        server; BENCH_PORT: first of the two ports, default a random one in 20000-39999)
 #
 # Servers pinned to CPU 0 and wrk to CPU 1 when there are several; servers alternate run by
 # run; medians and the ratio reactor / nginx. Appends its table to bench/RESULTS.md when
@@ -10,29 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
-runs=${RUNS:-3}
-work=$(mktemp -d /tmp/reactor-tls-bench.XXXXXX)
-chmod 755 "$work"
-trap 'pkill -F "$work/nginx.pid" 2>/dev/null || true; kill "${rpid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+runs=${BENCH_RUNS:-${RUNS:-3}}
+. bench/lib.sh
 need wrk wrk
-need nginx nginx-light
-need openssl openssl
-cargo build --release -q -p reactor-bins --bin reactor-httpd
-httpd=$PWD/target/release/reactor-httpd
-
-root=$work/www
-mkdir -p "$root"
-head -c 1024 /dev/urandom >"$root/1k.bin"
-head -c 67108864 /dev/urandom >"$root/64m.bin"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-chmod 644 "$work/key.pem"
-
-ncpu=$(nproc)
-if ((ncpu > 1)); then srv_cpu="taskset -c 0"; cli_cpu="taskset -c 1"; else srv_cpu=""; cli_cpu=""; fi
+tls_setup tls
+# Random ports (BENCH_PORT to choose), so runs in other work trees do not collide.
+base_port=${BENCH_PORT:-$((20000 + RANDOM % 20000))}
+nginx_port=$base_port reactor_port=$((base_port + 1))
 ulimit -n 65536 2>/dev/null || true
 
 nginx_conf() {
@@ -50,7 +35,7 @@ http {
   keepalive_timeout 60s;
   types { application/octet-stream bin; }
   server {
-    listen 127.0.0.1:18095 ssl;
+    listen 127.0.0.1:$nginx_port ssl;
     ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -64,7 +49,7 @@ EOF
 start_nginx() { nginx_conf >"$work/nginx.conf"; $srv_cpu nginx -c "$work/nginx.conf" & sleep 0.5; }
 stop_nginx() { pkill -F "$work/nginx.pid" 2>/dev/null || true; sleep 0.3; }
 start_reactor() {
-  $srv_cpu "$httpd" --root "$root" --bind 127.0.0.1:18096 --workers 1 --log-level error \
+  $srv_cpu "$httpd" --root "$root" --bind 127.0.0.1:$reactor_port --workers 1 --log-level error \
     --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --max-connections 20000 2>/dev/null &
   rpid=$!
   sleep 0.5
@@ -76,12 +61,10 @@ wrk_run() { # conns url [header]
 }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 gbps() { awk '/Transfer\/sec/ { v=$2; u=substr(v, length(v)-1); n=v+0; if (u=="GB") print n; else if (u=="MB") print n/1024; else print n/1048576 }'; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Server CPU (user + system clock ticks of a process) per request of a wrk run: the
 # figure that compares the servers when wrk, doing the client's half of every handshake,
 # is the limit.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 cpu_per_req() { # ticks-before ticks-after wrk-output -> µs of CPU per request
   local n; n=$(echo "$3" | awk '/requests in/ {print $1}')
   awk -v a="$1" -v b="$2" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
@@ -93,13 +76,13 @@ results=()
 case_run() { # name conns path metric [header]
   local name=$1 conns=$2 path=$3 metric=$4 header=${5:-} rs=() ns=() rc=() nc=() out v c0 p
   for _ in $(seq 1 "$runs"); do
-    start_reactor; c0=$(ticks "$rpid")
-    out=$(wrk_run "$conns" "https://localhost:18096$path" "$header")
-    rc+=("$(cpu_per_req "$c0" "$(ticks "$rpid")" "$out")"); stop_reactor
+    start_reactor; c0=$(cpu_ticks "$rpid")
+    out=$(wrk_run "$conns" "https://localhost:$reactor_port$path" "$header")
+    rc+=("$(cpu_per_req "$c0" "$(cpu_ticks "$rpid")" "$out")"); stop_reactor
     v=$(echo "$out" | $metric); rs+=("${v:-0}")
-    start_nginx; p=$(nginx_worker); c0=$(ticks "$p")
-    out=$(wrk_run "$conns" "https://localhost:18095$path" "$header")
-    nc+=("$(cpu_per_req "$c0" "$(ticks "$p")" "$out")"); stop_nginx
+    start_nginx; p=$(nginx_worker); c0=$(cpu_ticks "$p")
+    out=$(wrk_run "$conns" "https://localhost:$nginx_port$path" "$header")
+    nc+=("$(cpu_per_req "$c0" "$(cpu_ticks "$p")" "$out")"); stop_nginx
     v=$(echo "$out" | $metric); ns+=("${v:-0}")
   done
   local rcpu ncpu
@@ -150,8 +133,8 @@ time.sleep(1)
 print((rss() - before) / n)
 EOF
 }
-start_reactor; r_idle=$(idle_probe 18096 "$rpid"); stop_reactor
-start_nginx; n_idle=$(idle_probe 18095 "$(pgrep -f 'nginx: worker' | head -1)"); stop_nginx
+start_reactor; r_idle=$(idle_probe $reactor_port "$rpid"); stop_reactor
+start_nginx; n_idle=$(idle_probe $nginx_port "$(nginx_worker)"); stop_nginx
 results+=("| TLS: 2,000 idle keep-alive conns: extra RSS per connection | $(printf '%.0f' "$r_idle") B | $(printf '%.0f' "$n_idle") B | **$(awk -v a="$r_idle" -v b="$n_idle" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')** | | |")
 printf '%-52s reactor %8.0f B  nginx %8.0f B\n' "TLS: idle keep-alive, RSS per connection" "$r_idle" "$n_idle"
 
