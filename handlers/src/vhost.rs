@@ -115,18 +115,24 @@ pub struct VirtualHosts {
     table: Arc<RwLock<Arc<Table>>>,
     /// Counts replacements: a thread's copy of the table is good while this is unchanged.
     generation: Arc<AtomicU64>,
+    /// Names this set of sites in the threads' copies (unique in the process, unlike an
+    /// address that a later allocation may reuse).
+    id: u64,
     slots: (usize, usize),
 }
 
 thread_local! {
-    /// This thread's copy of the table of each `VirtualHosts` it serves (by the address of
-    /// its lock), with the generation it was taken at: a slot reads it without touching the
+    /// This thread's copy of the table of each `VirtualHosts` it serves (by its id), with
+    /// the generation it was taken at: a slot reads it without touching the
     /// lock or a reference count (a request passes through a dozen slots).
-    static SEEN: RefCell<Vec<(usize, u64, Arc<Table>)>> = const { RefCell::new(Vec::new()) };
+    static SEEN: RefCell<Vec<(u64, u64, Arc<Table>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Most tables a thread keeps copies of (one per server it runs, in practice).
 const MAX_SEEN: usize = 4;
+
+/// The id of the next `VirtualHosts`.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl VirtualHosts {
     /// The sites; `Err` when two share a name or two are default.
@@ -136,6 +142,7 @@ impl VirtualHosts {
         Ok(VirtualHosts {
             table: Arc::new(RwLock::new(Arc::new(table))),
             generation: Arc::default(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             slots,
         })
     }
@@ -172,7 +179,7 @@ impl VirtualHosts {
 
     /// Runs `f` on the current table (`None` if the lock was poisoned).
     fn with_table<R>(&self, f: impl FnOnce(&Table) -> R) -> Option<R> {
-        let id = Arc::as_ptr(&self.table) as usize;
+        let id = self.id;
         let generation = self.generation.load(Ordering::Acquire);
         SEEN.with(|seen| {
             if let Ok(list) = seen.try_borrow() {
@@ -256,5 +263,35 @@ impl Handler for HandlerSlot {
                     .is_some_and(|h| h.streams_body(req))
             })
             .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(names: &[&str]) -> Site {
+        Site {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            filters: vec![],
+            handlers: vec![],
+        }
+    }
+
+    fn names(hosts: &VirtualHosts) -> Vec<String> {
+        let all = |t: &Table| t.sites.iter().flat_map(|s| s.names.clone()).collect();
+        hosts.with_table(all).unwrap()
+    }
+
+    #[test]
+    fn a_thread_sees_a_replacement_and_keeps_sets_apart() {
+        let a = VirtualHosts::new(vec![site(&["a.test"])]).unwrap();
+        let b = VirtualHosts::new(vec![site(&["b.test"])]).unwrap();
+        assert_eq!(names(&a), ["a.test"]); // now copied on this thread
+        assert_eq!(names(&b), ["b.test"]);
+        a.replace(vec![site(&["c.test"])]).unwrap();
+        assert_eq!(names(&a), ["c.test"]);
+        assert_eq!(names(&a.clone()), ["c.test"]);
+        assert_eq!(names(&b), ["b.test"]);
     }
 }
