@@ -37,18 +37,8 @@ done
 ulimit -n 65536 2>/dev/null || true
 
 nginx_conf() {
+  nginx_http_preamble
   cat <<EOF
-worker_processes 1;
-daemon off;
-error_log $work/nginx-error.log;
-pid $work/nginx.pid;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  sendfile on;
-  open_file_cache max=1000 inactive=20s;
-  keepalive_requests 1000000;
-  keepalive_timeout 60s;
   http2_max_concurrent_streams 128;
   types { application/octet-stream bin; }
   server {

@@ -32,3 +32,21 @@ tls_setup() {
   chmod 644 "$work/key.pem"
   if (($(nproc) > 1)); then srv_cpu="taskset -c 0"; cli_cpu="taskset -c 1"; else srv_cpu="" cli_cpu=""; fi
 }
+
+# The start of the nginx configuration both TLS benches use (one worker, sendfile, an
+# open-file cache, long keep-alive), up to inside its `http {` block.
+nginx_http_preamble() {
+  cat <<EOF
+worker_processes 1;
+daemon off;
+error_log $work/nginx-error.log;
+pid $work/nginx.pid;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  sendfile on;
+  open_file_cache max=1000 inactive=20s;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+EOF
+}

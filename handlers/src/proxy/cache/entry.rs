@@ -239,21 +239,7 @@ fn date_of(headers: &[(String, String)], default: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reactor::date::format_http_date;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn date(t: u64) -> String {
-        format_http_date(UNIX_EPOCH + Duration::from_secs(t))
-    }
-
-    const T: u64 = 1_700_000_000;
+    use crate::proxy::cache::test_support::{date, h, T};
 
     #[test]
     fn age_and_use() {

@@ -8,6 +8,8 @@
 mod control;
 mod entry;
 mod policy;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};

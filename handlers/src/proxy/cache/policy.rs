@@ -163,21 +163,7 @@ fn asctime(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reactor::date::format_http_date;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn date(t: u64) -> String {
-        format_http_date(UNIX_EPOCH + Duration::from_secs(t))
-    }
-
-    const T: u64 = 1_700_000_000;
+    use crate::proxy::cache::test_support::{date, h, T};
 
     #[test]
     fn storability() {
