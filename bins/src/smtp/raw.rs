@@ -112,7 +112,7 @@ fn field(raw: &[u8]) -> Option<Field> {
 impl RawMessage {
     /// Reads a message from `input` (stdin or a file) and prepares its
     /// envelope: fails with [`Stage::Input`] on an unreadable message, a
-    /// header section over [`MAX_HEADER`], a bad address, no sender or no
+    /// header section over `MAX_HEADER`, a bad address, no sender or no
     /// recipient.
     ///
     /// ```

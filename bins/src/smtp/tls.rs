@@ -1,6 +1,6 @@
 //! TLS with rustls (ring provider): certificates verified against the
 //! webpki roots plus an optional private CA or self-signed certificate, or
-//! pinned (see [`super::verify`]).
+//! pinned (see `verify.rs`).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Several origins behind one reverse proxy: which one takes a request
 //! (`round-robin`, `least-conn`, `uri-hash`), and which are up. Passive health: an origin
 //! whose connection fails `max_fails` times in a row is left out for `fail_timeout`;
-//! active health ([`super::health`]) marks origins down and up from its checks. Shared by
+//! active health (`health.rs`) marks origins down and up from its checks. Shared by
 //! every reactor (atomics only, no lock).
 
 use std::collections::hash_map::DefaultHasher;

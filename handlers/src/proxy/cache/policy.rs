@@ -25,7 +25,7 @@ pub fn storable(req: &Headers, status: u16, headers: &[(String, String)]) -> boo
 }
 
 /// [`storable`] with the response's directives `cc` already chosen (a targeted field's,
-/// say, see [`super::targeted`]).
+/// say, see `proxy/targeted.rs`).
 pub fn storable_as(
     req: &Headers,
     status: u16,

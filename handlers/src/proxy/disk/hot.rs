@@ -57,7 +57,7 @@ struct Hot {
     entry: Arc<Entry>,
 }
 
-/// A file read whole and checked on the pool, which [`HotFiles::keep`] may keep open.
+/// A file read whole and checked on the pool, which `HotFiles::keep` may keep open.
 pub struct Opened {
     file: File,
     size: usize,
