@@ -105,7 +105,10 @@ fn serves_https_to_curl_openssl_and_reactor_client() {
     assert!(o.contains("ALPN protocol: http/1.1"), "{o}");
     assert!(o.contains("TLSv1.3") && o.contains("hello over tls"), "{o}");
     let o = s_client(s.addr, "a.test", &["-tls1_2"]);
-    assert!(o.contains("Protocol  : TLSv1.2"), "{o}");
+    assert!(
+        o.contains("Protocol  : TLSv1.2") && o.contains("hello over tls"),
+        "{o}"
+    );
     // The server's order wins: AES-128-GCM even for a client that lists AES-256 first
     // (cheaper handshakes: SHA-256 where the other needs SHA-384); AES-256 when asked alone.
     let first = [
@@ -120,6 +123,17 @@ fn serves_https_to_curl_openssl_and_reactor_client() {
         &["-ciphersuites", "TLS_AES_256_GCM_SHA384"],
     );
     assert!(o.contains("Cipher is TLS_AES_256_GCM_SHA384"), "{o}");
+    // Session tickets travel with the first answer (not in a packet of their own), and a
+    // second connection resumes with one.
+    let session = dir.join("session.pem");
+    let session = session.to_str().unwrap();
+    let o = s_client(s.addr, "a.test", &["-sess_out", session]);
+    assert!(o.contains("hello over tls"), "{o}");
+    let o = s_client(s.addr, "a.test", &["-sess_in", session]);
+    assert!(
+        o.contains("Reused, TLSv1.3") && o.contains("hello over tls"),
+        "{o}"
+    );
     let o = s_client(
         s.addr,
         "a.test",

@@ -53,12 +53,20 @@ impl Session {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            let was_handshaking = self.conn.is_handshaking();
             if let Err(e) = self.conn.process_new_packets() {
                 // Tell the client why (an alert), best effort, then give up.
                 let _ = self.flush(sock, writable);
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
-            self.flush(sock, writable)?;
+            // Handshake flights go out at once: the client waits for them (TLS 1.2 ends with
+            // ours). After TLS 1.3's last client flight only session tickets are left: they
+            // wait for the answer's write, or the connection's next turn, and share its
+            // packet instead of taking one of their own.
+            let tls13 = self.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+            if self.conn.is_handshaking() || (was_handshaking && !tls13) {
+                self.flush(sock, writable)?;
+            }
         }
     }
 
@@ -72,7 +80,8 @@ impl Session {
     ) -> io::Result<usize> {
         let asked: usize = bufs.iter().map(|b| b.len()).sum();
         let mut total = 0;
-        self.flush(sock, writable)?;
+        // Records already queued (tickets, say) go out with these, in the same write: the
+        // session's buffer limit keeps what waits bounded.
         while total < asked && *writable {
             let n = self.conn.writer().write_vectored(&skip(bufs, total))?;
             total += n;
