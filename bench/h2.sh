@@ -52,22 +52,6 @@ nginx_conf() {
 }
 EOF
 }
-alive() { kill -0 "$1" 2>/dev/null || { echo "bench/h2.sh: $2 did not start (port in use?)" >&2; exit 1; }; }
-start_nginx() {
-  nginx_conf >"$work/nginx.conf"
-  $srv_cpu nginx -c "$work/nginx.conf" &
-  sleep 0.5
-  alive "$(cat "$work/nginx.pid" 2>/dev/null || echo 0)" nginx
-}
-stop_nginx() { pkill -F "$work/nginx.pid" 2>/dev/null || true; sleep 0.3; }
-start_reactor() {
-  $srv_cpu "$httpd" --root "$root" --bind 127.0.0.1:$reactor_port --workers 1 --log-level error \
-    --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --max-connections 20000 2>/dev/null &
-  rpid=$!
-  sleep 0.5
-  alive "$rpid" reactor-httpd
-}
-stop_reactor() { kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; }
 
 # h2load_run CLIENTS STREAMS PORT PATH|@page: h2load's report, timing-based (-D).
 h2load_run() {
@@ -87,7 +71,6 @@ failures() {
   awk '/^requests:/ { f=$10; e=$12 } /^status codes:/ { o=$5+$7+$9 }
        END { if (f + e + o > 0) print f, "failed,", e, "errored,", o, "not 2xx" }'
 }
-hz=$(getconf CLK_TCK)
 
 results=()
 case_run() { # name clients streams path metric
@@ -98,7 +81,7 @@ case_run() { # name clients streams path metric
       if [ $server = reactor ]; then
         start_reactor; port=$reactor_port; pids=$rpid
       else
-        start_nginx; port=$nginx_port; pids=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
+        start_nginx; port=$nginx_port; pids=$(nginx_workers)
       fi
       # shellcheck disable=SC2086
       t0=$(cpu_ticks $pids)
@@ -108,7 +91,7 @@ case_run() { # name clients streams path metric
       if [ $server = reactor ]; then stop_reactor; else stop_nginx; fi
       v=$(echo "$out" | $metric)
       done_n=$(echo "$out" | awk '/^requests:/ {print $6}')
-      us=$(awk -v c="$cpu" -v hz="$hz" -v n="${done_n:-0}" 'BEGIN { if (n > 0) printf "%.1f", c / hz / n * 1e6; else print "n/a" }')
+      us=$(us_per_req "$cpu" "$done_n")
       f=$(echo "$out" | failures)
       [ -n "$f" ] && bad+=" $server: $f;"
       if [ $server = reactor ]; then rs+=("${v:-0}"); rc+=("$us"); else ns+=("${v:-0}"); nc+=("$us"); fi

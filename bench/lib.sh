@@ -1,4 +1,5 @@
-# Shared by the TLS benches (bench/tls.sh, bench/h2.sh); sourced from the repository root.
+# Shared by the benches (bench/run, bench/tls.sh, bench/h2.sh); sourced from the repository
+# root. Defines functions only.
 
 # need COMMAND PACKAGE: installs PACKAGE (Debian) when COMMAND is missing.
 need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
@@ -8,6 +9,16 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # CPU time (user + system, in clock ticks) of the given processes.
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+
+# µs of CPU per request: TICKS clock ticks over N requests, with DECIMALS (default 1)
+# digits ("n/a" without requests).
+us_per_req() {
+  awk -v c="$1" -v n="${2:-0}" -v d="${3:-1}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%." d "f", c / hz / n * 1e6; else print "n/a" }'
+}
+
+# The pids of nginx's worker processes, one per line.
+nginx_workers() { pgrep -P "$(cat "$work/nginx.pid")"; }
 
 # tls_setup NAME: a work directory $work (removed on exit, with nginx stopped by its pid
 # file and reactor-httpd by $rpid), reactor-httpd built ($httpd), a corpus in $root
@@ -50,3 +61,22 @@ http {
   keepalive_timeout 60s;
 EOF
 }
+
+# Starting and stopping the two servers, one worker each: nginx with the script's
+# `nginx_conf`, reactor-httpd with TLS on $reactor_port; each start checks the server runs.
+alive() { kill -0 "$1" 2>/dev/null || { echo "$0: $2 did not start (port in use?)" >&2; exit 1; }; }
+start_nginx() {
+  nginx_conf >"$work/nginx.conf"
+  $srv_cpu nginx -c "$work/nginx.conf" &
+  sleep 0.5
+  alive "$(cat "$work/nginx.pid" 2>/dev/null)" nginx  # (no pid file: kill -0 "" fails)
+}
+stop_nginx() { pkill -F "$work/nginx.pid" 2>/dev/null || true; sleep 0.3; }
+start_reactor() {
+  $srv_cpu "$httpd" --root "$root" --bind 127.0.0.1:$reactor_port --workers 1 --log-level error \
+    --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --max-connections 20000 2>/dev/null &
+  rpid=$!
+  sleep 0.5
+  alive "$rpid" reactor-httpd
+}
+stop_reactor() { kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; }

@@ -83,8 +83,7 @@ wait_port "$origin"; wait_port "$ngx"; wait_port "$rp"; wait_port "$rpf"; wait_p
 # CPU is counted on the worker processes (nginx's master only supervises).
 ngx_pid=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+. "$root/bench/lib.sh"
 # run NAME PID URL [PROXY] -> "req/s us/req"; with PROXY, URL is fetched through it in
 # absolute form (forward-proxy mode)
 run() {
@@ -101,13 +100,13 @@ run() {
   [ "$code" = 200 ] || { echo "$1: $url answers $code" >&2; exit 1; }
   state=$(curl -s "${curl_proxy[@]}" -D - -o /dev/null "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache" {print $2}')
   local t0 t1 out rps n
-  t0=$(ticks "$pid")
+  t0=$(cpu_ticks "$pid")
   out=$(wrk -t1 -c"$conns" -d"${secs}s" "${wrk_args[@]}")
-  t1=$(ticks "$pid")
+  t1=$(cpu_ticks "$pid")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   n=$(echo "$out" | awk '/requests in/ {print $1}')
-  awk -v r="$rps" -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" -v name="$1" \
-    -v st="${state:--}" 'BEGIN { printf "%-20s %-8s %10.0f req/s %8.1f us CPU/request\n", name, st, r, t / hz / n * 1e6 }'
+  printf '%-20s %-8s %10.0f req/s %8s us CPU/request\n' "$1" "${state:--}" "$rps" \
+    "$(us_per_req $((t1 - t0)) "$n")"
 }
 squid_pid() { pgrep -f "squid.*$work/squid.conf" | sort -n | tail -1; }
 

@@ -36,15 +36,6 @@ nginx_conf() {
 }
 EOF
 }
-start_nginx() { nginx_conf >"$work/nginx.conf"; $srv_cpu nginx -c "$work/nginx.conf" & sleep 0.5; }
-stop_nginx() { pkill -F "$work/nginx.pid" 2>/dev/null || true; sleep 0.3; }
-start_reactor() {
-  $srv_cpu "$httpd" --root "$root" --bind 127.0.0.1:$reactor_port --workers 1 --log-level error \
-    --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --max-connections 20000 2>/dev/null &
-  rpid=$!
-  sleep 0.5
-}
-stop_reactor() { kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; }
 
 wrk_run() { # conns url [header]
   if [ -n "${3:-}" ]; then $cli_cpu wrk -t1 -c"$1" -d"${secs}s" -H "$3" "$2"; else $cli_cpu wrk -t1 -c"$1" -d"${secs}s" "$2"; fi
@@ -52,15 +43,9 @@ wrk_run() { # conns url [header]
 rps() { awk '/Requests\/sec/ {print $2}'; }
 gbps() { awk '/Transfer\/sec/ { v=$2; u=substr(v, length(v)-1); n=v+0; if (u=="GB") print n; else if (u=="MB") print n/1024; else print n/1048576 }'; }
 
-# Server CPU (user + system clock ticks of a process) per request of a wrk run: the
-# figure that compares the servers when wrk, doing the client's half of every handshake,
-# is the limit.
-cpu_per_req() { # ticks-before ticks-after wrk-output -> µs of CPU per request
-  local n; n=$(echo "$3" | awk '/requests in/ {print $1}')
-  awk -v a="$1" -v b="$2" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print 0 }'
-}
-nginx_worker() { pgrep -P "$(cat "$work/nginx.pid")" | head -1; }
+# Server CPU per request of a wrk run: the figure that compares the servers when wrk,
+# doing the client's half of every handshake, is the limit.
+requests() { awk '/requests in/ {print $1}'; }
 
 results=()
 case_run() { # name conns path metric [header]
@@ -68,11 +53,11 @@ case_run() { # name conns path metric [header]
   for _ in $(seq 1 "$runs"); do
     start_reactor; c0=$(cpu_ticks "$rpid")
     out=$(wrk_run "$conns" "https://localhost:$reactor_port$path" "$header")
-    rc+=("$(cpu_per_req "$c0" "$(cpu_ticks "$rpid")" "$out")"); stop_reactor
+    rc+=("$(us_per_req $(($(cpu_ticks "$rpid") - c0)) "$(echo "$out" | requests)")"); stop_reactor
     v=$(echo "$out" | $metric); rs+=("${v:-0}")
-    start_nginx; p=$(nginx_worker); c0=$(cpu_ticks "$p")
+    start_nginx; p=$(nginx_workers); c0=$(cpu_ticks $p)
     out=$(wrk_run "$conns" "https://localhost:$nginx_port$path" "$header")
-    nc+=("$(cpu_per_req "$c0" "$(cpu_ticks "$p")" "$out")"); stop_nginx
+    nc+=("$(us_per_req $(($(cpu_ticks $p) - c0)) "$(echo "$out" | requests)")"); stop_nginx
     v=$(echo "$out" | $metric); ns+=("${v:-0}")
   done
   local rcpu ncpu
@@ -124,7 +109,7 @@ print((rss() - before) / n)
 EOF
 }
 start_reactor; r_idle=$(idle_probe $reactor_port "$rpid"); stop_reactor
-start_nginx; n_idle=$(idle_probe $nginx_port "$(nginx_worker)"); stop_nginx
+start_nginx; n_idle=$(idle_probe $nginx_port "$(nginx_workers)"); stop_nginx
 results+=("| TLS: 2,000 idle keep-alive conns: extra RSS per connection | $(printf '%.0f' "$r_idle") B | $(printf '%.0f' "$n_idle") B | **$(awk -v a="$r_idle" -v b="$n_idle" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')** | | |")
 printf '%-52s reactor %8.0f B  nginx %8.0f B\n' "TLS: idle keep-alive, RSS per connection" "$r_idle" "$n_idle"
 
