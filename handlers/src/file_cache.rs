@@ -19,7 +19,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reactor::response::HeaderValue;
 
@@ -201,6 +201,7 @@ impl Entries {
 #[derive(Debug)]
 pub struct FileCache {
     entries: Mutex<Entries>,
+    start: Instant,
     validity: Duration,
     max_entries: usize,
     precompressed: bool,
@@ -212,6 +213,7 @@ impl FileCache {
     pub fn new(max_entries: usize, validity: Duration) -> Self {
         FileCache {
             entries: Mutex::default(),
+            start: Instant::now(),
             validity,
             max_entries,
             precompressed: false,
@@ -232,23 +234,17 @@ impl FileCache {
         self.entries.lock().ok()?.map.get(key).cloned()
     }
 
-    /// Milliseconds on the coarse monotonic clock (a few ms of resolution, a fraction of
-    /// the cost of `Instant::now` on every hit; the validity period is a second).
-    fn now_ms(&self) -> u64 {
-        let mut t = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `t` is a valid timespec for the call to fill in.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
-        (t.tv_sec as u64) * 1000 + (t.tv_nsec as u64) / 1_000_000
+    /// Milliseconds from the cache's creation to `at`.
+    fn ms_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.start).as_millis() as u64
     }
 
-    /// The entry for `key` if it was validated within the validity period.
-    pub fn fresh(&self, key: &str) -> Option<Arc<CachedFile>> {
+    /// The entry for `key` if it was validated within the validity period before `now`
+    /// (a handler passes its reactor's clock, `Context::now`, read once per turn).
+    pub fn fresh(&self, key: &str, now: Instant) -> Option<Arc<CachedFile>> {
         let entry = self.entries.lock().ok()?.map.get(key)?.clone();
         let age = self
-            .now_ms()
+            .ms_at(now)
             .saturating_sub(entry.checked.load(Ordering::Relaxed));
         (u128::from(age) < self.validity.as_millis()).then_some(entry)
     }
@@ -272,7 +268,8 @@ impl FileCache {
         if let Some(e) = existing
             .filter(|e| e.identity == identity && e.sibling_ids == sibling_ids && e.path == path)
         {
-            e.checked.store(self.now_ms(), Ordering::Relaxed);
+            e.checked
+                .store(self.ms_at(Instant::now()), Ordering::Relaxed);
             return Ok(e);
         }
         let entry = Arc::new(self.open(path, content_room, sibling_ids)?);
@@ -338,7 +335,7 @@ impl FileCache {
             variant_bytes: self.variant_bytes.clone(),
             identity: Identity::of(&meta),
             sibling_ids,
-            checked: AtomicU64::new(self.now_ms()),
+            checked: AtomicU64::new(self.ms_at(Instant::now())),
         })
     }
 }
@@ -391,7 +388,7 @@ mod tests {
         let cache = FileCache::new(10, Duration::from_millis(50));
         let a = cache.load("/f.txt", &p).unwrap();
         assert_eq!(a.content.as_deref(), Some(&b"one"[..]));
-        assert!(cache.fresh("/f.txt").is_some());
+        assert!(cache.fresh("/f.txt", Instant::now()).is_some());
         std::fs::write(&p, "two!").unwrap();
         let b = cache.load("/f.txt", &p).unwrap();
         assert_eq!(b.content.as_deref(), Some(&b"two!"[..]));
@@ -399,7 +396,7 @@ mod tests {
         assert!(Arc::ptr_eq(&b, &c), "unchanged file reuses the entry");
         std::thread::sleep(Duration::from_millis(80));
         assert!(
-            cache.fresh("/f.txt").is_none(),
+            cache.fresh("/f.txt", Instant::now()).is_none(),
             "stale after the validity period"
         );
         for i in 0..30 {

@@ -132,7 +132,7 @@ impl Handler for StaticFiles {
         }
         // A path already in normal form is its own cache key: no resolving on a hit.
         if let Some(key) = canonical(req.path(), self.root.dotfiles) {
-            if let Some(entry) = self.cache.fresh(key) {
+            if let Some(entry) = self.cache.fresh(key, cx.now()) {
                 return Reply::Response(respond(&entry, &Wanted::of(req)));
             }
         }
@@ -141,7 +141,7 @@ impl Handler for StaticFiles {
             Err(e) => return Reply::Response(path_error(e)),
         };
         let wanted = Wanted::of(req);
-        if let Some(entry) = self.cache.fresh(&resolved.decoded) {
+        if let Some(entry) = self.cache.fresh(&resolved.decoded, cx.now()) {
             return Reply::Response(respond(&entry, &wanted));
         }
         let wanted = wanted.to_owned();
