@@ -334,8 +334,7 @@ impl Conn {
             };
             let mut cx = Context::new(&mut ops, Some(conn), env.now);
             let step = env.shared.chain.offer(index, req, &mut cx);
-            let sink = cx.take_sink();
-            if let Some(mut sink) = sink {
+            if let Some(mut sink) = cx.take_sink() {
                 match self.stream.as_mut() {
                     Some(stream) => stream.set_sink(sink),
                     None => sink.end(Ok(())), // the body was read already
