@@ -10,6 +10,10 @@ mod embedded_controller;
 #[path = "../examples/form.rs"]
 mod form;
 
+mod common;
+
+use common::python;
+
 use reactor::testing::{serve, Client};
 use reactor::{Config, Server};
 
@@ -119,27 +123,11 @@ fn api_time_composed_with_static_files() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Runs a Python script (the `websockets` client) with `args`; its stdout.
-fn python(script: &str, args: &[String]) -> String {
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs (and has websockets: see .ci/run)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[test]
 fn chat_echo_against_python_websockets() {
     let s = serve(Server::new(Config::default()).handler(chat::router(chat::Room::default())));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../handlers/tests/ws_peer.py");
-    let out = python(script, &[format!("ws://{}/echo", s.local_addr())]);
+    let url = format!("ws://{}/echo", s.local_addr());
+    let out = python("../../handlers/tests/ws_peer.py", &[&url]);
     for check in [
         "text",
         "binary-1MiB",
@@ -167,15 +155,13 @@ fn chat_room_broadcasts_to_everyone() {
     c.send(b"GET /ws HTTP/1.1\r\nHost: c\r\n\r\n");
     let r = c.response(false).unwrap();
     assert_eq!(r.status, 400, "a plain GET of the chat is refused");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_peers.py");
-    let out = python(script, &[format!("ws://{}/ws", s.local_addr())]);
+    let out = python("chat_peers.py", &[&format!("ws://{}/ws", s.local_addr())]);
     assert_eq!(out, "ok broadcast\nok binary-ignored\nok after-leave\n");
 }
 
 #[test]
 fn chat_page_works_in_headless_chromium() {
     let s = serve(Server::new(Config::default()).handler(chat::router(chat::Room::default())));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_browser.py");
-    let out = python(script, &[format!("http://{}/", s.local_addr())]);
+    let out = python("chat_browser.py", &[&format!("http://{}/", s.local_addr())]);
     assert_eq!(out, "ok connected\nok received\n");
 }
