@@ -82,6 +82,18 @@ impl Server {
         self
     }
 
+    /// Appends filters and handlers already boxed (a site's, say), as [`Server::filter`]
+    /// and [`Server::handler`] would one by one.
+    pub fn plugins(
+        mut self,
+        filters: impl IntoIterator<Item = Box<dyn Filter>>,
+        handlers: impl IntoIterator<Item = Box<dyn Handler>>,
+    ) -> Self {
+        self.filters.extend(filters);
+        self.handlers.extend(handlers);
+        self
+    }
+
     /// The server's counters (give them to a status handler).
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()

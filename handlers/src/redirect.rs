@@ -77,6 +77,9 @@ pub struct Redirects(pub Vec<Redirect>);
 
 impl Filter for Redirects {
     fn request(&self, req: &mut Request, _cx: &mut Context<'_>) -> Reply {
+        if self.0.is_empty() {
+            return Reply::Decline;
+        }
         let path = req.path();
         for rule in &self.0 {
             if let Some(location) = rule.location(path, req.query()) {

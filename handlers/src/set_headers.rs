@@ -49,6 +49,9 @@ pub struct SetHeaders(pub Vec<HeaderRule>);
 
 impl Filter for SetHeaders {
     fn response(&self, req: &Request, resp: &mut Response, _cx: &mut Context<'_>) {
+        if self.0.is_empty() {
+            return;
+        }
         let path = req.path();
         for rule in self.0.iter().filter(|r| r.path.matches(path)) {
             for (name, value) in &rule.set {

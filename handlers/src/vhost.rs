@@ -60,8 +60,9 @@ impl Table {
         let i = if self.by_name.is_empty() {
             self.default?
         } else {
-            match host_of(req) {
-                Some(h) => self.by_name.get(&h).copied().or(self.default)?,
+            let mut lower = [0u8; MAX_HOST];
+            match host_in(req).and_then(|h| lowercase(h, &mut lower)) {
+                Some(h) => self.by_name.get(h).copied().or(self.default)?,
                 None => self.default?,
             }
         };
@@ -69,13 +70,29 @@ impl Table {
     }
 }
 
+/// Longest host name looked up (DNS allows 253 characters; longer ones get the default).
+const MAX_HOST: usize = 256;
+
 /// Lower case, without a trailing dot.
 fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// `host` lower-cased into `buf`, without allocating; `None` when it does not fit.
+fn lowercase<'b>(host: &str, buf: &'b mut [u8; MAX_HOST]) -> Option<&'b str> {
+    let out = buf.get_mut(..host.len())?;
+    out.copy_from_slice(host.as_bytes());
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).ok()
+}
+
 /// The host a request is for, normalized and without port.
 pub fn host_of(req: &Request) -> Option<String> {
+    host_in(req).map(str::to_ascii_lowercase)
+}
+
+/// The host a request is for as sent (any case), without port or trailing dot.
+fn host_in(req: &Request) -> Option<&str> {
     let authority = match req.target.split_once("://") {
         Some((_, rest)) if !req.target.starts_with('/') => {
             rest.split(['/', '?']).next().unwrap_or("")
@@ -88,7 +105,8 @@ pub fn host_of(req: &Request) -> Option<String> {
     } else {
         authority.split(':').next().unwrap_or(authority)
     };
-    (!host.is_empty()).then(|| normalize(host))
+    let host = host.trim_end_matches('.');
+    (!host.is_empty()).then_some(host)
 }
 
 /// The sites of a server, replaceable while it runs.
