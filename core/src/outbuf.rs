@@ -126,6 +126,28 @@ impl Output {
         self.file.in_flight
     }
 
+    /// The buffer to encode the next head into: the bytes queued last, while they are
+    /// short of [`JOIN_LIMIT`] (the answers to pipelined requests then build up in one
+    /// buffer, each copied once), or else `fresh()`. Give it back through
+    /// [`Output::start`].
+    pub fn head_buffer(&mut self, fresh: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+        // The front buffer may be partly written: it stays where it is.
+        let movable = self.ready.len() > 1 || self.ready_pos == 0;
+        if let Some(Chunk::Owned(last)) = self.ready.back_mut() {
+            if movable && last.len() < JOIN_LIMIT / 2 {
+                let mut last = std::mem::take(last);
+                self.ready.pop_back();
+                self.ready_bytes -= last.len();
+                if last.capacity() - last.len() < COALESCE {
+                    // Once to the most a batch holds, rather than doubling every answer.
+                    last.reserve(JOIN_LIMIT - last.len());
+                }
+                return last;
+            }
+        }
+        fresh()
+    }
+
     /// Starts a response: its encoded `head`, then `body` (when `plan` says it is sent).
     /// In-memory parts at the front of the body join the head in the first `writev`.
     pub fn start(&mut self, head: Vec<u8>, mut body: Body, plan: h1::Plan, jobs: &Jobs<'_>) {

@@ -40,7 +40,7 @@ impl Conn {
             tunnel: self.tunnel_peer.is_some() || self.upgraded.is_some(),
             date: env.date,
         };
-        let mut head = env.spares.head();
+        let mut head = self.out.head_buffer(|| env.spares.head());
         let plan = h1::encode_head(&resp, &x, &mut head);
         self.keep_alive = plan.keep_alive;
         self.status = resp.status;
