@@ -32,15 +32,24 @@ impl Chain {
         self.handlers.iter().any(|h| h.streams_body(req))
     }
 
-    /// Offers `req` to step `index`: the request filters first, then the handlers.
-    pub fn offer(&self, index: usize, req: &mut Request, cx: &mut Context<'_>) -> Step {
+    /// Offers `req` to step `index`: the request filters first, then the handlers. Steps
+    /// that decline without leaving anything in `cx` (a responder taken, a body sink) are
+    /// passed here, with the same context; `Step::Next` comes back after one that did.
+    pub fn offer(&self, mut index: usize, req: &mut Request, cx: &mut Context<'_>) -> Step {
         let filters = &self.filters;
-        let reply = catch_unwind(AssertUnwindSafe(|| match filters.get(index) {
-            Some(f) => Some(f.request(req, cx)),
-            None => self
-                .handlers
-                .get(index - filters.len())
-                .map(|h| h.handle(req, cx)),
+        let at = &mut index;
+        let reply = catch_unwind(AssertUnwindSafe(|| loop {
+            let reply = match filters.get(*at) {
+                Some(f) => f.request(req, cx),
+                None => match self.handlers.get(*at - filters.len()) {
+                    Some(h) => h.handle(req, cx),
+                    None => return None,
+                },
+            };
+            match reply {
+                Reply::Decline if cx.is_clean() => *at += 1,
+                reply => return Some(reply),
+            }
         }));
         let Ok(reply) = reply else {
             log::error!(

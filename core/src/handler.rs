@@ -204,6 +204,12 @@ impl<'a> Context<'a> {
         self.responders > 0
     }
 
+    /// True while no plugin took a responder or gave a body sink: the context is as good as
+    /// a new one for the next plugin.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.responders == 0 && self.sink.is_none()
+    }
+
     /// The sink a handler gave [`Context::stream_body`], if any.
     pub(crate) fn take_sink(&mut self) -> Option<Box<dyn BodySink>> {
         self.sink.take()
