@@ -3,6 +3,7 @@
 //! body framing; this module adds what a connection needs around them: finding complete
 //! heads in linear time, and framing responses.
 
+use crate::ascii::eq_ignore_case;
 use crate::parse::{check_partial_len, parse_head_into, HttpError, Limits};
 use crate::request::{Request, Version};
 use crate::response::{reason, Response};
@@ -138,9 +139,13 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in &resp.headers {
-        let skip = (name.eq_ignore_ascii_case("connection") && resp.status != 101)
-            || name.eq_ignore_ascii_case("transfer-encoding")
-            || (name.eq_ignore_ascii_case("content-length") && body_len != Some(0));
+        let is = |n: &str| eq_ignore_case(name.as_bytes(), n.as_bytes());
+        let skip = match name.len() {
+            10 => is("connection") && resp.status != 101,
+            14 => is("content-length") && body_len != Some(0),
+            17 => is("transfer-encoding"),
+            _ => false,
+        };
         if !skip {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -191,10 +196,11 @@ impl Present {
     fn of(resp: &Response) -> Self {
         let mut p = Present::default();
         for (name, value) in &resp.headers {
+            let is = |n: &str| eq_ignore_case(name.as_bytes(), n.as_bytes());
             let flag = match name.len() {
-                4 if name.eq_ignore_ascii_case("date") => &mut p.date,
-                6 if name.eq_ignore_ascii_case("server") => &mut p.server,
-                10 if name.eq_ignore_ascii_case("connection") => {
+                4 if is("date") => &mut p.date,
+                6 if is("server") => &mut p.server,
+                10 if is("connection") => {
                     // Only the first one counts, as `Response::header` would say.
                     if !p.connection {
                         p.connection = true;
@@ -202,8 +208,8 @@ impl Present {
                     }
                     continue;
                 }
-                12 if name.eq_ignore_ascii_case("content-type") => &mut p.content_type,
-                14 if name.eq_ignore_ascii_case("content-length") => &mut p.content_length,
+                12 if is("content-type") => &mut p.content_type,
+                14 if is("content-length") => &mut p.content_length,
                 _ => continue,
             };
             *flag = true;

@@ -16,6 +16,7 @@
 //! See [`Handler`] for a complete plugin.
 
 pub mod access_log;
+pub mod ascii;
 pub mod body;
 mod body_budget;
 mod body_stream;

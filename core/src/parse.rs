@@ -118,25 +118,29 @@ pub(crate) fn parse_head_into(
         _ => Version::Http11,
     };
     check_target(method, target)?;
-    fill_headers(&mut req.headers, parsed.headers);
+    let seen = fill_headers(&mut req.headers, parsed.headers);
     let headers = &req.headers;
-    let framing = framing(headers, version)?;
+    let framing = match seen.length_or_coding {
+        true => framing(headers, version)?,
+        false => Framing::None,
+    };
     if let Framing::Length(n) = framing {
         if n > limits.max_body {
             return Err(HttpError::new(413, "request body too large"));
         }
     }
-    let hosts = headers.get_all("host").count();
-    if hosts > 1 {
+    if seen.hosts > 1 {
         return Err(bad("more than one Host header"));
     }
-    if hosts == 0 && version == Version::Http11 {
+    if seen.hosts == 0 && version == Version::Http11 {
         return Err(bad("HTTP/1.1 request without Host"));
     }
-    let expect_continue = expectation(headers.get_bytes("expect"))?;
+    let expect_continue = seen.expect && expectation(headers.get_bytes("expect"))?;
     let keep_alive = match version {
-        Version::Http11 => !headers.has_token("connection", "close"),
-        Version::Http10 | Version::Http2 => headers.has_token("connection", "keep-alive"),
+        Version::Http11 => !(seen.connection && headers.has_token("connection", "close")),
+        Version::Http10 | Version::Http2 => {
+            seen.connection && headers.has_token("connection", "keep-alive")
+        }
     };
     req.method.clear();
     req.method.push_str(method);
@@ -162,10 +166,37 @@ pub(crate) fn expectation(value: Option<&[u8]>) -> Result<bool, HttpError> {
     }
 }
 
+/// Which of the fields the parser acts on a head has: noted while copying the fields, so
+/// that a head without them is not searched for them again.
+#[derive(Default)]
+struct Seen {
+    hosts: usize,
+    /// `Content-Length` or `Transfer-Encoding`.
+    length_or_coding: bool,
+    expect: bool,
+    connection: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &str) {
+        let is = |n: &str| crate::ascii::eq_ignore_case(name.as_bytes(), n.as_bytes());
+        match name.len() {
+            4 if is("host") => self.hosts += 1,
+            6 if is("expect") => self.expect = true,
+            10 if is("connection") => self.connection = true,
+            14 if is("content-length") => self.length_or_coding = true,
+            17 if is("transfer-encoding") => self.length_or_coding = true,
+            _ => {}
+        }
+    }
+}
+
 /// Copies the parsed fields into `headers`, reusing the strings already there.
-fn fill_headers(headers: &mut Headers, parsed: &[httparse::Header<'_>]) {
+fn fill_headers(headers: &mut Headers, parsed: &[httparse::Header<'_>]) -> Seen {
+    let mut seen = Seen::default();
     let fields = &mut headers.0;
     for (i, h) in parsed.iter().enumerate() {
+        seen.note(h.name);
         match fields.get_mut(i) {
             Some(f) => {
                 f.name.clear();
@@ -180,6 +211,7 @@ fn fill_headers(headers: &mut Headers, parsed: &[httparse::Header<'_>]) {
         }
     }
     fields.truncate(parsed.len());
+    seen
 }
 
 fn leading_empty_lines(buf: &[u8]) -> usize {

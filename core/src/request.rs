@@ -1,5 +1,6 @@
 //! The request a handler sees: method, target, version, headers, body.
 
+use crate::ascii::eq_ignore_case;
 use std::net::SocketAddr;
 
 use crate::tls::TlsInfo;
@@ -50,7 +51,7 @@ impl Headers {
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         self.0
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .find(|h| eq_ignore_case(h.name.as_bytes(), name.as_bytes()))
             .map(|h| h.value.as_slice())
     }
 
@@ -58,7 +59,7 @@ impl Headers {
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.0
             .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .filter(move |h| eq_ignore_case(h.name.as_bytes(), name.as_bytes()))
             .map(|h| h.value.as_slice())
     }
 

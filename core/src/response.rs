@@ -144,7 +144,7 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .find(|(n, _)| crate::ascii::eq_ignore_case(n.as_bytes(), name.as_bytes()))
             .map(|(_, v)| v.as_ref())
     }
 

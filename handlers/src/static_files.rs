@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use reactor::ascii::eq_ignore_case;
 use reactor::{Body, Context, Handler, Part, Reply, Request, Response};
 
 use crate::conditional::{evaluate, if_range_matches, Conditions, Precondition, Validators};
@@ -85,16 +86,32 @@ struct Wanted<S> {
 }
 
 impl<'a> Wanted<&'a str> {
+    /// The fields of `req`, found in one pass over its headers (only the first of each
+    /// name counts, as with [`Request::header`]).
     fn of(req: &'a Request) -> Self {
-        Wanted {
+        let mut w = Wanted {
             get_or_head: req.is_get_or_head(),
-            range: req.header("range"),
-            if_range: req.header("if-range"),
-            if_match: req.header("if-match"),
-            if_none_match: req.header("if-none-match"),
-            if_modified_since: req.header("if-modified-since"),
-            if_unmodified_since: req.header("if-unmodified-since"),
+            ..Wanted::default()
+        };
+        let mut seen = 0u8;
+        for h in req.headers.iter() {
+            let name = h.name.as_str();
+            let is = |n: &str| eq_ignore_case(name.as_bytes(), n.as_bytes());
+            let (bit, slot) = match name.len() {
+                5 if is("range") => (1, &mut w.range),
+                8 if is("if-range") => (2, &mut w.if_range),
+                8 if is("if-match") => (4, &mut w.if_match),
+                13 if is("if-none-match") => (8, &mut w.if_none_match),
+                17 if is("if-modified-since") => (16, &mut w.if_modified_since),
+                19 if is("if-unmodified-since") => (32, &mut w.if_unmodified_since),
+                _ => continue,
+            };
+            if seen & bit == 0 {
+                seen |= bit;
+                *slot = std::str::from_utf8(&h.value).ok();
+            }
         }
+        w
     }
 
     fn to_owned(&self) -> Wanted<String> {
