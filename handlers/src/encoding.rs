@@ -7,6 +7,7 @@
 //! `miniz_oxide` backend (pure Rust: no C toolchain needed, and as fast as zlib at the
 //! levels used here).
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 /// A content coding the server produces.
@@ -136,48 +137,74 @@ fn parse_q(v: &str) -> Option<u16> {
 /// a few more. Images, video, audio, archives and fonts that are already compressed
 /// (woff/woff2) are not.
 pub fn compressible(content_type: &str) -> bool {
-    const TYPES: [&str; 18] = [
-        "application/javascript",
-        "application/x-javascript",
-        "application/ecmascript",
-        "application/json",
-        "application/manifest+json",
-        "application/xml",
-        "application/wasm",
-        "application/x-tar",
-        "application/rtf",
-        "application/x-sh",
-        "application/vnd.ms-fontobject",
-        "font/ttf",
-        "font/otf",
-        "application/x-font-ttf",
-        "image/svg+xml",
-        "image/x-icon",
-        "image/vnd.microsoft.icon",
-        "image/bmp",
-    ];
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .as_bytes();
-    // Compared without case and without making a lower-case copy (this runs per response).
-    let starts = |p: &str| {
+    thread_local! {
+        /// The last type asked about and the answer: a server answers most requests with
+        /// a handful of types, and comparing is cheaper than classifying.
+        static LAST: RefCell<(String, bool)> = const { RefCell::new((String::new(), false)) };
+    }
+    let memo = |last: &mut (String, bool)| {
+        if last.0 != content_type {
+            let answer = classify(content_type);
+            if content_type.len() > 64 {
+                return answer;
+            }
+            last.0.clear();
+            last.0.push_str(content_type);
+            last.1 = answer;
+        }
+        last.1
+    };
+    LAST.with(|last| match last.try_borrow_mut() {
+        Ok(mut last) => memo(&mut last),
+        Err(_) => classify(content_type),
+    })
+}
+
+/// [`compressible`] without the memo.
+fn classify(content_type: &str) -> bool {
+    let bytes = content_type.as_bytes();
+    let end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
+    let essence = bytes[..end].trim_ascii();
+    // Compared without case and without allocating (this runs per response).
+    let starts = |p: &[u8]| {
         essence
             .get(..p.len())
-            .is_some_and(|e| e.eq_ignore_ascii_case(p.as_bytes()))
+            .is_some_and(|e| e.eq_ignore_ascii_case(p))
     };
-    let ends = |s: &str| {
+    let ends = |s: &[u8]| {
         let from = essence.len().checked_sub(s.len());
-        from.is_some_and(|i| essence[i..].eq_ignore_ascii_case(s.as_bytes()))
+        from.is_some_and(|i| essence[i..].eq_ignore_ascii_case(s))
     };
-    starts("text/")
-        || ends("+json")
-        || ends("+xml")
-        || TYPES
-            .iter()
-            .any(|t| essence.eq_ignore_ascii_case(t.as_bytes()))
+    if starts(b"text/") || ends(b"+json") || ends(b"+xml") {
+        return true;
+    }
+    let mut buf = [0u8; 32]; // longer than any of the types below
+    let Some(lower) = buf.get_mut(..essence.len()) else {
+        return false;
+    };
+    lower.copy_from_slice(essence);
+    lower.make_ascii_lowercase();
+    matches!(
+        &*lower,
+        b"application/javascript"
+            | b"application/x-javascript"
+            | b"application/ecmascript"
+            | b"application/json"
+            | b"application/manifest+json"
+            | b"application/xml"
+            | b"application/wasm"
+            | b"application/x-tar"
+            | b"application/rtf"
+            | b"application/x-sh"
+            | b"application/vnd.ms-fontobject"
+            | b"font/ttf"
+            | b"font/otf"
+            | b"application/x-font-ttf"
+            | b"image/svg+xml"
+            | b"image/x-icon"
+            | b"image/vnd.microsoft.icon"
+            | b"image/bmp"
+    )
 }
 
 /// How hard to compress.
