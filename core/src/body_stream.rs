@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn stream_backpressure() {
         let (body, tx) = Body::stream(None);
-        let Some(Part::Stream(rx)) = body.parts.front() else {
+        let Some(Part::Stream(rx)) = body.front() else {
             panic!()
         };
         let resumed = Arc::new(std::sync::atomic::AtomicBool::new(false));

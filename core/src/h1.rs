@@ -220,6 +220,17 @@ impl Present {
 
 /// Appends `HTTP/1.1 NNN Reason\r\n`.
 fn status_line(status: u16, out: &mut Vec<u8>) {
+    // The most frequent ones whole.
+    let line: &[u8] = match status {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        206 => b"HTTP/1.1 206 Partial Content\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        _ => b"",
+    };
+    if !line.is_empty() {
+        return out.extend_from_slice(line);
+    }
     out.extend_from_slice(b"HTTP/1.1 ");
     push_decimal(u64::from(status), out);
     out.push(b' ');
@@ -259,9 +270,12 @@ mod tests {
             push_decimal(n, &mut out);
             assert_eq!(out, n.to_string().as_bytes());
         }
-        out.clear();
-        status_line(404, &mut out);
-        assert_eq!(out, b"HTTP/1.1 404 Not Found\r\n");
+        for status in [200, 206, 304, 404, 418, 503] {
+            out.clear();
+            status_line(status, &mut out);
+            let line = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+            assert_eq!(String::from_utf8_lossy(&out), line);
+        }
     }
 
     fn peer() -> std::net::SocketAddr {

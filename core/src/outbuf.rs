@@ -158,7 +158,7 @@ impl Output {
         // The head, until a part too big to copy into it goes after it.
         let mut head = Some(head);
         if plan.with_body {
-            for part in body.parts.drain(..) {
+            for part in body.drain() {
                 let in_order = self.pending.is_empty();
                 let chunk = match part {
                     Part::Bytes(b) if in_order => Chunk::Owned(b),

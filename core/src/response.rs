@@ -122,6 +122,7 @@ impl Response {
     }
 
     /// Adds a header field.
+    #[inline]
     pub fn with_header(
         mut self,
         name: impl Into<HeaderValue>,
@@ -135,6 +136,7 @@ impl Response {
     }
 
     /// Replaces the body.
+    #[inline]
     pub fn with_body(mut self, body: Body) -> Self {
         self.body = body;
         self
@@ -197,7 +199,11 @@ impl Part {
 /// A response body: a sequence of parts sent one after another.
 #[derive(Default)]
 pub struct Body {
-    pub(crate) parts: VecDeque<Part>,
+    /// The first part, kept inline: most bodies have just one (`None`: no parts, and
+    /// then `rest` is empty too).
+    first: Option<Part>,
+    /// The parts after the first.
+    rest: VecDeque<Part>,
 }
 
 impl Body {
@@ -220,28 +226,51 @@ impl Body {
     }
 
     /// Appends a part.
+    #[inline]
     pub fn and(mut self, part: Part) -> Self {
-        if self.parts.capacity() == 0 {
-            self.parts = crate::spare::parts();
+        if self.first.is_none() {
+            self.first = Some(part);
+            return self;
         }
-        self.parts.push_back(part);
+        if self.rest.capacity() == 0 {
+            self.rest = crate::spare::parts();
+        }
+        self.rest.push_back(part);
         self
     }
 
     /// Total length, or None when a stream of unknown length is part of it.
     pub fn len(&self) -> Option<u64> {
-        self.parts.iter().try_fold(0u64, |n, p| Some(n + p.len()?))
+        self.parts().try_fold(0u64, |n, p| Some(n + p.len()?))
     }
 
     /// True when the body has no bytes at all.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }
+
+    /// The parts, in order.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = &Part> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// The first part, if any.
+    #[cfg(test)]
+    pub(crate) fn front(&self) -> Option<&Part> {
+        self.first.as_ref()
+    }
+
+    /// Takes the parts out, in order, leaving the body empty.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Part> + '_ {
+        self.first.take().into_iter().chain(self.rest.drain(..))
+    }
 }
 
 impl Drop for Body {
     fn drop(&mut self) {
-        crate::spare::give_parts(std::mem::take(&mut self.parts));
+        if self.rest.capacity() != 0 {
+            crate::spare::give_parts(std::mem::take(&mut self.rest));
+        }
     }
 }
 
@@ -256,6 +285,7 @@ impl From<Vec<u8>> for Body {
 }
 
 impl From<Arc<[u8]>> for Body {
+    #[inline]
     fn from(b: Arc<[u8]>) -> Self {
         Body::empty().and(Part::Shared(b))
     }
@@ -354,7 +384,7 @@ mod tests {
 
     #[test]
     fn plain_error_pages_are_built_once() {
-        let page = |r: Response| match r.body.parts.front() {
+        let page = |r: Response| match r.body.front() {
             Some(Part::Shared(b)) => b.clone(),
             _ => panic!("shared body expected"),
         };
@@ -368,7 +398,7 @@ mod tests {
     fn error_page_is_escaped() {
         let r = Response::error_with(400, "<x>");
         assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
-        let Some(Part::Bytes(b)) = r.body.parts.front() else {
+        let Some(Part::Bytes(b)) = r.body.front() else {
             panic!("bytes body expected")
         };
         let s = String::from_utf8_lossy(b);

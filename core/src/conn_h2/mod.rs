@@ -433,7 +433,7 @@ impl H2 {
         let empty = task.req.method == "HEAD" || resp.is_bodiless() || body.is_empty();
         match self.session.send_headers(stream, status, &fields, empty) {
             Ok(true) => {
-                for part in body.parts.drain(..) {
+                for part in body.drain() {
                     if let Part::Stream(s) = &part {
                         let (notifier, conn) = (env.notifier.clone(), who.conn(stream));
                         s.attach(Arc::new(move || notifier.send(Msg::Stream(conn))));
