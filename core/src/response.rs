@@ -1,6 +1,5 @@
 //! Responses: status, headers and a body made of bytes, file regions and streams.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -203,7 +202,7 @@ pub struct Body {
     /// then `rest` is empty too).
     first: Option<Part>,
     /// The parts after the first.
-    rest: VecDeque<Part>,
+    rest: Vec<Part>,
 }
 
 impl Body {
@@ -235,7 +234,7 @@ impl Body {
         if self.rest.capacity() == 0 {
             self.rest = crate::spare::parts();
         }
-        self.rest.push_back(part);
+        self.rest.push(part);
         self
     }
 

@@ -24,7 +24,7 @@ type Headers = Vec<(HeaderValue, HeaderValue)>;
 
 thread_local! {
     static HEADERS: RefCell<Vec<Headers>> = const { RefCell::new(Vec::new()) };
-    static PARTS: RefCell<Vec<VecDeque<Part>>> = const { RefCell::new(Vec::new()) };
+    static PARTS: RefCell<Vec<Vec<Part>>> = const { RefCell::new(Vec::new()) };
     static WRITE_QUEUES: RefCell<Vec<VecDeque<Chunk>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -34,8 +34,8 @@ pub(crate) fn headers() -> Headers {
 }
 
 /// An empty part list with room, recycled when there is one.
-pub(crate) fn parts() -> VecDeque<Part> {
-    take(&PARTS).unwrap_or_else(|| VecDeque::with_capacity(2))
+pub(crate) fn parts() -> Vec<Part> {
+    take(&PARTS).unwrap_or_else(|| Vec::with_capacity(2))
 }
 
 /// An empty write queue with room, recycled when there is one.
@@ -59,7 +59,7 @@ pub(crate) fn give_headers(mut list: Headers) {
 }
 
 /// Keeps the (emptied) part list of a body that is done with.
-pub(crate) fn give_parts(mut list: VecDeque<Part>) {
+pub(crate) fn give_parts(mut list: Vec<Part>) {
     if list.capacity() != 0 && list.capacity() <= MAX_KEPT_LEN {
         list.clear();
         give(&PARTS, list);
