@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use reactor::ascii::eq_ignore_case;
 use reactor::{Body, Context, Filter, Request, Response};
 
 use crate::compress_stream::{start_cached, start_file};
@@ -74,10 +75,23 @@ impl Compression {
 
 impl Filter for Compression {
     fn response(&self, req: &Request, resp: &mut Response, cx: &mut Context<'_>) {
-        if !req.is_get_or_head() || resp.header("content-encoding").is_some() {
+        if !req.is_get_or_head() {
             return;
         }
-        let kind_compressible = match resp.header("content-type") {
+        // Content-Encoding and Content-Type in one pass (the first of each counts).
+        let (mut encoded, mut content_type) = (false, None);
+        for (name, value) in &resp.headers {
+            let is = |n: &str| eq_ignore_case(name.as_bytes(), n.as_bytes());
+            match name.len() {
+                16 if is("content-encoding") => encoded = true,
+                12 if content_type.is_none() && is("content-type") => content_type = Some(value),
+                _ => {}
+            }
+        }
+        if encoded {
+            return;
+        }
+        let kind_compressible = match content_type.map(|v| v.as_ref()) {
             Some(ct) if !resp.is_bodiless() => compressible(ct),
             _ => compressible(&crate::static_files::content_type(std::path::Path::new(
                 req.path(),
