@@ -102,6 +102,37 @@ fn curl_status(h: &Httpd, url_path: &str, user: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Pipelined requests for different hosts on one connection each get their own site
+/// (the site is chosen once per request, not once per connection).
+#[test]
+fn pipelined_requests_for_different_hosts_each_get_their_site() {
+    let tmp = setup();
+    let h = start(&tmp, &[]);
+    let mut c = Client::connect(h.addr);
+    let mut batch = String::new();
+    for host in [
+        "example.test",
+        "other.test",
+        "WWW.EXAMPLE.TEST.",
+        "other.test",
+    ] {
+        batch += &format!("GET /index.html HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    }
+    c.send(batch.as_bytes());
+    let texts: Vec<String> = (0..4)
+        .map(|_| c.response(false).expect("response").text())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "site A index",
+            "default site",
+            "site A index",
+            "default site"
+        ]
+    );
+}
+
 #[test]
 fn hosts_headers_redirects_fallback_and_error_pages() {
     let tmp = setup();

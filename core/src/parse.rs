@@ -152,6 +152,7 @@ pub(crate) fn parse_head_into(
     req.keep_alive = keep_alive;
     req.expect_continue = expect_continue && framing != Framing::None;
     req.tls = None;
+    req.serial = crate::request::next_serial();
     Ok(Some(skip + used))
 }
 

@@ -117,6 +117,7 @@ pub struct Request {
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
     pub(crate) tls: Option<TlsInfo>,
+    pub(crate) serial: u64,
 }
 
 impl Request {
@@ -133,7 +134,15 @@ impl Request {
             keep_alive: true,
             expect_continue: false,
             tls: None,
+            serial: next_serial(),
         }
+    }
+
+    /// A number no other request read by this process has had (a recycled `Request`
+    /// gets a new one with each request parsed into it): a plugin can key work it does
+    /// once per request on it, such as a routing decision.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// The path of the target, without the query (for absolute-form targets, the part after
@@ -205,23 +214,54 @@ impl Request {
     }
 }
 
+/// The next request serial: each thread takes blocks of them from a shared counter, so
+/// numbering a request costs no atomic operation.
+pub(crate) fn next_serial() -> u64 {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const BLOCK: u64 = 1 << 20;
+    static BLOCKS: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        /// The next serial of this thread's block and the block's end.
+        static NEXT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    NEXT.with(|next| {
+        let (mut n, mut end) = next.get();
+        if n == end {
+            n = BLOCKS.fetch_add(1, Ordering::Relaxed) * BLOCK + 1;
+            end = n + BLOCK - 1;
+        }
+        next.set((n + 1, end));
+        n
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn req(target: &str) -> Request {
-        Request {
-            method: "GET".into(),
-            target: target.into(),
-            version: Version::Http11,
-            headers: Headers::default(),
-            body: Vec::new(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            framing: Framing::None,
-            keep_alive: true,
-            expect_continue: false,
-            tls: None,
+        let mut r = Request::empty("127.0.0.1:1".parse().unwrap());
+        r.method = "GET".into();
+        r.target = target.into();
+        r
+    }
+
+    #[test]
+    fn every_request_parsed_gets_a_new_serial() {
+        let limits = crate::parse::Limits::default();
+        let mut r = req("/");
+        let mut seen = vec![r.serial()];
+        for _ in 0..3 {
+            let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+            crate::parse::parse_head_into(head, &limits, &mut r).unwrap();
+            seen.push(r.serial());
         }
+        seen.push(std::thread::spawn(|| req("/").serial()).join().unwrap());
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert!(!seen.contains(&0));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! Each thread reads its own copy of the table, taken again only when a replacement has
 //! bumped a generation counter, so a slot costs no lock and no reference count.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -55,18 +55,16 @@ impl Table {
         })
     }
 
-    /// The site for `req`, if any.
-    fn site(&self, req: &Request) -> Option<&Site> {
-        let i = if self.by_name.is_empty() {
-            self.default?
-        } else {
-            let mut lower = [0u8; MAX_HOST];
-            match host_in(req).and_then(|h| lowercase(h, &mut lower)) {
-                Some(h) => self.by_name.get(h).copied().or(self.default)?,
-                None => self.default?,
-            }
-        };
-        self.sites.get(i)
+    /// The index of the site for `req`, if any.
+    fn site_index(&self, req: &Request) -> Option<usize> {
+        if self.by_name.is_empty() {
+            return self.default;
+        }
+        let mut lower = [0u8; MAX_HOST];
+        match host_in(req).and_then(|h| lowercase(h, &mut lower)) {
+            Some(h) => self.by_name.get(h).copied().or(self.default),
+            None => self.default,
+        }
     }
 }
 
@@ -93,18 +91,24 @@ pub fn host_of(req: &Request) -> Option<String> {
 
 /// The host a request is for as sent (any case), without port or trailing dot.
 fn host_in(req: &Request) -> Option<&str> {
-    let authority = match req.target.split_once("://") {
-        Some((_, rest)) if !req.target.starts_with('/') => {
-            rest.split(['/', '?']).next().unwrap_or("")
-        }
-        _ => req.header("host")?,
+    let absolute = match req.target.starts_with('/') {
+        true => None,
+        false => req.target.split_once("://"),
     };
-    let authority = authority.rsplit('@').next().unwrap_or(authority).trim();
-    let host = if authority.starts_with('[') {
-        authority.split_inclusive(']').next().unwrap_or(authority)
-    } else {
-        authority.split(':').next().unwrap_or(authority)
+    let authority = match absolute {
+        Some((_, rest)) => rest.split(['/', '?']).next().unwrap_or(""),
+        None => req.header("host")?,
     };
+    let authority = match authority.rfind('@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
+    let authority = authority.trim_ascii();
+    let end = match authority.starts_with('[') {
+        true => authority.find(']').map(|i| i + 1),
+        false => authority.find(':'),
+    };
+    let host = &authority[..end.unwrap_or(authority.len())];
     let host = host.trim_end_matches('.');
     (!host.is_empty()).then_some(host)
 }
@@ -139,11 +143,40 @@ pub struct VirtualHosts {
     slots: (usize, usize),
 }
 
+/// A thread's copy of the table of one `VirtualHosts`.
+struct ThreadCopy {
+    /// The `VirtualHosts` (its id) and the generation the copy was taken at.
+    id: u64,
+    generation: u64,
+    table: Arc<Table>,
+    /// The last request looked up (its serial) and its site: the slots after the
+    /// router find the request's site here instead of from its host again.
+    last: Cell<(u64, Option<usize>)>,
+}
+
+impl ThreadCopy {
+    /// The site of `req`. It is chosen once per request (by its serial), by the router
+    /// that runs before the slots: a rewrite of the host by a site's filter does not move
+    /// the request to another site.
+    fn site(&self, req: &Request) -> Option<&Site> {
+        let serial = req.serial();
+        let index = match self.last.get() {
+            (s, index) if s == serial => index,
+            _ => {
+                let index = self.table.site_index(req);
+                self.last.set((serial, index));
+                index
+            }
+        };
+        self.table.sites.get(index?)
+    }
+}
+
 thread_local! {
-    /// This thread's copy of the table of each `VirtualHosts` it serves (by its id), with
-    /// the generation it was taken at: a slot reads it without touching the
-    /// lock or a reference count (a request passes through a dozen slots).
-    static SEEN: RefCell<Vec<(u64, u64, Arc<Table>)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's copies of the tables of the `VirtualHosts` it serves: a slot reads
+    /// them without touching the lock or a reference count (a request passes through a
+    /// dozen slots).
+    static SEEN: RefCell<Vec<ThreadCopy>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Most tables a thread keeps copies of (one per server it runs, in practice).
@@ -195,26 +228,37 @@ impl VirtualHosts {
         Ok(())
     }
 
-    /// Runs `f` on the current table (`None` if the lock was poisoned).
-    fn with_table<R>(&self, f: impl FnOnce(&Table) -> R) -> Option<R> {
+    /// Runs `f` on this thread's copy of the current table (`None` if the lock was
+    /// poisoned).
+    fn with_copy<R>(&self, f: impl FnOnce(&ThreadCopy) -> R) -> Option<R> {
         let id = self.id;
         let generation = self.generation.load(Ordering::Acquire);
         SEEN.with(|seen| {
             if let Ok(list) = seen.try_borrow() {
-                if let Some((.., table)) = list.iter().find(|e| (e.0, e.1) == (id, generation)) {
-                    return Some(f(table));
+                if let Some(copy) = list
+                    .iter()
+                    .find(|c| (c.id, c.generation) == (id, generation))
+                {
+                    return Some(f(copy));
                 }
             }
-            let table = self.table.read().ok()?.clone();
+            let copy = ThreadCopy {
+                id,
+                generation,
+                table: self.table.read().ok()?.clone(),
+                last: Cell::new((0, None)),
+            };
             // Busy only when a site's filter runs another server's slots: then no copy.
-            if let Ok(mut list) = seen.try_borrow_mut() {
-                list.retain(|e| e.0 != id);
-                if list.len() == MAX_SEEN {
-                    list.remove(0);
-                }
-                list.push((id, generation, table.clone()));
+            let Ok(mut list) = seen.try_borrow_mut() else {
+                return Some(f(&copy));
+            };
+            list.retain(|c| c.id != id);
+            if list.len() == MAX_SEEN {
+                list.remove(0);
             }
-            Some(f(&table))
+            list.push(copy);
+            let copy = list.last()?;
+            Some(f(copy))
         })
     }
 }
@@ -230,7 +274,7 @@ struct Router(VirtualHosts);
 
 impl Filter for Router {
     fn request(&self, req: &mut Request, _cx: &mut Context<'_>) -> Reply {
-        match self.0.with_table(|t| t.site(req).is_some()) {
+        match self.0.with_copy(|c| c.site(req).is_some()) {
             Some(true) => Reply::Decline,
             _ => Reply::Response(Response::error_with(
                 421,
@@ -245,16 +289,16 @@ struct FilterSlot(VirtualHosts, usize);
 
 impl Filter for FilterSlot {
     fn request(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
-        let request = |t: &Table| match t.site(req).and_then(|s| s.filters.get(self.1)) {
+        let request = |c: &ThreadCopy| match c.site(req).and_then(|s| s.filters.get(self.1)) {
             Some(f) => f.request(req, cx),
             None => Reply::Decline,
         };
-        self.0.with_table(request).unwrap_or(Reply::Decline)
+        self.0.with_copy(request).unwrap_or(Reply::Decline)
     }
 
     fn response(&self, req: &Request, resp: &mut Response, cx: &mut Context<'_>) {
-        self.0.with_table(|t| {
-            if let Some(f) = t.site(req).and_then(|s| s.filters.get(self.1)) {
+        self.0.with_copy(|c| {
+            if let Some(f) = c.site(req).and_then(|s| s.filters.get(self.1)) {
                 f.response(req, resp, cx);
             }
         });
@@ -266,17 +310,17 @@ struct HandlerSlot(VirtualHosts, usize);
 
 impl Handler for HandlerSlot {
     fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
-        let handle = |t: &Table| match t.site(req).and_then(|s| s.handlers.get(self.1)) {
+        let handle = |c: &ThreadCopy| match c.site(req).and_then(|s| s.handlers.get(self.1)) {
             Some(h) => h.handle(req, cx),
             None => Reply::Decline,
         };
-        self.0.with_table(handle).unwrap_or(Reply::Decline)
+        self.0.with_copy(handle).unwrap_or(Reply::Decline)
     }
 
     fn streams_body(&self, req: &Request) -> bool {
         self.0
-            .with_table(|t| {
-                t.site(req)
+            .with_copy(|c| {
+                c.site(req)
                     .and_then(|s| s.handlers.get(self.1))
                     .is_some_and(|h| h.streams_body(req))
             })
@@ -297,8 +341,8 @@ mod tests {
     }
 
     fn names(hosts: &VirtualHosts) -> Vec<String> {
-        let all = |t: &Table| t.sites.iter().flat_map(|s| s.names.clone()).collect();
-        hosts.with_table(all).unwrap()
+        let all = |c: &ThreadCopy| c.table.sites.iter().flat_map(|s| s.names.clone()).collect();
+        hosts.with_copy(all).unwrap()
     }
 
     #[test]

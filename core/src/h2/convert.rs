@@ -61,6 +61,7 @@ pub fn to_request(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Request
         keep_alive: true,
         expect_continue: false,
         tls: None,
+        serial: crate::request::next_serial(),
     }
 }
 
