@@ -47,6 +47,7 @@ use crate::request_body::BodyError;
 use crate::response::Response;
 use crate::shared::Shared;
 use crate::sockets::{Ops, SocketEntry};
+use crate::stats::Tally;
 use crate::stream_in::StreamIn;
 use crate::transport::Transport;
 use crate::tunnel::Tunnel;
@@ -73,6 +74,8 @@ pub(crate) struct Env<'a> {
     pub key: usize,
     pub bufs: &'a mut BufPool,
     pub spares: &'a mut Recycler,
+    /// Responses counted this turn (added to the shared stats at its end).
+    pub tally: &'a mut Tally,
 }
 
 impl Env<'_> {

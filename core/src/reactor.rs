@@ -18,6 +18,7 @@ use crate::notify::{Msg, Notifier};
 use crate::recycle::Recycler;
 use crate::shared::{Shared, StopState, STOP_FORCE, STOP_GRACEFUL};
 use crate::sockets::{Ops, SocketEntry, SOCKET_BASE};
+use crate::stats::Tally;
 use crate::transport::Transport;
 
 const LISTENER: Token = Token(0);
@@ -54,6 +55,7 @@ pub(crate) struct Reactor {
     last_tick: Instant,
     bufs: BufPool,
     spares: Recycler,
+    tally: Tally,
 }
 
 impl Reactor {
@@ -87,6 +89,7 @@ impl Reactor {
                 MAX_FREE_BUFS,
             ),
             spares: Recycler::default(),
+            tally: Tally::default(),
         };
         r.refresh_date();
         Ok(r)
@@ -138,6 +141,7 @@ impl Reactor {
                 self.expire(now);
             }
             self.flush_log();
+            self.shared.stats.add(&mut self.tally);
             match self.stop.state.load(Ordering::Acquire) {
                 STOP_FORCE => return Ok(()),
                 STOP_GRACEFUL => {
@@ -201,6 +205,7 @@ impl Reactor {
                 key,
                 bufs: &mut self.bufs,
                 spares: &mut self.spares,
+                tally: &mut self.tally,
             },
         )
     }

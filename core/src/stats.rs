@@ -16,6 +16,24 @@ pub struct Stats {
     h2_streams: AtomicU64,
 }
 
+/// The responses a reactor counted during one turn of its loop, added to the shared
+/// [`Stats`] at the end of the turn: three shared atomic additions per turn instead of
+/// per response (and no cache line passed between the workers' cores per response).
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    requests: u64,
+    by_class: [u64; 5],
+    bytes_sent: u64,
+}
+
+impl Tally {
+    pub(crate) fn responded(&mut self, status: u16, body_bytes: u64) {
+        self.requests += 1;
+        self.by_class[usize::from(status / 100).clamp(1, 5) - 1] += 1;
+        self.bytes_sent += body_bytes;
+    }
+}
+
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
@@ -62,11 +80,19 @@ impl Stats {
         self.active.fetch_sub(1, Relaxed);
     }
 
-    pub(crate) fn responded(&self, status: u16, body_bytes: u64) {
-        self.requests.fetch_add(1, Relaxed);
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.by_class[class].fetch_add(1, Relaxed);
-        self.bytes_sent.fetch_add(body_bytes, Relaxed);
+    /// Adds what a reactor counted since the last call, and zeroes its tally.
+    pub(crate) fn add(&self, tally: &mut Tally) {
+        if tally.requests == 0 {
+            return;
+        }
+        self.requests.fetch_add(tally.requests, Relaxed);
+        for (shared, n) in self.by_class.iter().zip(tally.by_class) {
+            if n != 0 {
+                shared.fetch_add(n, Relaxed);
+            }
+        }
+        self.bytes_sent.fetch_add(tally.bytes_sent, Relaxed);
+        *tally = Tally::default();
     }
 
     pub(crate) fn h2_connection(&self) {

@@ -104,7 +104,7 @@ impl Conn {
         if env.shared.config.access_log.is_some() {
             access_log::format_line(env.log, &entry, env.date);
         }
-        env.shared.stats.responded(self.status, self.out.body_sent);
+        env.tally.responded(self.status, self.out.body_sent);
         if let Some(req) = self.current.take() {
             env.spares.give_request(req);
         }

@@ -467,7 +467,7 @@ impl H2 {
             };
             access_log::format_line(env.log, &entry, env.date);
         }
-        env.shared.stats.responded(task.status, task.body_sent);
+        env.tally.responded(task.status, task.body_sent);
     }
 }
 
