@@ -8,7 +8,10 @@
 //! declines) works per site unchanged. The table can be replaced while the server runs
 //! (configuration reload); requests already dispatched finish with the site they had.
 //! Each thread reads its own copy of the table, taken again only when a replacement has
-//! bumped a generation counter, so a slot costs no lock and no reference count.
+//! bumped a generation counter, so a slot costs no lock and no reference count; the
+//! request's site is found once, by the router, and the slots read it back by the
+//! request's serial ([`Request::serial`]). A server with one site that is never replaced
+//! needs none of this: put the site's plugins on it directly ([`Server::plugins`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
