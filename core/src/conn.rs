@@ -357,16 +357,16 @@ impl Conn {
                 self.answer(env, resp);
             }
             Step::Next(i) => self.phase = Phase::Dispatch(i),
-            Step::Later if self.stream.as_deref().is_some_and(StreamIn::has_sink) => {
+            Step::Later(at) if self.stream.as_deref().is_some_and(StreamIn::has_sink) => {
                 let expects = self.current.as_ref().is_some_and(|r| r.expect_continue);
                 if expects && self.input.is_empty() {
                     self.out.push(h1::CONTINUE.to_vec());
                 }
-                self.phase = Phase::Streaming(index)
+                self.phase = Phase::Streaming(at)
             }
-            Step::Later => {
+            Step::Later(at) => {
                 self.abandon_stream();
-                self.phase = Phase::Waiting(index);
+                self.phase = Phase::Waiting(at);
                 self.deadline = None;
                 return Ok(false);
             }

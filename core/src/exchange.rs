@@ -22,8 +22,9 @@ pub(crate) enum Step {
     Answer { resp: Response, close: bool },
     /// Declined: offer it to step `index + 1`.
     Next(usize),
-    /// A responder was taken: the answer comes later.
-    Later,
+    /// Step `.0` took a responder: the answer comes later (a decline through it goes on
+    /// at step `.0 + 1`).
+    Later(usize),
 }
 
 impl Chain {
@@ -67,7 +68,7 @@ impl Chain {
             None => Response::error(404),
             Some(Reply::Response(r)) => r,
             Some(Reply::Decline) => return Step::Next(index + 1),
-            Some(Reply::Later) if cx.took_responder() => return Step::Later,
+            Some(Reply::Later) if cx.took_responder() => return Step::Later(index),
             Some(Reply::Later) => {
                 log::error!("plugin {index} returned Later without taking a responder");
                 Response::error(500)

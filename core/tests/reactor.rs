@@ -240,6 +240,38 @@ fn deferred_replies_and_late_decline() {
     assert_eq!(c.get("/pass/b").text(), "GET /pass/b ");
 }
 
+/// When a plugin that took a responder declines, the chain goes on after that plugin:
+/// the ones passed over before it (inside one offer) do not run again, nor does it.
+#[test]
+fn a_late_decline_resumes_after_the_plugin_that_took_the_responder() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counted(Arc<AtomicUsize>);
+    impl Handler for Counted {
+        fn handle(&self, req: &mut Request, cx: &mut Context<'_>) -> Reply {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Later.handle(req, cx)
+        }
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = Server::new(Config::default())
+        .handler(Nothing)
+        .handler(Nothing)
+        .handler(Counted(calls.clone()))
+        .handler(Echo);
+    let s = serve(server);
+    let mut c = Client::connect(s.local_addr());
+    assert_eq!(c.get("/pass/b").text(), "GET /pass/b ");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The same over HTTP/2 (curl, prior knowledge).
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--http2-prior-knowledge"])
+        .arg(format!("http://{}/pass/c", s.local_addr()))
+        .output()
+        .expect("curl is installed");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "GET /pass/c ");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
 /// Streams `n` KiB from a thread, honouring backpressure.
 struct Streamer;
 impl Handler for Streamer {

@@ -357,7 +357,7 @@ impl H2 {
                     self.answer(stream, resp, env, who)
                 }
                 Step::Next(i) => task.state = State::Dispatch(i),
-                Step::Later => {
+                Step::Later(index) => {
                     task.state = State::Waiting(index);
                     if !task.inbound.as_ref().is_some_and(Inbound::has_sink) {
                         self.abandon_body(stream);
