@@ -321,33 +321,28 @@ impl Conn {
     }
 
     /// Offers the current request to step `index` of the chain.
-    fn dispatch(&mut self, env: &mut Env<'_>, mut index: usize) -> Result<bool, ()> {
+    fn dispatch(&mut self, env: &mut Env<'_>, index: usize) -> Result<bool, ()> {
         let conn = self.conn_ref(env);
-        // Through the plugins that decline, here rather than once around the state machine
-        // each (a reactor-httpd site has a dozen).
-        let step = loop {
-            let Some(req) = self.current.as_mut() else {
-                return Err(());
-            };
-            let mut ops = Ops {
-                registry: env.registry,
-                sockets: &mut *env.sockets,
-                shared: env.shared,
-                notifier: env.notifier,
-            };
-            let mut cx = Context::new(&mut ops, Some(conn), env.now);
-            let step = env.shared.chain.offer(index, req, &mut cx);
-            if let Some(mut sink) = cx.take_sink() {
-                match self.stream.as_mut() {
-                    Some(stream) => stream.set_sink(sink),
-                    None => sink.end(Ok(())), // the body was read already
-                }
-            }
-            match step {
-                Step::Next(i) => index = i,
-                step => break step,
-            }
+        let Some(req) = self.current.as_mut() else {
+            return Err(());
         };
+        let mut ops = Ops {
+            registry: env.registry,
+            sockets: &mut *env.sockets,
+            shared: env.shared,
+            notifier: env.notifier,
+        };
+        let mut cx = Context::new(&mut ops, Some(conn), env.now);
+        // The plugins that decline are passed inside `offer`; `Step::Next` comes back only
+        // after one that left a responder or a sink in `cx`, and the next one gets a new
+        // context on the state machine's next turn.
+        let step = env.shared.chain.offer(index, req, &mut cx);
+        if let Some(mut sink) = cx.take_sink() {
+            match self.stream.as_mut() {
+                Some(stream) => stream.set_sink(sink),
+                None => sink.end(Ok(())), // the body was read already
+            }
+        }
         match step {
             Step::Answer { resp, close } => {
                 if close {
