@@ -128,19 +128,19 @@ impl Output {
 
     /// The buffer to encode the next head into: the bytes queued last, while they are
     /// short of [`JOIN_LIMIT`] (the answers to pipelined requests then build up in one
-    /// buffer, each copied once), or else `fresh()`. Give it back through
-    /// [`Output::start`].
+    /// buffer, each copied once; the last may take it a little past the limit), or else
+    /// `fresh()`. Give it back through [`Output::start`].
     pub fn head_buffer(&mut self, fresh: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
         // The front buffer may be partly written: it stays where it is.
         let movable = self.ready.len() > 1 || self.ready_pos == 0;
         if let Some(Chunk::Owned(last)) = self.ready.back_mut() {
-            if movable && last.len() < JOIN_LIMIT / 2 {
+            if movable && last.len() < JOIN_LIMIT {
                 let mut last = std::mem::take(last);
                 self.ready.pop_back();
                 self.ready_bytes -= last.len();
                 if last.capacity() - last.len() < COALESCE {
                     // Once to the most a batch holds, rather than doubling every answer.
-                    last.reserve(JOIN_LIMIT - last.len());
+                    last.reserve((JOIN_LIMIT - last.len()).max(COALESCE));
                 }
                 return last;
             }
@@ -188,29 +188,8 @@ impl Output {
             }
         }
         if let Some(h) = head {
-            self.push_joined(h);
+            self.push(h);
         }
-    }
-
-    /// Queues `bytes`, copied onto the end of the buffer queued last when there is one
-    /// (answers to pipelined requests go out of one buffer, not one each); `bytes` is
-    /// then kept as the spare.
-    fn push_joined(&mut self, bytes: Vec<u8>) {
-        if let Some(Chunk::Owned(last)) = self.ready.back_mut() {
-            if last.len() + bytes.len() <= JOIN_LIMIT {
-                if last.capacity() - last.len() < bytes.len() {
-                    // Once to the most a batch holds, rather than doubling every answer.
-                    last.reserve(JOIN_LIMIT - last.len());
-                }
-                last.extend_from_slice(&bytes);
-                self.ready_bytes += bytes.len();
-                if self.spare.is_none() {
-                    self.spare = Some(bytes);
-                }
-                return;
-            }
-        }
-        self.push(bytes);
     }
 
     /// Writes queued bytes. Ok(true): all written; Ok(false): the socket is full.
