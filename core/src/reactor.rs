@@ -35,10 +35,10 @@ const MAX_FREE_BUFS: usize = 1024;
 /// How long accepting pauses after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// One reactor thread's state.
 /// Most connections the slabs are sized for up front (more grow on demand).
 const MAX_PRESIZED: usize = 65_536;
 
+/// One reactor thread's state.
 pub(crate) struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
@@ -68,13 +68,14 @@ impl Reactor {
     ) -> io::Result<Self> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let presized = shared.config.max_connections.min(MAX_PRESIZED);
         let mut r = Reactor {
             poll,
             listener: Some(listener),
             // Sized once for the connection limit: the pages are touched only as
             // connections arrive, and no doubling leaves old copies in the heap.
-            conns: Slab::with_capacity(shared.config.max_connections.min(MAX_PRESIZED)),
-            sockets: Slab::with_capacity(shared.config.max_connections.min(MAX_PRESIZED)),
+            conns: Slab::with_capacity(presized),
+            sockets: Slab::with_capacity(presized),
             shared: shared.clone(),
             notifier,
             stop,
@@ -437,6 +438,7 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
+
 #[cfg(test)]
 mod footprint {
     /// An idle keep-alive connection costs its `Conn` in the slab plus its socket entry

@@ -106,7 +106,7 @@ fn host_in(req: &Request) -> Option<&str> {
         Some(at) => &authority[at + 1..],
         None => authority,
     };
-    let authority = authority.trim_ascii();
+    let authority = authority.trim();
     let end = match authority.starts_with('[') {
         true => authority.find(']').map(|i| i + 1),
         false => authority.find(':'),
