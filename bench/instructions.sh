@@ -8,10 +8,13 @@
 # (installs valgrind if missing; builds the release binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { apt-get install -y -q valgrind >/dev/null; }
+. bench/lib.sh
+need valgrind valgrind
+need curl curl
 cargo build --release -q --bin reactor-httpd
 work=$(mktemp -d /tmp/reactor-instr.XXXXXX)
-trap 'kill "$vpid" 2>/dev/null || true; rm -rf "$work"' EXIT
+# (Only a pid that is set: `kill 0` would signal this whole process group.)
+trap 'if [ -n "${vpid:-}" ]; then kill "$vpid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 head -c 1024 /dev/urandom >"$work/1k.bin"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" \

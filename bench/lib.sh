@@ -1,5 +1,5 @@
-# Shared by the benches (bench/run, bench/tls.sh, bench/h2.sh); sourced from the repository
-# root. Defines functions only.
+# Shared by the benches (bench/run, bench/tls.sh, bench/h2.sh, bench/instructions.sh);
+# sourced from the repository root. Defines functions only.
 
 # need COMMAND PACKAGE: installs PACKAGE (Debian) when COMMAND is missing.
 need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
