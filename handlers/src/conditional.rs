@@ -206,14 +206,15 @@ fn parse_secs(s: &str) -> Option<i128> {
 /// `*`) → 304 for GET/HEAD, 412 otherwise; else If-Modified-Since (GET/HEAD
 /// only; ignored when If-None-Match present; invalid dates ignored).
 pub fn evaluate(is_get_or_head: bool, c: &Conditions, v: &Validators) -> Precondition {
-    let modified = unix_secs(v.last_modified);
+    // Only a date condition needs it (most requests have none).
+    let modified = || unix_secs(v.last_modified);
     // Steps 1 and 2.
     if let Some(im) = c.if_match {
         if !list_matches(im, v.etag, strong_eq) {
             return Precondition::Failed;
         }
     } else if let Some(date) = c.if_unmodified_since.and_then(parse_secs) {
-        if modified > date {
+        if modified() > date {
             return Precondition::Failed;
         }
     }
@@ -228,7 +229,7 @@ pub fn evaluate(is_get_or_head: bool, c: &Conditions, v: &Validators) -> Precond
         }
     } else if is_get_or_head {
         if let Some(date) = c.if_modified_since.and_then(parse_secs) {
-            if modified <= date {
+            if modified() <= date {
                 return Precondition::NotModified;
             }
         }
