@@ -127,17 +127,28 @@ impl Response {
         name: impl Into<HeaderValue>,
         value: impl Into<HeaderValue>,
     ) -> Self {
+        self.add_header(name, value);
+        self
+    }
+
+    /// Adds a header field to a response being built in place (what
+    /// [`with_header`](Response::with_header) does, without moving the response).
+    #[inline]
+    pub fn add_header(&mut self, name: impl Into<HeaderValue>, value: impl Into<HeaderValue>) {
         if self.headers.capacity() == 0 {
             self.headers = crate::spare::headers();
         }
         self.headers.push((name.into(), value.into()));
-        self
     }
 
     /// Replaces the body.
     #[inline]
     pub fn with_body(mut self, body: Body) -> Self {
-        self.body = body;
+        let old = std::mem::replace(&mut self.body, body);
+        if old.is_vacant() {
+            // It owns nothing: its drop would only look.
+            std::mem::forget(old);
+        }
         self
     }
 
@@ -246,6 +257,12 @@ impl Body {
     /// True when the body has no bytes at all.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
+    }
+
+    /// True when the body holds no part and no list: dropping it frees nothing.
+    #[inline]
+    fn is_vacant(&self) -> bool {
+        self.first.is_none() && self.rest.capacity() == 0
     }
 
     /// The parts, in order.

@@ -273,13 +273,13 @@ fn respond(entry: &CachedFile, w: &Wanted<&str>) -> Response {
         if_modified_since: w.if_modified_since,
         if_unmodified_since: w.if_unmodified_since,
     };
-    let with_validators = |r: Response| {
-        r.with_header("Last-Modified", entry.last_modified.clone())
-            .with_header("ETag", entry.etag.clone())
-    };
     match evaluate(w.get_or_head, &conditions, &validators) {
         Precondition::Proceed => {}
-        Precondition::NotModified => return with_validators(Response::new(304)),
+        Precondition::NotModified => {
+            let mut resp = Response::new(304);
+            add_validators(&mut resp, entry);
+            return resp;
+        }
         Precondition::Failed => return Response::error(412),
     }
     let len = entry.len;
@@ -287,15 +287,15 @@ fn respond(entry: &CachedFile, w: &Wanted<&str>) -> Response {
         Some(range) if if_range_matches(w.if_range, &validators) => parse_range(range, len),
         _ => RangeOutcome::Full,
     };
-    let response = match outcome {
+    let mut resp = match outcome {
         RangeOutcome::Full => {
             let body = match &entry.content {
                 Some(bytes) => Body::from(bytes.clone()),
                 None => Body::file(entry.file.clone(), 0, len),
             };
-            Response::new(200)
-                .with_header("Content-Type", entry.content_type.clone())
-                .with_body(body)
+            let mut resp = Response::new(200).with_body(body);
+            resp.add_header("Content-Type", entry.content_type.clone());
+            resp
         }
         RangeOutcome::Partial(ranges) if ranges.len() == 1 => Response::new(206)
             .with_header("Content-Type", entry.content_type.clone())
@@ -306,7 +306,15 @@ fn respond(entry: &CachedFile, w: &Wanted<&str>) -> Response {
             Response::error(416).with_header("Content-Range", content_range_unsatisfied(len))
         }
     };
-    with_validators(response).with_header("Accept-Ranges", "bytes")
+    add_validators(&mut resp, entry);
+    resp.add_header("Accept-Ranges", "bytes");
+    resp
+}
+
+/// Adds the entry's `Last-Modified` and `ETag`.
+fn add_validators(resp: &mut Response, entry: &CachedFile) {
+    resp.add_header("Last-Modified", entry.last_modified.clone());
+    resp.add_header("ETag", entry.etag.clone());
 }
 
 /// The bytes of range `r` of the file: copied from the cached content, or a file region.
