@@ -101,25 +101,32 @@ pub(crate) struct Exchange<'a> {
     pub date: &'a [u8; 29],
 }
 
-/// Appends the head of `resp` to `out`, adding `Server`, `Date`, the body framing and
-/// `Connection`, and says how the body must follow.
 /// The head of an interim (`1xx`) response: its status line and its own fields, nothing
 /// the core adds to final responses.
 pub(crate) fn encode_interim(resp: &Response, out: &mut Vec<u8>) {
     status_line(resp.status, out);
     for (name, value) in &resp.headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field(name.as_bytes(), value.as_bytes(), out);
     }
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends the head of `resp` to `out`, adding `Server`, `Date`, the body framing and
+/// `Connection`, and says how the body must follow. One pass over the handler's fields:
+/// the ones the core adds follow them.
 pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) -> Plan {
     let bodiless = resp.is_bodiless();
     let body_len = resp.body.len();
-    let present = Present::of(resp);
+    // Room for a typical head, so that the appends below rarely grow the buffer.
+    out.reserve(512);
+    status_line(resp.status, out);
+    let mut present = Present::default();
+    for (name, value) in &resp.headers {
+        let (name, value) = (name.as_bytes(), value.as_bytes());
+        if present.note(name, value, resp.status, body_len) {
+            field(name, value, out);
+        }
+    }
     let mut keep_alive = x.keep_alive && !present.connection_close && !x.tunnel;
     let mut chunked = false;
     if body_len.is_none() && !bodiless && !x.head_only {
@@ -129,7 +136,6 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
             keep_alive = false;
         }
     }
-    status_line(resp.status, out);
     if !present.server {
         out.extend_from_slice(b"Server: reactor\r\n");
     }
@@ -137,21 +143,6 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(x.date);
         out.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in &resp.headers {
-        let is = |n: &str| eq_ignore_case(name.as_bytes(), n.as_bytes());
-        let skip = match name.len() {
-            10 => is("connection") && resp.status != 101,
-            14 => is("content-length") && body_len != Some(0),
-            17 => is("transfer-encoding"),
-            _ => false,
-        };
-        if !skip {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
     }
     if !bodiless && !x.tunnel {
         match body_len {
@@ -181,7 +172,15 @@ pub(crate) fn encode_head(resp: &Response, x: &Exchange<'_>, out: &mut Vec<u8>) 
     }
 }
 
-/// Which of the fields the core may add the handler already set: found in one pass.
+/// Appends `name: value\r\n`.
+fn field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Which of the fields the core may add the handler already set.
 #[derive(Default)]
 struct Present {
     server: bool,
@@ -193,28 +192,31 @@ struct Present {
 }
 
 impl Present {
-    fn of(resp: &Response) -> Self {
-        let mut p = Present::default();
-        for (name, value) in &resp.headers {
-            let is = |n: &str| eq_ignore_case(name.as_bytes(), n.as_bytes());
-            let flag = match name.len() {
-                4 if is("date") => &mut p.date,
-                6 if is("server") => &mut p.server,
-                10 if is("connection") => {
-                    // Only the first one counts, as `Response::header` would say.
-                    if !p.connection {
-                        p.connection = true;
-                        p.connection_close = value.eq_ignore_ascii_case("close");
-                    }
-                    continue;
+    /// Notes the handler's field `name`; false when the core frames the message itself and
+    /// the field must not be sent (`Connection` except on a 101, `Transfer-Encoding`, and
+    /// a `Content-Length` unless the body is empty).
+    fn note(&mut self, name: &[u8], value: &[u8], status: u16, body_len: Option<u64>) -> bool {
+        let is = |n: &str| eq_ignore_case(name, n.as_bytes());
+        match name.len() {
+            4 if is("date") => self.date = true,
+            6 if is("server") => self.server = true,
+            10 if is("connection") => {
+                // Only the first one counts, as `Response::header` would say.
+                if !self.connection {
+                    self.connection = true;
+                    self.connection_close = value.eq_ignore_ascii_case(b"close");
                 }
-                12 if is("content-type") => &mut p.content_type,
-                14 if is("content-length") => &mut p.content_length,
-                _ => continue,
-            };
-            *flag = true;
+                return status == 101;
+            }
+            12 if is("content-type") => self.content_type = true,
+            14 if is("content-length") => {
+                self.content_length = true;
+                return body_len == Some(0);
+            }
+            17 if is("transfer-encoding") => return false,
+            _ => {}
         }
-        p
+        true
     }
 }
 
@@ -238,17 +240,27 @@ fn status_line(status: u16, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends `n` in decimal, without the formatting machinery.
+/// Appends `n` in decimal, without the formatting machinery (two digits per division).
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839404142434445464748495051525354555657585960\
+        6162636465666768697071727374757677787980818283848586878889909192939495969798\
+        99";
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[at] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
@@ -265,7 +277,7 @@ mod tests {
     #[test]
     fn decimals_and_status_lines() {
         let mut out = Vec::new();
-        for n in [0, 7, 10, 1024, u64::MAX] {
+        for n in [0, 7, 9, 10, 99, 100, 1024, 12_345, u64::MAX] {
             out.clear();
             push_decimal(n, &mut out);
             assert_eq!(out, n.to_string().as_bytes());
