@@ -1,10 +1,11 @@
 //! reactor-httpd's sites: each [`SiteSpec`] (or the command line's single root) built into
 //! a [`Site`] of filters and handlers, and SIGHUP re-reading the configuration.
 //!
-//! Every site has the same layout (so a reload fits the installed slots): filters
-//! redirects → basic auth → headers → error pages → compression (request sides in that
-//! order, response sides in reverse), handlers uploads → static files → directory listing
-//! (a slot a site does not use holds a handler that declines).
+//! A site's plugins come in one order: filters redirects → basic auth → headers → error
+//! pages → compression (request sides in that order, response sides in reverse), handlers
+//! uploads → static files → directory listing. Sites behind virtual hosts all have every
+//! slot (so a reload fits the installed slots; one a site does not use holds a plugin that
+//! declines); a lone site installed on the server has only the plugins it uses.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,19 +98,37 @@ impl WithDefaults for SiteSpec {
     }
 }
 
+/// Which plugin slots a built site has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Every slot, unused ones holding a plugin that declines: for virtual hosts, whose
+    /// slots a reload must fit.
+    Fixed,
+    /// Only the plugins the site uses: for a site installed on the server itself, where
+    /// each unused one would cost a call per request.
+    Used,
+}
+
 /// Builds the sites of `specs` (or the single one for `root` when there are none).
-pub fn build_all(specs: &[SiteSpec], root: &str, d: &SiteDefaults) -> Result<Vec<Site>, String> {
+pub fn build_all(
+    specs: &[SiteSpec],
+    root: &str,
+    d: &SiteDefaults,
+    layout: Layout,
+) -> Result<Vec<Site>, String> {
     if specs.is_empty() {
-        return Ok(vec![build(&single(root, d)).map_err(|e| format!("--{e}"))?]);
+        return Ok(vec![
+            build(&single(root, d), layout).map_err(|e| format!("--{e}"))?
+        ]);
     }
     specs
         .iter()
-        .map(|s| build(&s.clone().with_defaults(d)))
+        .map(|s| build(&s.clone().with_defaults(d), layout))
         .collect()
 }
 
 /// Builds one site (its settings already merged with the defaults).
-pub fn build(spec: &SiteSpec) -> Result<Site, String> {
+pub fn build(spec: &SiteSpec, layout: Layout) -> Result<Site, String> {
     let mut root = FsRoot::new(&spec.root).map_err(|e| format!("root: {e}"))?;
     root.dotfiles = spec.dotfiles.unwrap_or(false);
     root.follow_symlinks = spec.follow_symlinks.unwrap_or(false);
@@ -117,41 +136,53 @@ pub fn build(spec: &SiteSpec) -> Result<Site, String> {
     let precompressed = spec.precompressed.unwrap_or(true);
     let cache =
         Arc::new(FileCache::new(1000, Duration::from_secs(1)).with_precompressed(precompressed));
-    let compression: Box<dyn Filter> = if compress || precompressed {
-        Box::new(Compression::new(cache.clone(), &root).on_the_fly(compress))
-    } else {
-        Box::new(Nothing)
-    };
+    let compression = (compress || precompressed).then(|| {
+        Box::new(Compression::new(cache.clone(), &root).on_the_fly(compress)) as Box<dyn Filter>
+    });
     let mut files = StaticFiles::with_shared_cache(root.clone(), cache);
     if let Some(f) = &spec.fallback {
         files = files.with_fallback(f)?;
     }
     let uploads = spec.upload.unwrap_or(false);
     let listing = DirectoryListing::new(root.clone()).with_upload_form(uploads);
-    let upload: Box<dyn Handler> = if uploads {
+    let upload = uploads.then(|| {
         let upload = Upload::new(root)
             .overwrite(spec.overwrite.unwrap_or(false))
             .max_upload(spec.max_upload.unwrap_or(u64::MAX));
-        Box::new(upload.on_change(listing.invalidator()))
-    } else {
-        Box::new(Nothing)
-    };
-    let listing: Box<dyn Handler> = if spec.listing.unwrap_or(true) {
-        Box::new(listing)
-    } else {
-        Box::new(Nothing)
-    };
+        Box::new(upload.on_change(listing.invalidator())) as Box<dyn Handler>
+    });
+    let listing = spec
+        .listing
+        .unwrap_or(true)
+        .then(|| Box::new(listing) as Box<dyn Handler>);
+    let filters: Vec<Option<Box<dyn Filter>>> = vec![
+        (!spec.redirects.is_empty()).then(|| Box::new(Redirects(spec.redirects.clone())) as _),
+        (!spec.auth.is_empty()).then(|| Box::new(BasicAuth::new(spec.auth.clone())) as _),
+        (!spec.headers.is_empty()).then(|| Box::new(SetHeaders(spec.headers.clone())) as _),
+        (!spec.error_pages.is_empty()).then(|| Box::new(ErrorPages(spec.error_pages.clone())) as _),
+        compression,
+    ];
+    let handlers = vec![upload, Some(Box::new(files) as _), listing];
     Ok(Site {
         names: spec.names.clone(),
-        filters: vec![
-            Box::new(Redirects(spec.redirects.clone())),
-            Box::new(BasicAuth::new(spec.auth.clone())),
-            Box::new(SetHeaders(spec.headers.clone())),
-            Box::new(ErrorPages(spec.error_pages.clone())),
-            compression,
-        ],
-        handlers: vec![upload, Box::new(files), listing],
+        filters: slots(filters, layout, || Box::new(Nothing)),
+        handlers: slots(handlers, layout, || Box::new(Nothing)),
     })
+}
+
+/// The plugins of `used` laid out as `layout` says (`nothing` fills an unused slot).
+fn slots<T: ?Sized>(
+    used: Vec<Option<Box<T>>>,
+    layout: Layout,
+    nothing: impl Fn() -> Box<T>,
+) -> Vec<Box<T>> {
+    match layout {
+        Layout::Fixed => used
+            .into_iter()
+            .map(|p| p.unwrap_or_else(&nothing))
+            .collect(),
+        Layout::Used => used.into_iter().flatten().collect(),
+    }
 }
 
 /// On SIGHUP, `rebuild()` re-reads the configuration and the sites are replaced; when it

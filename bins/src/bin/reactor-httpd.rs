@@ -11,7 +11,7 @@ use reactor_bins::acme::serve::AcmeFlags;
 use reactor_bins::acme::Http01Handler;
 use reactor_bins::cli::{die, init_logging, open_log, parse_on_off, parse_value, start_announced};
 use reactor_bins::site_config::{invocation, Invocation};
-use reactor_bins::sites::{build_all, reload_on_sighup, SiteDefaults};
+use reactor_bins::sites::{build_all, reload_on_sighup, Layout, SiteDefaults};
 use reactor_bins::systemd;
 use reactor_bins::tls::{acceptor_reloading_on_sighup, CertFlags, Hsts, RedirectToHttps};
 use reactor_handlers::json_log::JsonAccessLog;
@@ -308,7 +308,12 @@ fn configure(inv: &Invocation) -> Result<(Options, Vec<Site>), String> {
         overwrite: opts.overwrite,
         max_upload: opts.max_upload,
     };
-    let sites = build_all(specs, &opts.root, &defaults)?;
+    // Without a file nothing is reloaded: the site goes on the server itself (see main).
+    let layout = match inv.file {
+        Some(_) => Layout::Fixed,
+        None => Layout::Used,
+    };
+    let sites = build_all(specs, &opts.root, &defaults, layout)?;
     let acme_sites = specs.iter().filter(|s| s.acme).map(|s| s.names.clone());
     opts.acme.sites.extend(acme_sites);
     Ok((opts, sites))
