@@ -126,20 +126,19 @@ fn is_bare_drive(seg: &str) -> bool {
 /// ```
 pub fn canonical(raw_path: &str, allow_dotfiles: bool) -> Option<&str> {
     let rest = raw_path.strip_prefix('/')?.as_bytes();
-    let plain = |c: u8| c.is_ascii_graphic() && !matches!(c, b'%' | b'\\' | b':');
     // One pass; each segment is checked when its end (a '/' or the end) is reached.
     let mut start = 0;
-    for (i, c) in rest.iter().copied().chain([b'/']).enumerate() {
-        if c != b'/' {
-            if !plain(c) {
+    for i in 0..=rest.len() {
+        let c = rest.get(i).copied();
+        if let Some(c) = c.filter(|&c| c != b'/') {
+            if !PLAIN[usize::from(c)] {
                 return None;
             }
             continue;
         }
         let seg = &rest[start..i];
-        let last = i == rest.len();
         // Only the last segment may be empty (a trailing slash, or the root itself).
-        let fine = (!seg.is_empty() || last)
+        let fine = (!seg.is_empty() || c.is_none())
             && seg != b"."
             && seg != b".."
             && (allow_dotfiles || !seg.starts_with(b"."));
@@ -150,6 +149,18 @@ pub fn canonical(raw_path: &str, allow_dotfiles: bool) -> Option<&str> {
     }
     Some(raw_path)
 }
+
+/// The bytes a canonical path holds as they are: printable ASCII but `%`, `\` and `:`.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_graphic() && !matches!(b, b'%' | b'\\' | b':');
+        c += 1;
+    }
+    table
+};
 
 /// The decoded form of `raw_path` ([`ResolvedPath::decoded`]): borrowed when it is
 /// already [`canonical`], resolved otherwise; `None` where [`resolve`] refuses it.
