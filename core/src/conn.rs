@@ -408,21 +408,16 @@ impl Conn {
     }
 
     /// Runs the response filters over the answer to the current request, then sends it.
-    fn answer(&mut self, env: &mut Env<'_>, resp: Response) {
+    fn answer(&mut self, env: &mut Env<'_>, mut resp: Response) {
         let conn = self.conn_ref(env);
-        let resp = match self.current.as_deref() {
-            Some(req) => {
-                let (shared, now) = (env.shared, env.now);
-                let mut ops = env.ops();
-                let mut cx = Context::new(&mut ops, Some(conn), now);
-                let (resp, close) = shared.chain.filter_response(req, resp, &mut cx);
-                if close {
-                    self.keep_alive = false;
-                }
-                resp
+        if let Some(req) = self.current.as_deref() {
+            let (shared, now) = (env.shared, env.now);
+            let mut ops = env.ops();
+            let mut cx = Context::new(&mut ops, Some(conn), now);
+            if shared.chain.filter_response(req, &mut resp, &mut cx) {
+                self.keep_alive = false;
             }
-            None => resp,
-        };
+        }
         self.respond(env, resp);
     }
 

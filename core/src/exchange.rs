@@ -77,33 +77,32 @@ impl Chain {
         Step::Answer { resp, close: false }
     }
 
-    /// Runs the response filters (in reverse order) over the answer to `req`. Returns the
-    /// response to send and whether the connection must close (a filter panicked).
+    /// Runs the response filters (in reverse order) over the answer to `req`, in place.
+    /// True when the connection must close: a filter panicked, and `resp` became a 500.
     pub fn filter_response(
         &self,
         req: &Request,
-        mut resp: Response,
+        resp: &mut Response,
         cx: &mut Context<'_>,
-    ) -> (Response, bool) {
+    ) -> bool {
         if self.filters.is_empty() {
-            return (resp, false);
+            return false;
         }
         let ran = catch_unwind(AssertUnwindSafe(|| {
             for f in self.filters.iter().rev() {
-                f.response(req, &mut resp, cx);
+                f.response(req, resp, cx);
             }
         }));
-        match ran {
-            Ok(()) => (resp, false),
-            Err(_) => {
-                log::error!(
-                    "{}: \"{} {}\": a response filter panicked; answering 500",
-                    req.peer,
-                    req.method,
-                    req.target
-                );
-                (Response::error(500), true)
-            }
+        if ran.is_ok() {
+            return false;
         }
+        log::error!(
+            "{}: \"{} {}\": a response filter panicked; answering 500",
+            req.peer,
+            req.method,
+            req.target
+        );
+        *resp = Response::error(500);
+        true
     }
 }

@@ -406,14 +406,15 @@ impl H2 {
     }
 
     /// Runs the response filters over the answer, then sends it.
-    fn answer(&mut self, stream: u32, resp: Response, env: &mut Env<'_>, who: &Who) {
+    fn answer(&mut self, stream: u32, mut resp: Response, env: &mut Env<'_>, who: &Who) {
         let Some(task) = self.tasks.get(&stream) else {
             return;
         };
         let (shared, now) = (env.shared, env.now);
         let mut ops = env.ops();
         let mut cx = Context::new(&mut ops, Some(who.conn(stream)), now);
-        let (resp, _) = shared.chain.filter_response(&task.req, resp, &mut cx);
+        // A panicking filter's 500 ends only its stream.
+        shared.chain.filter_response(&task.req, &mut resp, &mut cx);
         self.respond(stream, resp, env, who);
     }
 
