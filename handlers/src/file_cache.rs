@@ -328,7 +328,7 @@ impl FileCache {
             modified,
             etag: HeaderValue::shared(file_etag(modified, len)),
             last_modified: HeaderValue::shared(reactor::date::format_http_date(modified)),
-            content_type: HeaderValue::shared(content_type(path)),
+            content_type: content_type_value(path),
             content,
             siblings,
             variants: Mutex::default(),
@@ -339,6 +339,29 @@ impl FileCache {
         })
     }
 }
+
+/// The `Content-Type` of `path` as a value that costs no reference count per response:
+/// each distinct type is kept once for the life of the process. They all come from
+/// `mime_guess`'s table, a few hundred at most; past [`MAX_STATIC_TYPES`] they are shared.
+fn content_type_value(path: &Path) -> HeaderValue {
+    static KEPT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let ct = content_type(path);
+    let Ok(mut kept) = KEPT.lock() else {
+        return HeaderValue::shared(ct);
+    };
+    if let Some(s) = kept.iter().find(|s| **s == ct) {
+        return HeaderValue::from(*s);
+    }
+    if kept.len() >= MAX_STATIC_TYPES {
+        return HeaderValue::shared(ct);
+    }
+    let s: &'static str = Box::leak(ct.into_boxed_str());
+    kept.push(s);
+    HeaderValue::from(s)
+}
+
+/// Most content types [`content_type_value`] keeps.
+const MAX_STATIC_TYPES: usize = 512;
 
 /// An open regular file, its metadata and maybe its content.
 type Opened = (File, std::fs::Metadata, Option<Arc<[u8]>>);
@@ -378,6 +401,15 @@ fn open_regular(path: &Path, content_room: bool) -> io::Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_are_kept_once() {
+        let a = content_type_value(Path::new("/x/a.html"));
+        let b = content_type_value(Path::new("/y/b.html"));
+        assert_eq!(a, "text/html; charset=utf-8");
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one string for one type");
+        assert_ne!(a, content_type_value(Path::new("c.png")));
+    }
 
     #[test]
     fn reloads_changed_files_and_expires() {
