@@ -8,10 +8,15 @@
 //! holds its own length and checksum; a read that finds either wrong drops the file
 //! (the request is a miss and refetches). Temporary files left by a crash are deleted
 //! when the index is rebuilt, which happens on a thread at start while requests are
-//! served (as misses until their file is indexed).
+//! served (as misses until their file is indexed); spills (below) write theirs in a
+//! directory of their own, [`SPILLING`], emptied when the tier opens, so the rebuild
+//! never takes a spill under way for a leftover.
 //!
 //! Writes and deletions run on one writer thread behind a bounded queue (when it is full
-//! a write is skipped: the disk tier is best effort); reads run on the server's blocking
+//! a write is skipped: the disk tier is best effort), so they happen in the order they
+//! were decided: a file found bad and refetched is deleted before its new copy takes its
+//! name, never after (spills, below, hand their finished file to that thread too). Reads
+//! run on the server's blocking
 //! pool. The one exception never waits on the disk either: a small entry that memory does
 //! not hold keeps its file open after its first read, and its hits read it on the reactor
 //! with `RWF_NOWAIT`, which copies from the page cache or fails at once (then the pool
@@ -43,6 +48,8 @@ pub use spill::{Queued, Spill, Wake};
 
 /// Writes queued for the writer thread at most.
 const QUEUE: usize = 64;
+/// The subdirectory where spills write their files until they are complete.
+pub const SPILLING: &str = "spilling";
 
 /// What a read of the disk tier found.
 pub enum Loaded {
@@ -64,6 +71,12 @@ pub struct DiskTier {
 enum Job {
     Write(String, Arc<Entry>),
     Remove(String),
+    /// A spilled file written under a temporary name: renamed into place and indexed.
+    Place {
+        tmp: PathBuf,
+        url: String,
+        len: u64,
+    },
 }
 
 impl DiskTier {
@@ -71,6 +84,11 @@ impl DiskTier {
     /// starts rebuilding its index in the background.
     pub fn open(dir: &Path, limit: u64) -> io::Result<Arc<DiskTier>> {
         fs::create_dir_all(dir)?;
+        let spilling = dir.join(SPILLING);
+        if spilling.exists() {
+            fs::remove_dir_all(&spilling)?;
+        }
+        fs::create_dir(&spilling)?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let index = Arc::new(Mutex::new(Lru::new(limit, limit)));
         let (tx, rx) = sync_channel::<Job>(QUEUE);
@@ -92,6 +110,9 @@ impl DiskTier {
                             write_entry(&dir2, &index2, &hot, &url, &entry);
                         }
                         Job::Remove(url) => remove_file(&dir2, &hot, &url),
+                        Job::Place { tmp, url, len } => {
+                            place_file(&dir2, &index2, &hot, &tmp, &url, len);
+                        }
                     }
                 }
             })?;
@@ -224,6 +245,24 @@ pub fn write_file(dir: &Path, url: &str, entry: &Entry) -> io::Result<u64> {
     written.map(|()| bytes.len() as u64)
 }
 
+/// Renames the finished file `tmp` of `url` into place and indexes it.
+fn place_file(
+    dir: &Path,
+    index: &Mutex<Lru<u64>>,
+    hot: &HotFiles,
+    tmp: &Path,
+    url: &str,
+    len: u64,
+) {
+    match fs::rename(tmp, dir.join(file_name(url))) {
+        Ok(()) => index_file(dir, index, hot, url, len),
+        Err(e) => {
+            log::warn!("cache disk: cannot place {}: {e}", tmp.display());
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Indexes the file of `url`, `len` bytes, now in place (forgetting the one kept open
 /// before); deletes what that evicts.
 fn index_file(dir: &Path, index: &Mutex<Lru<u64>>, hot: &HotFiles, url: &str, len: u64) {
@@ -289,4 +328,30 @@ fn rebuild(dir: &Path, index: &Mutex<Lru<u64>>, hot: &HotFiles) {
         "cache disk: index rebuilt, {files} files in {} ms",
         started.elapsed().as_millis()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebuild_deletes_leftovers_but_not_a_spill_under_way() {
+        let dir = std::env::temp_dir().join(format!("disk-rebuild-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join(SPILLING)).expect("temp dir");
+        fs::write(dir.join(SPILLING).join("crashed"), b"x").expect("temp file");
+        let tier = DiskTier::open(&dir, 1 << 20).expect("opens");
+        assert!(
+            !dir.join(SPILLING).join("crashed").exists(),
+            "a crashed spill's file is gone once the tier is open"
+        );
+        // A spill writing while the index is rebuilt, and a crashed plain write.
+        fs::write(dir.join(SPILLING).join("0.under-way"), b"x").expect("temp file");
+        fs::write(dir.join("tmp.left.entry"), b"x").expect("temp file");
+        let hot = HotFiles::new();
+        rebuild(&dir, &tier.index, &hot);
+        assert!(dir.join(SPILLING).join("0.under-way").exists());
+        assert!(!dir.join("tmp.left.entry").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use super::format::{encode_head, file_name, FileWriter};
-use super::{index_file, DiskTier};
+use super::{DiskTier, Job, SPILLING};
 use crate::proxy::cache::Entry;
 
 /// Body pieces queued for a spill's thread at most (each up to one origin read, 64 KiB).
@@ -149,10 +149,17 @@ impl Spill {
     }
 }
 
-/// The spill's thread: head, body pieces, and on `End` the trailer and the rename.
+/// The spill's thread: head, body pieces, and on `End` the trailer; then the tier's
+/// writer thread renames the file into place (in order with the removals it was told of
+/// before, see `disk`).
 fn write(tier: &DiskTier, url: &str, head: &[u8], rx: &Receiver<Piece>, shared: &Shared) {
-    let name = file_name(url);
-    let tmp = tier.dir.join(format!("tmp.{name}.spill"));
+    // Numbered: two fills of one URL may spill at once.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = tier
+        .dir
+        .join(SPILLING)
+        .join(format!("{n}.{}", file_name(url)));
     let result = (|| -> std::io::Result<Option<u64>> {
         let file = BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
         let mut w = FileWriter::new(file, head)?;
@@ -170,12 +177,22 @@ fn write(tier: &DiskTier, url: &str, head: &[u8], rx: &Receiver<Piece>, shared: 
         }
         let body = w.body_len();
         let (_, len) = w.finish()?;
-        std::fs::rename(&tmp, tier.dir.join(&name))?;
         log::info!("cache disk: spilled {url} ({body} bytes)");
         Ok(Some(len))
     })();
     match result {
-        Ok(Some(len)) => index_file(&tier.dir, &tier.index, &tier.hot, url, len),
+        Ok(Some(len)) => {
+            let job = Job::Place {
+                tmp: tmp.clone(),
+                url: url.to_string(),
+                len,
+            };
+            // Waits for room: this thread has nothing else to do.
+            let writer = tier.jobs.lock().map(|tx| tx.clone());
+            if writer.map_or(true, |tx| tx.send(job).is_err()) {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
         Ok(None) => {
             let _ = std::fs::remove_file(&tmp);
         }
