@@ -15,12 +15,13 @@
 //! Writes and deletions run on one writer thread behind a bounded queue (when it is full
 //! a write is skipped: the disk tier is best effort), so they happen in the order they
 //! were decided: a file found bad and refetched is deleted before its new copy takes its
-//! name, never after (spills, below, hand their finished file to that thread too). Reads
-//! run on the server's blocking
-//! pool. The one exception never waits on the disk either: a small entry that memory does
-//! not hold keeps its file open after its first read, and its hits read it on the reactor
-//! with `RWF_NOWAIT`, which copies from the page cache or fails at once (then the pool
-//! reads it); see `hot`.
+//! name, never after (spills, below, hand their finished file to that thread too); and a
+//! read that finds a file bad deletes only that file (by inode and change time), not a
+//! copy that replaced it while the read ran. Reads run on the server's blocking pool. The
+//! one exception never waits on the disk either: a small entry that memory does not hold
+//! keeps its file open after its first read, and its hits read it on the reactor with
+//! `RWF_NOWAIT`, which copies from the page cache or fails at once (then the pool reads
+//! it); see `hot`.
 //!
 //! A response too big for the memory tier (but within `--max-object-size`) lives here
 //! alone: its fill is written to the file as it arrives ([`Spill`], never whole in
@@ -70,7 +71,12 @@ pub struct DiskTier {
 
 enum Job {
     Write(String, Arc<Entry>),
-    Remove(String),
+    /// Deletes the file of `url`; with `only`, if it is still that file (a copy found bad
+    /// may have been replaced since, and the new one must stay).
+    Remove {
+        url: String,
+        only: Option<FileId>,
+    },
     /// A spilled file written under a temporary name: renamed into place and indexed.
     Place {
         tmp: PathBuf,
@@ -109,7 +115,7 @@ impl DiskTier {
                         Job::Write(url, entry) => {
                             write_entry(&dir2, &index2, &hot, &url, &entry);
                         }
-                        Job::Remove(url) => remove_file(&dir2, &hot, &url),
+                        Job::Remove { url, only } => remove_file_if(&dir2, &hot, &url, only),
                         Job::Place { tmp, url, len } => {
                             place_file(&dir2, &index2, &hot, &tmp, &url, len);
                         }
@@ -137,6 +143,8 @@ impl DiskTier {
     /// foreign file is dropped from the index and deleted: `None`.
     pub fn load(&self, url: &str, in_memory: usize) -> Option<Loaded> {
         let path = self.dir.join(file_name(url));
+        // Which file this read is about, should it find it bad.
+        let found = file_id(&path);
         let small = stated_body_len(&path).is_some_and(|n| n <= in_memory as u64);
         let loaded = if small {
             let ticket = self.hot.ticket(url);
@@ -151,7 +159,10 @@ impl DiskTier {
                 }
             }
             None => {
-                self.remove(url);
+                self.drop_from_index(url);
+                if let Some(id) = found {
+                    self.queue_removal(url, Some(id));
+                }
             }
         }
         loaded
@@ -183,19 +194,43 @@ impl DiskTier {
 
     /// Drops `url` from the disk tier; true if it was indexed.
     pub fn remove(&self, url: &str) -> bool {
+        let had = self.drop_from_index(url);
+        self.queue_removal(url, None);
+        had
+    }
+
+    /// Forgets `url` in the index and the open files; true if it was indexed.
+    fn drop_from_index(&self, url: &str) -> bool {
         let had = self.index.lock().is_ok_and(|mut i| i.remove(url).is_some());
         self.hot.forget(url);
+        had
+    }
+
+    /// Asks the writer thread to delete the file of `url` (`only` that one, if given).
+    fn queue_removal(&self, url: &str, only: Option<FileId>) {
         if let Ok(tx) = self.jobs.lock() {
             // A full queue: the file stays, unindexed, until the next rebuild drops it.
-            let _ = tx.try_send(Job::Remove(url.to_string()));
+            let _ = tx.try_send(Job::Remove {
+                url: url.to_string(),
+                only,
+            });
         }
-        had
     }
 
     /// `(files, bytes)` indexed.
     pub fn usage(&self) -> (usize, usize) {
         self.index.lock().map_or((0, 0), |i| (i.len(), i.bytes()))
     }
+}
+
+/// Which file a name stood for: its device, inode and change time (an inode number freed
+/// by a deletion can come back for the next file; not in the same instant too).
+type FileId = (u64, u64, i64, i64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
 }
 
 /// Reads and checks the file at `path` of `url` whole; `ticket` from [`HotFiles::ticket`]
@@ -277,6 +312,13 @@ fn index_file(dir: &Path, index: &Mutex<Lru<u64>>, hot: &HotFiles, url: &str, le
     }
 }
 
+/// Deletes the file of `url` if it is still the one `only` names (any, without).
+fn remove_file_if(dir: &Path, hot: &HotFiles, url: &str, only: Option<FileId>) {
+    if only.is_none_or(|id| file_id(&dir.join(file_name(url))) == Some(id)) {
+        remove_file(dir, hot, url);
+    }
+}
+
 fn remove_file(dir: &Path, hot: &HotFiles, url: &str) {
     let _ = fs::remove_file(dir.join(file_name(url)));
     hot.forget(url);
@@ -352,6 +394,26 @@ mod tests {
         rebuild(&dir, &tier.index, &hot);
         assert!(dir.join(SPILLING).join("0.under-way").exists());
         assert!(!dir.join("tmp.left.entry").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_removal_decided_on_one_file_spares_its_replacement() {
+        let dir = std::env::temp_dir().join(format!("disk-removal-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("temp dir");
+        let (url, hot) = ("http://h/x", HotFiles::new());
+        let path = dir.join(file_name(url));
+        fs::write(&path, b"bad").expect("temp file");
+        let bad = file_id(&path);
+        // The new copy takes the name (as the writer renames it) before the removal runs.
+        fs::write(dir.join("new"), b"good").expect("temp file");
+        fs::rename(dir.join("new"), &path).expect("rename");
+        remove_file_if(&dir, &hot, url, bad);
+        assert_eq!(fs::read(&path).expect("kept"), b"good");
+        // Decided on the file that is there: deleted.
+        remove_file_if(&dir, &hot, url, file_id(&path));
+        assert!(!path.exists());
         let _ = fs::remove_dir_all(&dir);
     }
 }
