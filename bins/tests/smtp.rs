@@ -200,7 +200,7 @@ fn cli_implicit_tls_with_password_file() {
     let (server, ca) = Server::start("implicit", &dir);
     let pw = dir.join("pw");
     fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let out = smtp_send(
+    let out = send_plain(
         &[
             "--server",
             &server.addr(),
@@ -214,14 +214,6 @@ fn cli_implicit_tls_with_password_file() {
             pw.to_str().unwrap(),
             "--auth",
             "login",
-            "--from",
-            "me@example.com",
-            "--to",
-            "a@x.org",
-            "--subject",
-            "s",
-            "--text",
-            "t",
         ],
         Some("wrong password in env is ignored"),
     );
@@ -290,20 +282,12 @@ fn server_dropping_the_connection_mid_data() {
     let (server, _ca) = Server::start("drop", &dir);
     let big = dir.join("big.bin");
     fs::write(&big, noise(4_000_000, 4)).unwrap();
-    let out = smtp_send(
+    let out = send_plain(
         &[
             "--server",
             &server.addr(),
             "--tls",
             "none",
-            "--from",
-            "me@example.com",
-            "--to",
-            "a@x.org",
-            "--subject",
-            "s",
-            "--text",
-            "t",
             "--attach",
             big.to_str().unwrap(),
         ],
@@ -349,21 +333,8 @@ fn server_without_starttls() {
 fn untrusted_certificate_is_refused() {
     let dir = scratch();
     let (server, _ca) = Server::start("starttls", &dir);
-    let out = smtp_send(
-        &[
-            "--server",
-            &server.addr(),
-            "--user",
-            "tester",
-            "--from",
-            "me@example.com",
-            "--to",
-            "a@x.org",
-            "--subject",
-            "s",
-            "--text",
-            "t",
-        ],
+    let out = send_plain(
+        &["--server", &server.addr(), "--user", "tester"],
         Some(PASSWORD),
     );
     assert_fails(&out, 5, "TLS: ");
@@ -401,21 +372,7 @@ fn connection_refused_is_a_connect_error() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let out = smtp_send(
-        &[
-            "--server",
-            &addr,
-            "--from",
-            "me@x.org",
-            "--to",
-            "a@x.org",
-            "--subject",
-            "s",
-            "--text",
-            "t",
-        ],
-        None,
-    );
+    let out = send_plain(&["--server", &addr], None);
     assert_fails(&out, 3, "connect: cannot connect to 127.0.0.1");
 }
 
@@ -587,23 +544,7 @@ fn silent_server_times_out_at_the_greeting() {
     // Accepts connections (through the backlog) but never says a word.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let out = smtp_send(
-        &[
-            "--server",
-            &addr,
-            "--timeout",
-            "1",
-            "--from",
-            "me@x.org",
-            "--to",
-            "a@x.org",
-            "--subject",
-            "s",
-            "--text",
-            "t",
-        ],
-        None,
-    );
+    let out = send_plain(&["--server", &addr, "--timeout", "1"], None);
     assert_fails(&out, 4, "greeting: timed out");
     drop(listener);
 }

@@ -224,6 +224,24 @@ pub fn smtp_send(args: &[&str], password: Option<&str>) -> Output {
     cmd.output().unwrap()
 }
 
+/// A one-recipient text message (`--from`, `--to`, `--subject`, `--text`), for tests about
+/// anything but the message.
+pub const PLAIN_MESSAGE: [&str; 8] = [
+    "--from",
+    "me@example.com",
+    "--to",
+    "a@x.org",
+    "--subject",
+    "s",
+    "--text",
+    "t",
+];
+
+/// `smtp_send` with `args` and [`PLAIN_MESSAGE`].
+pub fn send_plain(args: &[&str], password: Option<&str>) -> Output {
+    smtp_send(&[args, &PLAIN_MESSAGE[..]].concat(), password)
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
