@@ -387,15 +387,20 @@ fn connection_cap_closes_new_connections_and_keeps_existing() {
     }
     drop(existing.pop());
     // The freed slot is taken by the next connection (once the server saw the close).
+    served_again(h.addr, Duration::from_secs(5), "slot never freed");
+}
+
+/// Waits until a new connection to `addr` gets a 200 for `/hello.txt`, for at most `limit`.
+fn served_again(addr: std::net::SocketAddr, limit: Duration, why: &str) {
     let start = Instant::now();
     loop {
-        let mut s = TcpStream::connect(h.addr).unwrap();
+        let mut s = TcpStream::connect(addr).unwrap();
         let _ = s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         let out = read_until_closed(&mut s, Duration::from_secs(5)).unwrap_or_default();
         if out.starts_with(b"HTTP/1.1 200 ") {
-            break;
+            return;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "slot never freed");
+        assert!(start.elapsed() < limit, "{why}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -432,17 +437,7 @@ fn fd_exhaustion_pauses_accepting_without_spinning() {
     assert!(used < hz / 2, "server spins: {used} ticks in 2 s");
     drop(flood);
     // Descriptors come back; accepting resumes.
-    let start = Instant::now();
-    loop {
-        let mut s = TcpStream::connect(h.addr).unwrap();
-        let _ = s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-        let out = read_until_closed(&mut s, Duration::from_secs(5)).unwrap_or_default();
-        if out.starts_with(b"HTTP/1.1 200 ") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "never recovered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    served_again(h.addr, Duration::from_secs(10), "never recovered");
 }
 
 // ---------------------------------------------------------------------------------------
