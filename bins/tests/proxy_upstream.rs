@@ -201,15 +201,22 @@ fn https_proxy(origin: &str, ca: Option<&Path>) -> Running {
     })
 }
 
-#[test]
-fn https_upstream_verified_and_pooled() {
-    let dir = TempDir::new("tls-good");
+/// A TLS origin with a certificate of a test CA, and a proxy to it that trusts that CA
+/// (the directory holding the certificates, the origin, its connection count, the proxy).
+fn trusted_https_origin(name: &str) -> (TempDir, SocketAddr, Arc<AtomicUsize>, Running) {
+    let dir = TempDir::new(name);
     make_certs(&dir);
     let (addr, conns) = tls_origin(&dir, "good");
     let p = https_proxy(
         &format!("https://127.0.0.1:{}", addr.port()),
         Some(&dir.join("ca.pem")),
     );
+    (dir, addr, conns, p)
+}
+
+#[test]
+fn https_upstream_verified_and_pooled() {
+    let (_dir, addr, conns, p) = trusted_https_origin("tls-good");
     for i in 0..5 {
         let r = get(&p, &format!("/n{i}"));
         assert_eq!(r.status, 200, "{}", r.text());
@@ -224,13 +231,7 @@ fn https_upstream_verified_and_pooled() {
 
 #[test]
 fn https_close_delimited_bodies_need_close_notify() {
-    let dir = TempDir::new("tls-close");
-    make_certs(&dir);
-    let (addr, conns) = tls_origin(&dir, "good");
-    let p = https_proxy(
-        &format!("https://127.0.0.1:{}", addr.port()),
-        Some(&dir.join("ca.pem")),
-    );
+    let (_dir, _, conns, p) = trusted_https_origin("tls-close");
     // Ended by close_notify: complete, and stored.
     assert_eq!(get(&p, "/close-notify").text(), "until close");
     assert_eq!(get(&p, "/close-notify").header("x-cache"), Some("HIT"));
