@@ -1,4 +1,5 @@
-//! Case-insensitive comparison of ASCII field names, eight bytes at a time.
+//! Case-insensitive comparison of ASCII field names, eight bytes at a time, and lower-case
+//! copies without allocating.
 //!
 //! Every header lookup compares names without case; the standard library's
 //! `eq_ignore_ascii_case` folds one byte at a time, which made name comparisons a
@@ -31,6 +32,22 @@ pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
     }
     // The last word may overlap the one before: comparing bytes twice is harmless.
     i == n || fold(word(a, n - 8)) == fold(word(b, n - 8))
+}
+
+/// `s` lower-cased into `buf`, without allocating (for looking a name up in a table of
+/// lower-case ones); `None` when `s` is longer than `buf`.
+///
+/// ```
+/// use reactor::ascii::lowercase_into;
+/// let mut buf = [0u8; 16];
+/// assert_eq!(lowercase_into(b"Example.ORG", &mut buf), Some(&b"example.org"[..]));
+/// assert_eq!(lowercase_into(&[b'x'; 17], &mut buf), None);
+/// ```
+pub fn lowercase_into<'b>(s: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let out = buf.get_mut(..s.len())?;
+    out.copy_from_slice(s);
+    out.make_ascii_lowercase();
+    Some(out)
 }
 
 /// The eight bytes of `s` from `at`.

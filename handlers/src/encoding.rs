@@ -10,6 +10,8 @@
 use std::cell::RefCell;
 use std::io::{self, Write};
 
+use reactor::ascii::lowercase_into;
+
 /// A content coding the server produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -179,13 +181,11 @@ fn classify(content_type: &str) -> bool {
         return true;
     }
     let mut buf = [0u8; 32]; // longer than any of the types below
-    let Some(lower) = buf.get_mut(..essence.len()) else {
+    let Some(lower) = lowercase_into(essence, &mut buf) else {
         return false;
     };
-    lower.copy_from_slice(essence);
-    lower.make_ascii_lowercase();
     matches!(
-        &*lower,
+        lower,
         b"application/javascript"
             | b"application/x-javascript"
             | b"application/ecmascript"

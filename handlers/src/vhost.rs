@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use reactor::ascii::lowercase_into;
 use reactor::{Context, Filter, Handler, Reply, Request, Response, Server};
 
 /// One site: the host names it answers to, its filters and its handlers.
@@ -63,8 +64,9 @@ impl Table {
         if self.by_name.is_empty() {
             return self.default;
         }
-        let mut lower = [0u8; MAX_HOST];
-        match host_in(req).and_then(|h| lowercase(h, &mut lower)) {
+        let mut buf = [0u8; MAX_HOST];
+        let lower = host_in(req).and_then(|h| lowercase_into(h.as_bytes(), &mut buf));
+        match lower.and_then(|h| std::str::from_utf8(h).ok()) {
             Some(h) => self.by_name.get(h).copied().or(self.default),
             None => self.default,
         }
@@ -77,14 +79,6 @@ const MAX_HOST: usize = 256;
 /// Lower case, without a trailing dot.
 fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// `host` lower-cased into `buf`, without allocating; `None` when it does not fit.
-fn lowercase<'b>(host: &str, buf: &'b mut [u8; MAX_HOST]) -> Option<&'b str> {
-    let out = buf.get_mut(..host.len())?;
-    out.copy_from_slice(host.as_bytes());
-    out.make_ascii_lowercase();
-    std::str::from_utf8(out).ok()
 }
 
 /// The host a request is for, normalized and without port.
